@@ -1,0 +1,22 @@
+"""captcha_ocr: train, evaluate and use CNNs that read text captchas.
+
+The heavy modules (TensorFlow) are imported lazily so that `import captcha_ocr`
+and the command-line `--help` stay fast.
+"""
+
+import os
+
+# TensorFlow's C++ start-up chatter hides our own output; users can set it back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+__all__ = ["Recognizer", "__version__"]
+
+
+def __getattr__(name):
+    if name == "Recognizer":
+        from captcha_ocr.predict import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'captcha_ocr' has no attribute {name!r}")

@@ -1,0 +1,243 @@
+"""The typed configuration: defaults here, YAML files and `--set` overrides on top.
+
+A config file holds only what differs from the defaults (which `configs/base.yaml`
+lists in full, with a comment on each key; a test keeps the two equal). Loading
+rejects unknown keys (suggesting the nearest valid one) and wrong types, naming
+the file and the key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from captcha_ocr.charset import DEFAULT_CHARS, Charset
+from captcha_ocr.errors import UserError, did_you_mean
+
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
+LOSSES = ("sigmoid", "softmax", "sparse_softmax")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CharsetConfig(_Section):
+    chars: str = DEFAULT_CHARS
+    min_length: int = Field(4, ge=1)
+    max_length: int = Field(4, ge=1)
+    pad: str = "_"
+
+    def build(self) -> Charset:
+        return Charset(chars=self.chars, max_length=self.max_length, min_length=self.min_length, pad=self.pad)
+
+
+class ImageConfig(_Section):
+    width: int = Field(160, ge=8)
+    height: int = Field(60, ge=8)
+    channels: Literal[1, 3] = 1
+
+
+class GeneratorConfig(_Section):
+    width: int = Field(160, ge=16)
+    height: int = Field(60, ge=16)
+    fonts: list[str] = []
+    font_sizes: list[int] = [42, 50, 56]
+
+
+class DataConfig(_Section):
+    source: Literal["synthetic", "folder"] = "synthetic"
+    train_size: int = Field(20000, ge=0)
+    val_size: int = Field(1000, ge=1)
+    test_size: int = Field(1000, ge=1)
+    folder: Optional[str] = None
+    val_folder: Optional[str] = None
+    test_folder: Optional[str] = None
+    split: list[float] = [0.8, 0.1, 0.1]
+    workers: int = Field(0, ge=0)
+    cache_dir: str = "data/cache"
+
+    @field_validator("split")
+    @classmethod
+    def _split_sums_to_one(cls, v):
+        if len(v) != 3 or any(x < 0 for x in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError("split needs three non-negative fractions (train, val, test) that sum to 1")
+        return v
+
+
+class ModelConfig(_Section):
+    filters: list[int] = [32, 64, 128, 128]
+    kernel_size: int = Field(3, ge=1)
+    strides: int = Field(1, ge=1)
+    padding: Literal["same", "valid"] = "same"
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: int = Field(2, ge=1)
+    activation: Literal[ACTIVATIONS] = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    head_units: int = Field(0, ge=0)
+    head_dropout: float = Field(0.25, ge=0, lt=1)
+
+
+class LossConfig(_Section):
+    name: Literal[LOSSES] = "sigmoid"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainConfig(_Section):
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(10, ge=1)
+    steps_per_epoch: int = Field(0, ge=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    early_stopping_patience: int = Field(0, ge=0)
+    seed: int = 0
+    jit_compile: bool = False
+
+
+class Config(_Section):
+    charset: CharsetConfig = CharsetConfig()
+    image: ImageConfig = ImageConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        self.charset.build()  # raises UserError on a bad charset
+        return self
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def fingerprint(self, *sections: str) -> str:
+        """Short hash of the given sections (all if none), to compare configs."""
+        data = self.to_dict()
+        if sections:
+            data = {k: data[k] for k in sections}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _field_names(model_cls, path: Sequence[str]) -> list[str]:
+    """Valid keys at a dotted path of the config schema."""
+    cls = model_cls
+    for part in path:
+        field = cls.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        cls = field.annotation
+    return list(cls.model_fields)
+
+
+def _format_error(err: dict, source: str) -> str:
+    path = [str(p) for p in err["loc"]]
+    key = ".".join(path)
+    if err["type"] == "extra_forbidden":
+        valid = _field_names(Config, path[:-1])
+        prefix = ".".join(path[:-1] + [""])
+        hint = did_you_mean(path[-1], valid).replace("'", "'" + prefix, 1) if valid else ""
+        return f"{source}: unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}"
+    got = err.get("input")
+    msg = err["msg"].replace("Input should be", "must be")
+    hint = ""
+    if err["type"] == "literal_error" and isinstance(got, str):
+        hint = did_you_mean(got, [str(x) for x in err.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")])
+    return f"{source}: key '{key}': {msg} (got {got!r}){hint}"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_path(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"--set {dotted}: '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: Sequence[str]) -> dict:
+    """Turn ['train.batch_size=8', ...] into a nested dict; values are parsed as YAML."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value, e.g. --set train.batch_size=8")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_path(out, key.strip(), value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, raising `UserError` for a missing file or bad YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {str(path)!r} not found; pass an existing file, e.g. --config configs/quickstart.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{where}; check the indentation and quoting") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections (charset, data, model, ...), got {type(data).__name__}")
+    return data
+
+
+def config_from_dict(data: dict, source: str = "config") -> Config:
+    """Validate a (possibly partial) nested dict over the defaults.
+
+    Raises:
+        UserError: naming the source and the first bad key.
+    """
+    try:
+        return Config.model_validate(data)
+    except UserError as err:
+        raise UserError(f"{source}: {err}") from None
+    except ValidationError as err:
+        errors = err.errors()
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise UserError(_format_error(errors[0], source) + more) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Load defaults <- YAML file <- `--set` overrides.
+
+    Args:
+        path: a YAML file holding differences from the defaults, or None.
+        overrides: `key.path=value` strings.
+
+    Returns:
+        The validated, frozen config.
+    """
+    data = read_yaml(path) if path else {}
+    set_data = parse_overrides(overrides)
+    source = str(path) if path else "config"
+    if set_data:
+        source += " with --set"
+    return config_from_dict(_merge(data, set_data), source)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))

@@ -1,0 +1,226 @@
+"""tf.data pipelines: fixed synthetic sets, an endless synthetic stream, labeled folders.
+
+Every element is `(image float32 (H, W, C) in [0, 1], label int32 (max_length,))`.
+
+- Validation and test sets are always fixed: synthetic ones are rendered from
+  (seed, split) and cached on disk, so every run and every loss variant of a
+  seed sees the same pixels.
+- Training data is a fixed synthetic pool (`data.train_size > 0`), an endless
+  stream rendered by worker processes (`data.train_size: 0`), or a labeled folder.
+- Folders are decoded once, in parallel processes, by the same function that
+  prepares images for prediction, and kept in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from captcha_ocr.config import Config
+from captcha_ocr.errors import UserError
+from captcha_ocr.folder import FolderData, list_folder, load_folder, load_items
+from captcha_ocr.generator import Chunk, GeneratorSpec, process_pool, render, render_chunk, worker_count
+
+STREAM_CHUNK = 128
+
+
+def input_size(config: Config) -> tuple[int, int, int]:
+    """(width, height, channels) of the model input."""
+    return config.image.width, config.image.height, config.image.channels
+
+
+def _progress(label: str):
+    def report(done: int, total: int):
+        if sys.stderr.isatty():
+            end = "\n" if done >= total else ""
+            print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed synthetic set, rendered in parallel once and cached under `data.cache_dir`.
+
+    The cache key covers everything that changes the pixels or labels, so a
+    changed config never reads a stale cache.
+    """
+    spec = GeneratorSpec.from_config(config)
+    size = input_size(config)
+    key = json.dumps([spec.__dict__, size, split, seed, count], sort_keys=True, default=list)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = Path(config.data.cache_dir) / f"{split}-{seed}-{count}-{digest}.npz"
+    if path.is_file():
+        with np.load(path) as cached:
+            return cached["images"], cached["labels"]
+    images, labels = render(spec, seed, split, count, size, config.data.workers,
+                            progress=_progress(f"rendering {split} set"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, path)
+    except OSError as err:
+        print(f"warning: could not cache {split} set in {path.parent} ({err}); it will be rendered again next time",
+              file=sys.stderr)
+    return images, labels
+
+
+def _scale(images, labels):
+    return tf.cast(images, tf.float32) / 255.0, labels
+
+
+def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool = False,
+                seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
+    """Batches of in-memory uint8 images: shuffled each epoch if `shuffle`, scaled to [0, 1]."""
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _stream_chunks(spec: GeneratorSpec, seed: int, size: tuple[int, int, int], workers: int, start: int):
+    """Endless (images, labels) chunks from worker processes, in index order."""
+    width, height, channels = size
+    pool = process_pool(workers)
+    pending: deque = deque()
+    index = start
+    try:
+        while True:
+            while len(pending) < 2 * workers:
+                pending.append(pool.submit(render_chunk, Chunk(spec, seed, "train", index, STREAM_CHUNK,
+                                                               width, height, channels)))
+                index += STREAM_CHUNK
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def synthetic_stream(config: Config, seed: int, batch_size: int, start: int = 0) -> tf.data.Dataset:
+    """An endless stream of fresh captchas rendered by `data.workers` processes.
+
+    Args:
+        start: index of the first captcha; a resumed run starts where it stopped.
+    """
+    spec = GeneratorSpec.from_config(config)
+    size = input_size(config)
+    width, height, channels = size
+    workers = worker_count(config.data.workers)
+    ds = tf.data.Dataset.from_generator(
+        lambda: _stream_chunks(spec, seed, size, workers, start),
+        output_signature=(
+            tf.TensorSpec((None, height, width, channels), tf.uint8),
+            tf.TensorSpec((None, spec.max_length), tf.int32),
+        ),
+    )
+    return ds.unbatch().batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _split_items(items: list, fractions: list[float], seed: int) -> list[list]:
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_train = int(round(fractions[0] * len(items)))
+    n_val = int(round(fractions[1] * len(items)))
+    parts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
+    return [[items[i] for i in sorted(part)] for part in parts]
+
+
+def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
+    """Train/val/test `FolderData` from `data.folder` (and `val_folder`/`test_folder` if given).
+
+    Without a separate folder for a split, `data.folder` is split by `data.split`
+    fractions, shuffled by the seed.
+    """
+    d = config.data
+    if not d.folder:
+        raise UserError("data.source is 'folder' but data.folder is not set; set data.folder: path/to/labeled/images")
+    charset = config.charset.build()
+    size = input_size(config)
+    items = list_folder(d.folder)
+    fractions = list(d.split)
+    if d.val_folder:
+        fractions[1] = 0.0
+    if d.test_folder:
+        fractions[2] = 0.0
+    total = sum(fractions)
+    parts = _split_items(items, [f / total for f in fractions], seed)
+    out = {}
+    for split, part, other in zip(("train", "val", "test"), parts, (None, d.val_folder, d.test_folder)):
+        if other:
+            out[split] = load_folder(other, charset, size, d.workers)
+        elif part:
+            out[split] = load_items(part, charset, size, f"{d.folder} ({split} split)", d.workers)
+        else:
+            raise UserError(f"data.split gives the {split} split no images of {d.folder}; raise its fraction "
+                            f"or set data.{split}_folder")
+    return out
+
+
+def test_set(config: Config, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed test set of a config: (uint8 images, int32 labels)."""
+    seed = config.train.seed if seed is None else seed
+    if config.data.source == "folder":
+        test = folder_splits(config, seed)["test"]
+        return test.images, test.labels
+    return synthetic_set(config, "test", seed, config.data.test_size)
+
+
+@dataclass
+class Datasets:
+    """The three pipelines of a run and what they hold."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    steps_per_epoch: int
+    description: str
+
+
+def build_datasets(config: Config, seed: int | None = None, initial_epoch: int = 0) -> Datasets:
+    """Build the training, validation and test data of a run.
+
+    Args:
+        config: the run's config.
+        seed: overrides `train.seed` (the data and shuffling seed).
+        initial_epoch: a resumed run's first epoch (the stream continues after what was seen).
+    """
+    seed = config.train.seed if seed is None else seed
+    d, t = config.data, config.train
+    notes = []
+    if d.source == "folder":
+        splits = folder_splits(config, seed)
+        for part in splits.values():
+            notes.append(part.report())
+            if part.problems:
+                print(f"warning: {part.report()}", file=sys.stderr)
+        train_x, train_y = splits["train"].images, splits["train"].labels
+        val_x, val_y = splits["val"].images, splits["val"].labels
+        test_x, test_y = splits["test"].images, splits["test"].labels
+    else:
+        val_x, val_y = synthetic_set(config, "val", seed, d.val_size)
+        test_x, test_y = synthetic_set(config, "test", seed, d.test_size)
+        train_x = train_y = None
+        if d.train_size:
+            train_x, train_y = synthetic_set(config, "train", seed, d.train_size)
+            notes.append(f"synthetic: train pool {d.train_size}, val {d.val_size}, test {d.test_size} (seed {seed})")
+        else:
+            notes.append(f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})")
+    if train_x is not None:
+        steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
+        train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True)
+    else:
+        if not t.steps_per_epoch:
+            raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, e.g. --set train.steps_per_epoch=200")
+        steps = t.steps_per_epoch
+        train = synthetic_stream(config, seed, t.batch_size, start=initial_epoch * steps * t.batch_size)
+    val = from_arrays(val_x, val_y, t.batch_size)
+    return Datasets(train, val, test_x, test_y, steps, "; ".join(notes))

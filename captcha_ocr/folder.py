@@ -1,0 +1,118 @@
+"""Labeled folders of captcha images: find the files and labels, load them in parallel.
+
+A folder holds either images named `<label>.<ext>` or `<label>_<anything>.<ext>`,
+or images listed in a `labels.csv` with the columns `file,label` (which then
+takes precedence over the file names). Files that cannot be read, and labels
+outside the charset, are skipped and reported: never fatal, never silent.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from captcha_ocr.charset import Charset
+from captcha_ocr.errors import UserError
+from captcha_ocr.generator import process_pool, worker_count
+from captcha_ocr.images import IMAGE_EXTENSIONS, to_array
+
+
+@dataclass
+class FolderData:
+    """Images and labels loaded from a folder, with what was skipped and why."""
+
+    folder: str
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def report(self) -> str:
+        """One-paragraph summary: how many loaded, how many skipped and which."""
+        line = f"{self.folder}: {len(self.paths)} images loaded"
+        if self.problems:
+            shown = "; ".join(f"{Path(p).name}: {why}" for p, why in self.problems[:5])
+            more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
+            line += f", {len(self.problems)} skipped ({shown}{more})"
+        return line
+
+
+def label_from_name(path: Path) -> str:
+    """`abcd.png` and `abcd_0042.png` -> 'abcd'."""
+    return path.stem.split("_", 1)[0]
+
+
+def list_folder(folder: str | Path) -> list[tuple[str, str]]:
+    """List (path, label) pairs of a labeled folder.
+
+    Raises:
+        UserError: the folder does not exist, has no images, or a malformed labels.csv.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"data folder {str(root)!r} not found; give a folder of labeled images")
+    csv_path = root / "labels.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+                raise UserError(f"{csv_path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
+            items = [(str(root / row["file"]), (row["label"] or "").strip()) for row in reader]
+    else:
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        items = [(str(p), label_from_name(p)) for p in files]
+    if not items:
+        raise UserError(
+            f"{root}: no labeled images found; name files <label>.png or <label>_<n>.png, "
+            "or add a labels.csv with the columns file,label"
+        )
+    return items
+
+
+def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
+    path, label, charset, size = args
+    try:
+        encoded = charset.encode(label)
+        width, height, channels = size
+        return path, to_array(path, width, height, channels), encoded, None
+    except UserError as err:
+        message = str(err)
+        prefix = f"{path}: "
+        return path, None, None, message[len(prefix):] if message.startswith(prefix) else message
+
+
+def load_items(
+    items: list[tuple[str, str]], charset: Charset, size: tuple[int, int, int], folder: str = "", workers: int = 0
+) -> FolderData:
+    """Load (path, label) pairs into arrays in parallel processes, skipping and recording bad ones."""
+    width, height, channels = size
+    jobs = [(p, lbl, charset, size) for p, lbl in items]
+    workers = min(worker_count(workers), max(1, len(jobs) // 64))
+    if workers > 1:
+        with process_pool(workers) as pool:
+            results = list(pool.map(_load_one, jobs, chunksize=64))
+    else:
+        results = [_load_one(j) for j in jobs]
+    good = [r for r in results if r[3] is None]
+    problems = [(r[0], r[3]) for r in results if r[3] is not None]
+    images = np.stack([r[1] for r in good]) if good else np.empty((0, height, width, channels), np.uint8)
+    labels = np.stack([r[2] for r in good]) if good else np.empty((0, charset.max_length), np.int32)
+    data = FolderData(folder, images, labels, [r[0] for r in good], problems)
+    if not good:
+        raise UserError(f"no usable images: {data.report()}")
+    return data
+
+
+def load_folder(folder: str | Path, charset: Charset, size: tuple[int, int, int], workers: int = 0) -> FolderData:
+    """List and load a labeled folder (see the module docstring for the layout).
+
+    Args:
+        folder: the folder.
+        charset: labels outside it are skipped and reported.
+        size: (width, height, channels) to load images at.
+        workers: processes (0 = one per core).
+    """
+    return load_items(list_folder(folder), charset, size, str(folder), workers)

@@ -1,0 +1,223 @@
+"""Reproducible synthetic captchas from the `captcha` package's `ImageCaptcha`.
+
+`captcha` 0.7.1 draws every random number from the `secrets` module (0.7.0 used
+`random`), which cannot be seeded. We make it reproducible without copying its
+drawing code: while one of our images is drawn, the `secrets` (and `random`)
+names inside `captcha.image` are pointed at an object with the same methods
+backed by a `random.Random` seeded from (seed, split, index). Every draw, the
+text included, comes from that per-image RNG, so image i of a seed is the same
+bytes in any process, with any number of workers, in any order.
+
+This module does not import TensorFlow: worker processes stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from captcha import image as captcha_image
+from PIL import Image
+
+from captcha_ocr.charset import Charset
+from captcha_ocr.errors import UserError
+from captcha_ocr.images import to_array
+
+_PATCH_LOCK = threading.Lock()
+
+
+class _SeededSecrets:
+    """The subset of the `secrets` and `random` APIs that `captcha.image` calls, seeded."""
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+
+    def randbelow(self, n: int) -> int:
+        return self._rng.randrange(n)
+
+    def randbits(self, k: int) -> int:
+        return self._rng.getrandbits(k)
+
+    def __getattr__(self, name):
+        # choice, randint, uniform, random, ...: the Random instance has them all.
+        return getattr(self._rng, name)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Everything that determines the generated images (picklable for workers)."""
+
+    chars: str
+    min_length: int
+    max_length: int
+    pad: str
+    width: int
+    height: int
+    fonts: tuple[str, ...]
+    font_sizes: tuple[int, ...]
+
+    @classmethod
+    def from_config(cls, config) -> "GeneratorSpec":
+        g = config.generator
+        c = config.charset
+        for font in g.fonts:
+            if not Path(font).is_file():
+                raise UserError(f"generator.fonts: font file {font!r} not found; give .ttf/.otf paths that exist")
+        return cls(c.chars, c.min_length, c.max_length, c.pad, g.width, g.height, tuple(g.fonts), tuple(g.font_sizes))
+
+    @property
+    def charset(self) -> Charset:
+        return Charset(self.chars, self.max_length, self.min_length, self.pad)
+
+
+class CaptchaGenerator:
+    """Draws captcha i of (seed, split) deterministically."""
+
+    def __init__(self, spec: GeneratorSpec):
+        self.spec = spec
+        self._captcha = captcha_image.ImageCaptcha(
+            width=spec.width,
+            height=spec.height,
+            fonts=list(spec.fonts) or None,
+            font_sizes=tuple(spec.font_sizes) or None,
+        )
+
+    def sample(self, seed: int, split: str, index: int) -> tuple[str, Image.Image]:
+        """Return (text, RGB PIL image) for one index of a seeded split."""
+        rng = random.Random(f"captcha_ocr:{seed}:{split}:{index}")
+        length = rng.randint(self.spec.min_length, self.spec.max_length)
+        text = "".join(rng.choice(self.spec.chars) for _ in range(length))
+        shim = _SeededSecrets(rng)
+        with _PATCH_LOCK:
+            saved = {name: getattr(captcha_image, name) for name in ("secrets", "random") if hasattr(captcha_image, name)}
+            try:
+                for name in saved:
+                    setattr(captcha_image, name, shim)
+                img = self._captcha.generate_image(text)
+            finally:
+                for name, module in saved.items():
+                    setattr(captcha_image, name, module)
+        return text, img
+
+
+# One generator per worker process, so fonts are loaded once per process.
+_GENERATORS: dict[GeneratorSpec, CaptchaGenerator] = {}
+
+
+def _generator(spec: GeneratorSpec) -> CaptchaGenerator:
+    gen = _GENERATORS.get(spec)
+    if gen is None:
+        gen = _GENERATORS[spec] = CaptchaGenerator(spec)
+    return gen
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A range of sample indices of one seeded split, rendered at one input size."""
+
+    spec: GeneratorSpec
+    seed: int
+    split: str
+    start: int
+    count: int
+    width: int
+    height: int
+    channels: int
+
+
+def render_chunk(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
+    """Render a chunk to (uint8 images (n, H, W, C), int32 labels (n, max_length))."""
+    gen = _generator(chunk.spec)
+    charset = chunk.spec.charset
+    images = np.empty((chunk.count, chunk.height, chunk.width, chunk.channels), np.uint8)
+    labels = np.empty((chunk.count, charset.max_length), np.int32)
+    for i in range(chunk.count):
+        text, img = gen.sample(chunk.seed, chunk.split, chunk.start + i)
+        images[i] = to_array(img, chunk.width, chunk.height, chunk.channels)
+        labels[i] = charset.encode(text)
+    return images, labels
+
+
+def worker_count(requested: int = 0) -> int:
+    """`requested` workers, or one per available core when 0."""
+    if requested > 0:
+        return requested
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of `spawn`ed processes: TensorFlow is not fork-safe once it has run."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+
+def chunks_for(
+    spec: GeneratorSpec, seed: int, split: str, count: int, size: tuple[int, int, int], chunk_size: int = 256, start: int = 0
+) -> list[Chunk]:
+    width, height, channels = size
+    return [
+        Chunk(spec, seed, split, s, min(chunk_size, start + count - s), width, height, channels)
+        for s in range(start, start + count, chunk_size)
+    ]
+
+
+def render(
+    spec: GeneratorSpec,
+    seed: int,
+    split: str,
+    count: int,
+    size: tuple[int, int, int],
+    workers: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render `count` captchas of a seeded split in parallel.
+
+    Args:
+        spec: what to draw.
+        seed, split: identify the set; the same pair always gives the same data.
+        count: how many.
+        size: (width, height, channels) of the output arrays.
+        workers: processes (0 = one per core); 1 renders in this process.
+        progress: called with (done, total) after each chunk.
+
+    Returns:
+        (images uint8 (count, H, W, C), labels int32 (count, max_length)).
+    """
+    chunks = chunks_for(spec, seed, split, count, size)
+    results = []
+    workers = min(worker_count(workers), max(1, len(chunks)))
+    done = 0
+    if workers == 1:
+        mapped: Iterator = map(render_chunk, chunks)
+        pool = None
+    else:
+        pool = process_pool(workers)
+        mapped = pool.map(render_chunk, chunks)
+    try:
+        for result in mapped:
+            results.append(result)
+            done += len(result[0])
+            if progress:
+                progress(done, count)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    width, height, channels = size
+    if not results:
+        return np.empty((0, height, width, channels), np.uint8), np.empty((0, spec.max_length), np.int32)
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def sample_images(spec: GeneratorSpec, seed: int, split: str, indices: Sequence[int]) -> list[tuple[str, Image.Image]]:
+    """The raw (text, PIL image) pairs for given indices, drawn in this process."""
+    gen = _generator(spec)
+    return [gen.sample(seed, split, i) for i in indices]

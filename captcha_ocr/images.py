@@ -1,0 +1,97 @@
+"""Read any image (path, bytes, PIL image or array) into the model's input array.
+
+One function, `to_array`, is used for generated captchas, labeled folders and
+prediction alike, so training and prediction see identically prepared pixels.
+It accepts PNG, JPEG, GIF (first frame) and BMP in any mode: transparent
+images are composited over white, 16-bit images are scaled to 8 bits.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from captcha_ocr.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+
+ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
+
+
+def open_image(src: ImageLike) -> Image.Image:
+    """Open and fully decode an image.
+
+    Raises:
+        UserError: the file is missing, not an image, or truncated/corrupt.
+    """
+    if isinstance(src, Image.Image):
+        return src
+    if isinstance(src, np.ndarray):
+        return _from_array(src)
+    name = "<bytes>" if isinstance(src, bytes) else str(src)
+    try:
+        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+        img.seek(0)
+        img.load()
+    except FileNotFoundError:
+        raise UserError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{name}: is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{name}: not a readable image (PNG, JPEG, GIF or BMP expected)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"{name}: corrupt or truncated image ({err})") from None
+    return img
+
+
+def _from_array(arr: np.ndarray) -> Image.Image:
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise UserError(f"image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def _normalize_mode(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'L' or 'RGB', compositing transparency over white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img).convert("RGB")
+    if img.mode in ("L", "RGB"):
+        return img
+    return img.convert("RGB")
+
+
+def to_array(src: ImageLike, width: int, height: int, channels: int) -> np.ndarray:
+    """Decode, convert and resize an image to a uint8 array of shape (height, width, channels).
+
+    Args:
+        src: a path, encoded bytes, a PIL image or an array (uint8, or float in [0, 1]).
+        width, height: the model's input size; other sizes are resized (bilinear).
+        channels: 1 for grayscale, 3 for RGB.
+
+    Raises:
+        UserError: unreadable or corrupt input.
+    """
+    img = _normalize_mode(open_image(src))
+    img = img.convert("L" if channels == 1 else "RGB")
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., None] if channels == 1 else arr

@@ -1,0 +1,159 @@
+"""The CNN: blocks of Conv2D -> BatchNorm -> activation -> pooling, and a dense head.
+
+The head outputs `max_length x num_classes` logits, reshaped to
+`(max_length, num_classes)`: one row of class logits per ordered position.
+BatchNormalization keeps its learned scale (gamma) and offset, which is the
+seed design's `conv -> bn -> scale -> relu`; the convolution has no bias
+because BN's offset replaces it.
+
+The last layer, `CaptchaSpec`, passes the logits through unchanged and stores
+the charset, input size and loss name in the saved model, so a `.keras` file
+alone is enough to predict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from captcha_ocr import schedules  # noqa: F401  (registers the schedule saved with optimizers)
+from captcha_ocr.charset import Charset
+from captcha_ocr.config import Config
+from captcha_ocr.errors import UserError
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class CaptchaSpec(layers.Layer):
+    """Identity layer carrying what a saved model needs to decode its output."""
+
+    def __init__(self, chars: str, max_length: int, min_length: int, pad: str, width: int, height: int,
+                 channels: int, loss: str, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = dict(chars=chars, max_length=max_length, min_length=min_length, pad=pad, width=width,
+                         height=height, channels=channels, loss=loss)
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), **self.spec}
+
+    @property
+    def charset(self) -> Charset:
+        s = self.spec
+        return Charset(s["chars"], s["max_length"], s["min_length"], s["pad"])
+
+
+def activation_layer(name: str, layer_name: str | None = None) -> layers.Layer:
+    """A fresh activation layer by config name (relu, leaky_relu, prelu, elu, tanh, sigmoid)."""
+    factories = {
+        "relu": lambda: layers.ReLU(name=layer_name),
+        "leaky_relu": lambda: layers.LeakyReLU(negative_slope=0.1, name=layer_name),
+        "prelu": lambda: layers.PReLU(shared_axes=[1, 2], name=layer_name),  # one slope per channel
+        "elu": lambda: layers.ELU(name=layer_name),
+        "tanh": lambda: layers.Activation("tanh", name=layer_name),
+        "sigmoid": lambda: layers.Activation("sigmoid", name=layer_name),
+    }
+    if name not in factories:
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(factories)}")
+    return factories[name]()
+
+
+def conv_output_size(size: int, kernel: int, padding: int, stride: int) -> int:
+    """Output length of a convolution or pooling along one axis: (W - F + 2P) / S + 1 (floored)."""
+    return (size - kernel + 2 * padding) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int) -> float:
+    """The P of `(W - F + 2P)/S + 1` that Keras's padding='same' uses (total padding / 2)."""
+    out = math.ceil(size / stride)
+    return max((out - 1) * stride + kernel - size, 0) / 2
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    conv: tuple[int, int, int]
+    pooled: tuple[int, int, int]
+
+
+def block_output_shapes(config: Config) -> list[BlockShape]:
+    """(height, width, filters) after each block's convolution and after its pooling.
+
+    Raises:
+        UserError: a block would shrink the feature map to nothing.
+    """
+    m = config.model
+    h, w = config.image.height, config.image.width
+    shapes = []
+    for i, filters in enumerate(m.filters):
+        dims = []
+        for size in (h, w):
+            pad = same_padding(size, m.kernel_size, m.strides) if m.padding == "same" else 0
+            dims.append(conv_output_size(size, m.kernel_size, int(2 * pad) / 2, m.strides))
+        dims = [int(d) for d in dims]
+        conv = (dims[0], dims[1], filters)
+        if m.pool != "none":
+            dims = [conv_output_size(d, m.pool_size, 0, m.pool_size) for d in dims]
+        if min(dims) < 1:
+            raise UserError(
+                f"model.filters: block {i + 1} of {len(m.filters)} shrinks the {config.image.height}x"
+                f"{config.image.width} input to nothing; use fewer blocks, smaller strides or pool_size, or a larger image"
+            )
+        h, w = dims
+        shapes.append(BlockShape(conv, (h, w, filters)))
+    return shapes
+
+
+def build_model(config: Config) -> keras.Model:
+    """Build the (uncompiled) captcha CNN described by `config`.
+
+    Args:
+        config: uses the charset, image and model sections and the loss name.
+
+    Returns:
+        A Keras model mapping float32 images in [0, 1] of shape (H, W, C) to
+        logits of shape (max_length, num_classes).
+    """
+    m = config.model
+    charset = config.charset.build()
+    block_output_shapes(config)  # clear error before Keras's own
+    inputs = keras.Input((config.image.height, config.image.width, config.image.channels), name="image")
+    x = inputs
+    for i, filters in enumerate(m.filters, start=1):
+        x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
+                          name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = activation_layer(m.activation, f"act{i}")(x)
+        if m.pool == "max":
+            x = layers.MaxPooling2D(m.pool_size, name=f"pool{i}")(x)
+        elif m.pool == "avg":
+            x = layers.AveragePooling2D(m.pool_size, name=f"pool{i}")(x)
+        if m.dropout:
+            x = layers.Dropout(m.dropout, name=f"drop{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if m.head_units:
+        x = layers.Dense(m.head_units, name="head_hidden")(x)
+        x = activation_layer(m.activation, "head_act")(x)
+    if m.head_dropout:
+        x = layers.Dropout(m.head_dropout, name="head_dropout")(x)
+    x = layers.Dense(charset.max_length * charset.num_classes, name="logits")(x)
+    x = layers.Reshape((charset.max_length, charset.num_classes), name="positions")(x)
+    outputs = CaptchaSpec(
+        charset.chars, charset.max_length, charset.min_length, charset.pad, config.image.width,
+        config.image.height, config.image.channels, config.loss.name, name="spec",
+    )(x)
+    return keras.Model(inputs, outputs, name="captcha_cnn")
+
+
+def model_spec(model: keras.Model) -> CaptchaSpec:
+    """The `CaptchaSpec` layer of a model built by `build_model`."""
+    try:
+        layer = model.get_layer("spec")
+    except ValueError:
+        layer = None
+    if not isinstance(layer, CaptchaSpec):
+        raise UserError("this model was not made by captcha_ocr (it has no 'spec' layer with its charset and input size)")
+    return layer

@@ -1,0 +1,189 @@
+"""Read captchas with a trained model: `python -m captcha_ocr.predict --model RUN PATH...`.
+
+Prints one line per image: `<path>\\t<text>\\t<confidence>` (or JSON with
+`--json`). An unreadable file gets an error line on stderr, the others go on,
+and the exit status is 2 if any failed. From Python:
+
+    from captcha_ocr import Recognizer
+    rec = Recognizer.load("runs/quickstart")
+    rec.predict(["a.png", pil_image, uint8_array])   # -> [Prediction(text, confidence)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from captcha_ocr.errors import UserError, run_cli
+from captcha_ocr.images import IMAGE_EXTENSIONS, ImageLike, to_array
+
+
+def load_run(path: str | Path):
+    """Load a model from a run directory or a `.keras` file.
+
+    Returns:
+        (keras model, run directory or None, run config or None).
+
+    Raises:
+        UserError: nothing loadable at `path`.
+    """
+    import keras
+
+    from captcha_ocr.config import config_from_dict, read_yaml
+    from captcha_ocr.model import model_spec
+
+    path = Path(path)
+    run_dir = None
+    if path.is_dir():
+        run_dir, path = path, path / "model.keras"
+        if not path.is_file():
+            raise UserError(f"{run_dir} has no model.keras; is it a finished (or at least one-epoch) training run?")
+    elif not path.is_file():
+        raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME) or a .keras file")
+    elif (path.parent / "config.yaml").is_file():
+        run_dir = path.parent
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a file that is not a model
+        raise UserError(f"{path}: cannot load as a Keras model ({type(err).__name__}: {str(err)[:200]})") from None
+    model_spec(model)
+    config = None
+    if run_dir is not None and (run_dir / "config.yaml").is_file():
+        config = config_from_dict(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    return model, run_dir, config
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    confidence: float
+
+
+class Recognizer:
+    """A loaded model that reads captchas from paths, PIL images or arrays."""
+
+    def __init__(self, model):
+        from captcha_ocr.model import model_spec
+
+        self.model = model
+        self.layer = model_spec(model)
+        self.charset = self.layer.charset
+        s = self.layer.spec
+        self.size = (s["width"], s["height"], s["channels"])
+        self.loss = s["loss"]
+        self._forward = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recognizer":
+        """Load from a run directory or a `.keras` file (which carries its charset and input size)."""
+        return cls(load_run(path)[0])
+
+    def prepare(self, image: ImageLike) -> np.ndarray:
+        """One image -> uint8 (H, W, C) at the model's input size."""
+        return to_array(image, *self.size)
+
+    def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
+        """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
+        from captcha_ocr.decode import decode
+
+        if self._forward is None:
+            import tensorflow as tf
+
+            self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        outputs = []
+        for start in range(0, len(batch), batch_size):
+            x = np.asarray(batch[start:start + batch_size], np.float32) / 255.0
+            outputs.append(np.asarray(self._forward(x)))
+        if not outputs:
+            return []
+        texts, conf, _ = decode(np.concatenate(outputs), self.charset, self.loss)
+        return [Prediction(t, float(c)) for t, c in zip(texts, conf)]
+
+    def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
+        """Read captchas from paths, PIL images or arrays (any size and mode).
+
+        Raises:
+            UserError: an image cannot be read (use `predict_arrays` on what you could read
+            if you want to go on past bad files).
+        """
+        if isinstance(images, (str, Path, bytes, np.ndarray)) or hasattr(images, "mode"):
+            if not (isinstance(images, np.ndarray) and images.ndim == 4):
+                images = [images]
+        return self.predict_arrays(np.stack([self.prepare(img) for img in images]))
+
+
+def expand_paths(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Files, folders (their images) and globs -> (image paths, patterns that matched nothing)."""
+    found, missing = [], []
+    for pattern in patterns:
+        p = Path(pattern)
+        if p.is_dir():
+            found += sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
+        elif p.exists():
+            found.append(pattern)
+        else:
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if matches:
+                found += [m for m in matches if Path(m).is_file()]
+            else:
+                missing.append(pattern)
+    return found, missing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m captcha_ocr.predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="a run directory or a .keras model file")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="print '?' as the text of captchas read with less confidence than this")
+    p.add_argument("--batch-size", type=int, default=256)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise UserError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
+    paths, missing = expand_paths(args.paths)
+    failed = 0
+    for pattern in missing:
+        print(f"error: {pattern}: no such file, folder or matching glob", file=sys.stderr)
+        failed += 1
+    if not paths:
+        raise UserError("no images to read; give image files, folders or globs")
+    rec = Recognizer.load(args.model)
+    for start in range(0, len(paths), args.batch_size):
+        good_paths, arrays = [], []
+        for path in paths[start:start + args.batch_size]:
+            try:
+                arrays.append(rec.prepare(path))
+                good_paths.append(path)
+            except UserError as err:
+                print(f"error: {err}", file=sys.stderr)
+                failed += 1
+        if not arrays:
+            continue
+        for path, pred in zip(good_paths, rec.predict_arrays(np.stack(arrays))):
+            text = pred.text if pred.confidence >= args.min_confidence else "?"
+            if args.json:
+                print(json.dumps({"path": path, "text": text, "confidence": round(pred.confidence, 4),
+                                  "raw_text": pred.text}))
+            else:
+                print(f"{path}\t{text}\t{pred.confidence:.3f}")
+        sys.stdout.flush()
+    if failed:
+        print(f"{failed} of {len(paths) + len(missing)} inputs could not be read", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
