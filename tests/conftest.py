@@ -1,0 +1,58 @@
+"""Shared fixtures: the smoke config, a CLI runner, and one trained smoke run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+SMOKE = CONFIGS / "smoke.yaml"
+
+
+def run_module(module: str, *args, cwd: Path, timeout: float = 300, check: bool | None = None):
+    """Run `python -m captcha_ocr.<module> args...` as a real process in `cwd`."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, "-m", f"captcha_ocr.{module}", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def assert_user_error(proc, *fragments: str):
+    """Exit status 2, one `error:` line naming the problem, and no traceback."""
+    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-2000:]}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors, proc.stderr
+    for fragment in fragments:
+        assert any(fragment in line for line in errors), (fragment, errors)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    """A working directory shared by the session (its data/cache is reused)."""
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(workdir) -> Path:
+    """A run directory trained by the real train command on the smoke config."""
+    run_dir = workdir / "runs" / "smoke"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, cwd=workdir, check=True)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def generated_folder(workdir) -> Path:
+    """A labeled folder of 24 PNG captchas written by the real generate command."""
+    out = workdir / "generated"
+    run_module("generate", "--config", SMOKE, "--out", out, "--count", 24, "--seed", 7, cwd=workdir, check=True)
+    return out

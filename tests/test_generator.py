@@ -1,0 +1,67 @@
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from captcha_ocr.config import load_config
+from captcha_ocr.generator import GeneratorSpec, render, sample_images
+from conftest import ROOT, SMOKE
+
+SPEC = GeneratorSpec.from_config(load_config(SMOKE))
+SIZE = (SPEC.width, SPEC.height, 3)
+
+
+def digest(images, labels) -> str:
+    return hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+
+
+def test_same_seed_same_bytes_in_another_process():
+    images, labels = render(SPEC, 3, "train", 20, SIZE, workers=1)
+    code = (
+        "from captcha_ocr.config import load_config;"
+        "from captcha_ocr.generator import GeneratorSpec, render;"
+        "import hashlib;"
+        f"s = GeneratorSpec.from_config(load_config({str(SMOKE)!r}));"
+        f"x, y = render(s, 3, 'train', 20, {SIZE!r}, workers=1);"
+        "print(hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == digest(images, labels)
+
+
+def test_worker_count_does_not_change_the_data():
+    one = render(SPEC, 5, "val", 300, SIZE, workers=1)
+    two = render(SPEC, 5, "val", 300, SIZE, workers=2)
+    assert digest(*one) == digest(*two)
+
+
+def test_seeds_and_splits_differ():
+    a = render(SPEC, 1, "train", 8, SIZE, workers=1)
+    b = render(SPEC, 2, "train", 8, SIZE, workers=1)
+    c = render(SPEC, 1, "test", 8, SIZE, workers=1)
+    assert len({digest(*a), digest(*b), digest(*c)}) == 3
+
+
+def test_images_are_drawn_text_and_labels_follow_charset():
+    images, labels = render(SPEC, 0, "train", 50, SIZE, workers=1)
+    assert images.dtype == np.uint8 and images.shape == (50, SPEC.height, SPEC.width, 3)
+    assert images.std() > 10, "a captcha has text and noise, not a flat colour"
+    assert labels.min() >= 0 and labels.max() < len(SPEC.chars)  # length 4: no pad
+    texts = [t for t, _ in sample_images(SPEC, 0, "train", range(200))]
+    assert len(set(texts)) == 200
+    assert set("".join(texts)) <= set(SPEC.chars)
+
+
+def test_variable_length_draws_every_length():
+    spec = GeneratorSpec.from_config(load_config(SMOKE, ["charset.min_length=2", "charset.max_length=5"]))
+    texts = [t for t, _ in sample_images(spec, 0, "train", range(200))]
+    assert {len(t) for t in texts} == {2, 3, 4, 5}
+
+
+def test_missing_font_is_a_clear_error():
+    from captcha_ocr.errors import UserError
+
+    with pytest.raises(UserError, match="font file"):
+        GeneratorSpec.from_config(load_config(SMOKE, ["generator.fonts=[/no/such.ttf]"]))
