@@ -136,6 +136,12 @@ def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str
                 "pass --run-dir for a new run, or --restart to discard the old one"
             )
         if (run_dir / "metrics.json").is_file():
+            changed = [s for s in old.to_dict() if old.fingerprint(s) != config.fingerprint(s)]
+            if changed:
+                raise UserError(
+                    f"{run_dir} holds a finished run with a different {', '.join(changed)} config; "
+                    "pass --run-dir for a new run, or --restart to discard the old one"
+                )
             return "finished"
         status = "resume"
     else:

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from captcha_ocr.config import ACTIVATIONS, LOSSES, load_config
+from captcha_ocr.errors import UserError
+from captcha_ocr.model import block_output_shapes, build_model, conv_output_size, same_padding
+from conftest import SMOKE
+
+
+def test_conv_output_size_formula():
+    assert conv_output_size(160, 3, 1, 1) == 160
+    assert conv_output_size(160, 3, 0, 1) == 158
+    assert conv_output_size(60, 5, 0, 2) == 28
+    assert conv_output_size(7, 3, 0, 2) == 3
+    assert conv_output_size(15, 2, 0, 2) == 7  # 2x2 pooling floors
+    assert same_padding(160, 3, 1) == 1
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["model.padding=valid"],
+    ["model.strides=2", "model.pool=none", "model.filters=[8,16,16]"],
+    ["model.kernel_size=5", "model.padding=valid", "image.width=100", "image.height=40"],
+    ["model.kernel_size=4", "model.strides=2", "model.pool=avg", "model.pool_size=3", "model.filters=[8]"],
+    ["model.strides=3", "model.padding=same", "model.pool=none", "image.width=61", "image.height=31"],
+])
+def test_block_shapes_match_keras(overrides):
+    config = load_config(SMOKE, overrides)
+    model = build_model(config)
+    predicted = block_output_shapes(config)
+    for i, shape in enumerate(predicted, start=1):
+        assert tuple(model.get_layer(f"conv{i}").output.shape[1:]) == shape.conv
+        last = f"pool{i}" if config.model.pool != "none" else f"act{i}"
+        assert tuple(model.get_layer(last).output.shape[1:]) == shape.pooled
+
+
+def test_too_many_blocks_is_a_clear_error():
+    with pytest.raises(UserError, match="shrinks"):
+        build_model(load_config(SMOKE, ["model.filters=[4,4,4,4,4,4]"]))
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_output_shape_for_each_loss_and_activation(loss, activation):
+    config = load_config(SMOKE, [f"loss.name={loss}", f"model.activation={activation}"])
+    model = build_model(config)
+    x = np.random.default_rng(0).random((2, config.image.height, config.image.width, 1), np.float32)
+    y = model(x, training=False)
+    assert tuple(y.shape) == (2, 4, 63)
+    assert np.isfinite(np.asarray(y)).all()
+
+
+def test_head_follows_charset_and_length():
+    config = load_config(SMOKE, ["charset.chars=0123456789", "charset.max_length=5", "charset.min_length=5"])
+    assert tuple(build_model(config).output.shape[1:]) == (5, 11)
+
+
+def test_block_order_is_conv_bn_activation_pool():
+    model = build_model(load_config(SMOKE))
+    names = [layer.name for layer in model.layers]
+    i = names.index("conv1")
+    assert names[i:i + 4] == ["conv1", "bn1", "act1", "pool1"]
+    assert model.get_layer("conv1").use_bias is False
+    assert model.get_layer("bn1").scale is True  # the design's "scale" step
