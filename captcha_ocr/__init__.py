@@ -7,7 +7,7 @@ and the command-line `--help` stay fast.
 import os
 
 # TensorFlow's C++ start-up chatter hides our own output; users can set it back.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

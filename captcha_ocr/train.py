@@ -116,7 +116,7 @@ def _callbacks(run_dir: Path, config: Config, steps_per_epoch: int, elapsed: flo
 
 
 def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str:
-    """Create or check a run directory; returns 'new', 'resume' or 'finished'.
+    """Check a run directory (emptying it for `restart`); returns 'new', 'resume' or 'finished'.
 
     Raises:
         UserError: the directory holds a run whose model-defining config differs.
@@ -146,8 +146,6 @@ def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str
         status = "resume"
     else:
         status = "new"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, saved)
     return status
 
 
@@ -205,6 +203,9 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=pri
     model = build_model(config)
     model.summary(print_fn=lambda line, *a, **k: log(line))
     compile_model(model, config, data.steps_per_epoch)
+    # Written only now, so a config that fails while building data or model leaves no run behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
     elapsed, images_seen = _previous_elapsed(run_dir / "history.csv")
     model.fit(
         data.train,

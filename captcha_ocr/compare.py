@@ -1,0 +1,289 @@
+"""Compare configs over seeds: `python -m captcha_ocr.compare --configs A.yaml B.yaml --out reports/NAME`.
+
+Trains every config with each seed 0..N-1 (`--set train.seed=s`), then reports
+test accuracy as mean ± std over the seeds, how many training images and how
+much wall-clock time each variant needed to reach 50% and 90% validation
+whole-captcha accuracy, learning curves, confusions and per-position accuracy:
+
+    reports/NAME/
+        runs/<name>-seed<s>/      a run directory (see captcha_ocr.train)
+        runs/<name>-seed<s>.log   that run's output (each attempt appended)
+        report.md                 command, machine, table, plots, confusions
+        summary.json              the numbers of the report
+        accuracy.png, loss.png    learning curves (need matplotlib)
+
+Each run is its own `python -m captcha_ocr.train` process, so a failing run
+leaves the others alone; its row says which seeds failed and where the log
+is. Runs go one after another: parallel trainings would only share the same
+cores and distort the wall-clock times. Train reuses a finished run and
+resumes an interrupted one, so rerunning the same command after Ctrl-C (or
+with more --seeds) only trains what is missing.
+
+A variant is named after its config file's stem (configs/softmax.yaml ->
+softmax). When two configs share a stem, both are named <folder>-<stem>
+instead (configs/sigmoid.yaml and configs/activations/sigmoid.yaml ->
+configs-sigmoid and activations-sigmoid); names that still clash are an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from captcha_ocr.config import Config, config_from_dict, load_config, read_yaml
+from captcha_ocr.errors import UserError, run_cli
+from captcha_ocr.report import (
+    Run, Variant, format_table, machine_info, read_run, render_markdown, summarize, table, write_plots,
+)
+
+# Sections that decide the training, validation and test images: when configs
+# differ here the variants are not compared on identical data.
+DATA_SECTIONS = ("charset", "image", "generator", "data")
+
+
+def variant_names(paths: Sequence[str | Path]) -> list[str]:
+    """A unique name per config file, used for its run directories and table row.
+
+    Args:
+        paths: the config files, in order.
+
+    Returns:
+        The stem of each file, or `<parent folder>-<stem>` for files whose
+        stems clash (see the module docstring).
+
+    Raises:
+        UserError: the same file is given twice, or names still clash.
+    """
+    paths = [Path(p) for p in paths]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        if p.resolve() in seen:
+            raise UserError(f"--configs: {str(p)!r} is given twice (as {str(seen[p.resolve()])!r}); list each config once")
+        seen[p.resolve()] = p
+    stems = Counter(p.stem for p in paths)
+    names = [f"{p.resolve().parent.name}-{p.stem}" if stems[p.stem] > 1 else p.stem for p in paths]
+    clashes = sorted(n for n, k in Counter(names).items() if k > 1)
+    if clashes:
+        raise UserError(f"--configs: several configs would be named {', '.join(map(repr, clashes))}; "
+                        "rename the files so their names (or folder-name) differ")
+    return names
+
+
+def data_differences(configs: Sequence[Config]) -> list[str]:
+    """The data-defining sections (charset, image, generator, data) on which the configs disagree."""
+    return [s for s in DATA_SECTIONS if len({c.fingerprint(s) for c in configs}) > 1]
+
+
+def run_name(name: str, seed: int) -> str:
+    """The name of a variant's run with one seed: its run directory and log file under OUT/runs."""
+    return f"{name}-seed{seed}"
+
+
+def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Sequence[str], seeds: int,
+                        overrides: Sequence[str]) -> None:
+    """Refuse a report folder whose runs were made with other configs or --set values.
+
+    Train would refuse such a run too, but only when its turn comes, after the
+    runs before it have trained; this says so before anything is trained.
+
+    Raises:
+        UserError: naming the first mismatching run and the differing sections.
+    """
+    for path, name in zip(config_paths, names):
+        for seed in range(seeds):
+            saved = out / "runs" / run_name(name, seed) / "config.yaml"
+            if not saved.is_file():
+                continue
+            old = config_from_dict(read_yaml(saved), str(saved))
+            new = load_config(path, [f"train.seed={seed}", *overrides])
+            changed = [k for k in new.to_dict() if old.fingerprint(k) != new.fingerprint(k)]
+            if changed:
+                raise UserError(
+                    f"{saved.parent} was trained with a different {', '.join(changed)} config than {path} "
+                    "with these --set values; use the --set values it was run with, another --out, "
+                    "or delete that run directory to train it again"
+                )
+
+
+def _attempt_error(output: str) -> str:
+    """The line that best says why a train process failed: its `error:` line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    line = (errors or lines or ["no output"])[-1]
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
+    """Train (or reuse, or resume) one run in its own process, appending its output to `log`.
+
+    Args:
+        config_path: the variant's config file.
+        seed: the value of train.seed.
+        overrides: the user's `--set` values, applied to every run.
+        run_dir: the run directory.
+        log: the log file.
+
+    Returns:
+        (exit status, the output of this attempt).
+    """
+    cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(config_path),
+           "--set", f"train.seed={seed}", *(a for o in overrides for a in ("--set", o)), "--run-dir", str(run_dir)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # Unbuffered, so `tail -f` on the log follows a run as it trains.
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"=== {datetime.now().isoformat(timespec='seconds')} {shlex.join(cmd)}\n")
+        fh.flush()
+        start = fh.tell()
+        status = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        fh.seek(start)
+        return status, fh.read()
+
+
+def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], seeds: int, overrides: Sequence[str],
+                   out: Path) -> list[Variant]:
+    """Train every config with every seed, one process at a time, and collect the runs.
+
+    Prints one progress line per run on stdout; the runs' own output goes to their logs.
+
+    Args:
+        config_paths: the config files.
+        names: their variant names (from `variant_names`).
+        seeds: train with train.seed = 0 .. seeds-1.
+        overrides: `--set` values applied to every run.
+        out: the report folder; runs go to out/runs.
+
+    Returns:
+        One `Variant` per config, with its runs (failed ones included).
+    """
+    total = len(config_paths) * seeds
+    variants = []
+    i = 0
+    for path, name in zip(config_paths, names):
+        runs: list[Run] = []
+        for seed in range(seeds):
+            i += 1
+            label = run_name(name, seed)
+            run_dir, log_path = out / "runs" / label, out / "runs" / f"{label}.log"
+            # The line starts before the run, so a long training shows which run it is.
+            print(f"[{i}/{total}] {label}: ", end="", flush=True)
+            started = time.perf_counter()
+            status, output = train_run(path, seed, overrides, run_dir, log_path)
+            run = read_run(name, seed, run_dir, log_path, status, _attempt_error(output) if status else "")
+            rel_log = Path(os.path.relpath(log_path, out)).as_posix()
+            if not run.ok:
+                outcome = f"FAILED ({run.error}); see {rel_log}"
+            else:
+                acc = run.metrics["test"]["captcha_acc"]
+                done = "reused (already finished)" if "already finished" in output else \
+                    f"trained in {time.perf_counter() - started:.0f} s"
+                outcome = f"{done}, test whole-captcha accuracy {acc:.1%}"
+            print(outcome, flush=True)
+            runs.append(run)
+        variants.append(Variant(name, str(path), runs))
+    return variants
+
+
+def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds: int, overrides: Sequence[str],
+                 warnings: Sequence[str] = ()) -> dict:
+    """Write summary.json, the plots and report.md into `out`.
+
+    Args:
+        variants: the collected runs.
+        out: the report folder.
+        command: the command line that produced the comparison, for the report.
+        seeds: how many seeds each config was trained with.
+        overrides: the `--set` values shared by all runs.
+        warnings: one-line caveats to repeat in the report.
+
+    Returns:
+        The summary (the content of summary.json) with 'plots': the image
+        files written, or None if matplotlib is missing.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "command": command,
+        "machine": machine_info(),
+        "seeds": list(range(seeds)),
+        "overrides": list(overrides),
+        "warnings": list(warnings),
+        "variants": [summarize(v, out) for v in variants],
+    }
+    summary["plots"] = write_plots(variants, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(render_markdown(summary, summary["plots"]), encoding="utf-8")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m captcha_ocr.compare", description=__doc__.split("\n\n")[0],
+                                epilog="Variant names: the config file's stem, or <folder>-<stem> when stems clash.")
+    p.add_argument("--configs", nargs="+", default=[], metavar="YAML",
+                   help="config files to compare (differences from configs/base.yaml)")
+    p.add_argument("--seeds", type=int, default=3, help="train each config with train.seed = 0..N-1 (default: 3)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value in every run, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--out", help="report folder, e.g. reports/losses (runs go to OUT/runs)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if not args.configs:
+        raise UserError("no configs to compare; give --configs A.yaml B.yaml ... "
+                        "(e.g. --configs configs/sigmoid.yaml configs/softmax.yaml)")
+    if not args.out:
+        raise UserError("no report folder; give --out, e.g. --out reports/losses")
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
+        raise UserError("--set train.seed: the seeds are set by --seeds (runs use train.seed = 0..N-1); remove it")
+    for path in args.configs:
+        if not Path(path).is_file():
+            raise UserError(f"--configs: config file {path!r} not found")
+    names = variant_names(args.configs)
+    # Validate every config now rather than after hours of training the others.
+    configs = [load_config(path, args.overrides) for path in args.configs]
+    warnings = []
+    differ = data_differences(configs)
+    if differ:
+        warnings.append(f"the configs differ in {', '.join(differ)}, so the variants do not train and test on "
+                        "identical data")
+        print(f"warning: {warnings[-1]}", file=sys.stderr)
+
+    out = Path(args.out)
+    check_existing_runs(out, args.configs, names, args.seeds, args.overrides)
+    print(f"{len(names)} configs x {args.seeds} seeds = {len(names) * args.seeds} runs in {out / 'runs'} "
+          "(one log per run there)", flush=True)
+    variants = run_comparison(args.configs, names, args.seeds, args.overrides, out)
+    summary = write_report(variants, out, command="python -m captcha_ocr.compare " + shlex.join(argv),
+                           seeds=args.seeds, overrides=args.overrides, warnings=warnings)
+    print()
+    print(format_table(*table(summary["variants"])))
+    print()
+    if summary["plots"] is None:
+        print("warning: matplotlib is not installed, so no plots (pip install -e '.[report]'); "
+              "the report has the tables", file=sys.stderr)
+    written = ["report.md", "summary.json", *(summary["plots"] or [])]
+    print(f"report: {', '.join(str(out / name) for name in written)}")
+    failed = [r for v in variants for r in v.runs if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(names) * args.seeds} runs failed; see their logs in {out / 'runs'}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

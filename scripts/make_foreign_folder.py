@@ -1,0 +1,53 @@
+"""Write a labeled folder that captcha_ocr did not make: a check of evaluate/predict on outside data.
+
+The images come straight from `captcha.image.ImageCaptcha` (its own unseeded
+randomness, not our seeded generator), are saved as JPEG with a `labels.csv`
+(file,label) instead of labels in file names, and a few are saved in other
+modes (RGBA PNG, palette GIF) the way real scraped captchas come.
+
+    python scripts/make_foreign_folder.py --out data/foreign --count 500
+    python -m captcha_ocr.evaluate --model runs/quickstart --data data/foreign
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import secrets
+import string
+from pathlib import Path
+
+from captcha.image import ImageCaptcha
+
+CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--count", type=int, default=500)
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gen = ImageCaptcha()
+    with open(out / "labels.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label"])
+        for i in range(args.count):
+            text = "".join(secrets.choice(CHARS) for _ in range(4))
+            img = gen.generate_image(text)
+            if i % 10 == 1:
+                name = f"img{i:05d}.png"
+                img.convert("RGBA").save(out / name)
+            elif i % 10 == 2:
+                name = f"img{i:05d}.gif"
+                img.convert("P", palette=1, colors=64).save(out / name)
+            else:
+                name = f"img{i:05d}.jpg"
+                img.save(out / name, quality=85)
+            writer.writerow([name, text])
+    print(f"wrote {args.count} captchas and labels.csv to {out}")
+
+
+if __name__ == "__main__":
+    main()

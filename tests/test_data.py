@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from captcha_ocr.config import load_config
+from captcha_ocr.data import _scale, build_datasets, synthetic_set
+from captcha_ocr.data import test_set as load_test_set
+from captcha_ocr.errors import UserError
+from captcha_ocr.generator import GeneratorSpec, render
+from conftest import SMOKE
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(SMOKE, [f"data.cache_dir={tmp_path / 'cache'}"])
+
+
+def test_scale_eagerly_and_inside_tf_data():
+    images = np.array([[[[0], [255]], [[128], [64]]]], np.uint8)
+    labels = np.zeros((1, 4), np.int32)
+    eager, _ = _scale(images, labels)
+    mapped, mapped_labels = next(iter(tf.data.Dataset.from_tensor_slices((images, labels)).map(_scale)))
+    for out in (eager[0], mapped):
+        assert out.dtype == tf.float32
+        np.testing.assert_allclose(out.numpy()[..., 0], [[0.0, 1.0], [128 / 255, 64 / 255]])
+    assert mapped_labels.dtype == tf.int32
+
+
+def test_fixed_sets_are_cached_and_reproducible(config, tmp_path):
+    x1, y1 = synthetic_set(config, "val", 0, 64)
+    files = list((tmp_path / "cache").glob("val-0-64-*.npz"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime
+    x2, y2 = synthetic_set(config, "val", 0, 64)
+    assert files[0].stat().st_mtime == mtime and np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    # a config change that alters the pixels gets its own cache entry
+    other = load_config(SMOKE, [f"data.cache_dir={tmp_path / 'cache'}", "image.channels=3"])
+    x3, _ = synthetic_set(other, "val", 0, 64)
+    assert x3.shape[-1] == 3 and len(list((tmp_path / "cache").glob("val-0-64-*.npz"))) == 2
+
+
+def test_pipeline_elements(config):
+    data = build_datasets(config)
+    images, labels = next(iter(data.train))
+    assert images.dtype == tf.float32 and tuple(images.shape) == (32, 30, 80, 1)
+    assert labels.dtype == tf.int32 and tuple(labels.shape) == (32, 4)
+    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+    assert data.steps_per_epoch == 256 // 32
+    val1 = np.concatenate([y for _, y in data.val])
+    val2 = np.concatenate([y for _, y in build_datasets(config).val])
+    assert np.array_equal(val1, val2), "validation data is fixed, not redrawn"
+    assert data.test_images.shape == (64, 30, 80, 1)
+    assert not np.array_equal(val1, data.test_labels[: len(val1)])
+
+
+def test_endless_stream_comes_from_worker_processes_in_order(tmp_path):
+    config = load_config(SMOKE, [f"data.cache_dir={tmp_path}", "data.train_size=0", "train.steps_per_epoch=3",
+                                 "data.workers=2"])
+    data = build_datasets(config)
+    batches = list(data.train.take(3))
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    ref_x, ref_y = render(GeneratorSpec.from_config(config), 0, "train", 128, (80, 30, 1), workers=1)
+    assert np.array_equal(labels, ref_y[:96])
+    np.testing.assert_allclose(images, ref_x[:96] / 255.0, atol=1e-6)
+    # a resumed run continues the stream after the 3 x 32 captchas of its first epoch
+    resumed = build_datasets(config, initial_epoch=1)
+    assert np.array_equal(next(iter(resumed.train))[1].numpy(), ref_y[96:128])
+
+
+def test_stream_needs_steps_per_epoch(config):
+    with pytest.raises(UserError, match="steps_per_epoch"):
+        build_datasets(load_config(SMOKE, ["data.train_size=0"]))
+
+
+def test_folder_source_splits_by_fraction(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (30, 80, 3), dtype=np.uint8)).save(folder / f"ab{i % 10}_{i}.png")
+    config = load_config(SMOKE, ["data.source=folder", f"data.folder={folder}", "data.split=[0.5, 0.25, 0.25]",
+                                 "train.batch_size=4"])
+    data = build_datasets(config)
+    assert data.steps_per_epoch == 20 // 4
+    assert sum(len(y) for _, y in data.val) == 10
+    assert len(data.test_labels) == 10
+    x, y = load_test_set(config)
+    assert np.array_equal(y, data.test_labels)
