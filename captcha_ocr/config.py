@@ -43,11 +43,51 @@ class ImageConfig(_Section):
     channels: Literal[1, 3] = 1
 
 
+def _range(lo, hi):
+    return Field([lo, hi], min_length=2, max_length=2)
+
+
 class GeneratorConfig(_Section):
+    """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own."""
+
     width: int = Field(160, ge=16)
     height: int = Field(60, ge=16)
     fonts: list[str] = []
     font_sizes: list[int] = [42, 50, 56]
+    background: list[int] = _range(238, 255)
+    text_color: list[int] = _range(10, 200)
+    text_alpha: list[int] = _range(220, 255)
+    noise_dots: int = Field(30, ge=0)
+    noise_dot_width: int = Field(3, ge=1)
+    noise_curves: int = Field(1, ge=0)
+    rotation: list[float] = _range(-30, 30)
+    warp_dx: list[float] = _range(0.1, 0.3)
+    warp_dy: list[float] = _range(0.2, 0.3)
+    offset_dx: list[int] = _range(0, 4)
+    offset_dy: list[int] = _range(0, 6)
+    space_probability: float = Field(0.5, ge=0, le=1)
+    overlap: float = Field(0.25, ge=0, le=1)
+
+    @field_validator("font_sizes")
+    @classmethod
+    def _sizes(cls, v):
+        if not v or min(v) < 4:
+            raise ValueError("font_sizes needs at least one size of 4 points or more")
+        return v
+
+    @field_validator("background", "text_color", "text_alpha")
+    @classmethod
+    def _colour_range(cls, v):
+        if not 0 <= v[0] <= v[1] <= 255:
+            raise ValueError("a colour range is [low, high] with 0 <= low <= high <= 255")
+        return v
+
+    @field_validator("rotation", "warp_dx", "warp_dy", "offset_dx", "offset_dy")
+    @classmethod
+    def _ordered(cls, v):
+        if v[0] > v[1]:
+            raise ValueError("a range is [low, high] with low <= high")
+        return v
 
 
 class DataConfig(_Section):
@@ -59,6 +99,7 @@ class DataConfig(_Section):
     val_folder: Optional[str] = None
     test_folder: Optional[str] = None
     split: list[float] = [0.8, 0.1, 0.1]
+    synthetic_ratio: float = Field(0.0, ge=0, lt=1)
     workers: int = Field(0, ge=0)
     cache_dir: str = "data/cache"
 
@@ -70,6 +111,15 @@ class DataConfig(_Section):
         return v
 
 
+class AugmentConfig(_Section):
+    enabled: bool = False
+    shift: float = Field(0.05, ge=0, lt=0.5)
+    rotation: float = Field(5.0, ge=0, le=45)
+    scale: float = Field(0.1, ge=0, lt=0.5)
+    contrast: float = Field(0.3, ge=0, lt=1)
+    blur: float = Field(0.2, ge=0, le=1)
+
+
 class ModelConfig(_Section):
     filters: list[int] = [32, 64, 128, 128]
     kernel_size: int = Field(3, ge=1)
@@ -78,6 +128,7 @@ class ModelConfig(_Section):
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: int = Field(2, ge=1)
     activation: Literal[ACTIVATIONS] = "relu"
+    bn_momentum: float = Field(0.99, gt=0, lt=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     head_units: int = Field(0, ge=0)
     head_dropout: float = Field(0.25, ge=0, lt=1)
@@ -98,6 +149,7 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     early_stopping_patience: int = Field(0, ge=0)
+    time_budget_min: float = Field(0.0, ge=0)
     seed: int = 0
     jit_compile: bool = False
 
@@ -107,6 +159,7 @@ class Config(_Section):
     image: ImageConfig = ImageConfig()
     generator: GeneratorConfig = GeneratorConfig()
     data: DataConfig = DataConfig()
+    augment: AugmentConfig = AugmentConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()

@@ -77,15 +77,64 @@ def _scale(images, labels):
     return tf.cast(images, tf.float32) / 255.0, labels
 
 
-def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool = False,
-                seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
-    """Batches of in-memory uint8 images: shuffled each epoch if `shuffle`, scaled to [0, 1]."""
+def _elements(images: np.ndarray, labels: np.ndarray, *, shuffle: bool = False, seed: int = 0,
+              repeat: bool = False) -> tf.data.Dataset:
+    """Unbatched uint8 (image, label) elements of in-memory arrays (shuffled each pass if `shuffle`)."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    return ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.repeat() if repeat else ds
+
+
+def _batched(ds: tf.data.Dataset, batch_size: int, augment=None, seed: int = 0) -> tf.data.Dataset:
+    """Batch, scale to [0, 1], augment (training only) and prefetch."""
+    ds = ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None and augment.enabled:
+        fn = make_augment(augment, seed)
+        ds = ds.map(lambda x, y: (fn(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool = False,
+                seed: int = 0, repeat: bool = False, augment=None) -> tf.data.Dataset:
+    """Batches of in-memory uint8 images: shuffled each epoch if `shuffle`, scaled to [0, 1]."""
+    return _batched(_elements(images, labels, shuffle=shuffle, seed=seed, repeat=repeat), batch_size, augment, seed)
+
+
+def make_augment(augment, seed: int = 0):
+    """A function that randomly shifts, rotates, scales, changes contrast and blurs a float batch in [0, 1].
+
+    Built from Keras preprocessing layers (which run inside tf.data) and a
+    depthwise Gaussian blur applied to a random `augment.blur` share of images.
+    """
+    import keras
+
+    layers = []
+    fill = dict(fill_mode="nearest", seed=seed)
+    if augment.shift:
+        layers.append(keras.layers.RandomTranslation(augment.shift, augment.shift, **fill))
+    if augment.rotation:
+        layers.append(keras.layers.RandomRotation(augment.rotation / 360.0, **fill))
+    if augment.scale:
+        layers.append(keras.layers.RandomZoom(augment.scale, augment.scale, **fill))
+    if augment.contrast:
+        layers.append(keras.layers.RandomContrast(augment.contrast, value_range=(0, 1), seed=seed))
+    kernel_1d = tf.constant([0.25, 0.5, 0.25])
+    kernel_2d = kernel_1d[:, None] * kernel_1d[None, :]
+    generator = tf.random.Generator.from_seed(seed)
+
+    def apply(x):
+        for layer in layers:
+            x = layer(x, training=True)
+        if augment.blur:
+            channels = tf.shape(x)[-1]
+            kernel = tf.tile(kernel_2d[:, :, None, None], [1, 1, channels, 1])
+            blurred = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME")
+            pick = generator.uniform([tf.shape(x)[0], 1, 1, 1]) < augment.blur
+            x = tf.where(pick, blurred, x)
+        return tf.clip_by_value(x, 0.0, 1.0)
+
+    return apply
 
 
 def _stream_chunks(spec: GeneratorSpec, seed: int, size: tuple[int, int, int], workers: int, start: int):
@@ -105,12 +154,8 @@ def _stream_chunks(spec: GeneratorSpec, seed: int, size: tuple[int, int, int], w
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def synthetic_stream(config: Config, seed: int, batch_size: int, start: int = 0) -> tf.data.Dataset:
-    """An endless stream of fresh captchas rendered by `data.workers` processes.
-
-    Args:
-        start: index of the first captcha; a resumed run starts where it stopped.
-    """
+def _stream_elements(config: Config, seed: int, start: int = 0) -> tf.data.Dataset:
+    """Unbatched uint8 elements of the endless stream rendered by `data.workers` processes."""
     spec = GeneratorSpec.from_config(config)
     size = input_size(config)
     width, height, channels = size
@@ -122,7 +167,16 @@ def synthetic_stream(config: Config, seed: int, batch_size: int, start: int = 0)
             tf.TensorSpec((None, spec.max_length), tf.int32),
         ),
     )
-    return ds.unbatch().batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.unbatch()
+
+
+def synthetic_stream(config: Config, seed: int, batch_size: int, start: int = 0) -> tf.data.Dataset:
+    """An endless stream of fresh captchas rendered by `data.workers` processes.
+
+    Args:
+        start: index of the first captcha; a resumed run starts where it stopped.
+    """
+    return _batched(_stream_elements(config, seed, start), batch_size, config.augment, seed)
 
 
 def _split_items(items: list, fractions: list[float], seed: int) -> list[list]:
@@ -196,6 +250,7 @@ def build_datasets(config: Config, seed: int | None = None, initial_epoch: int =
     seed = config.train.seed if seed is None else seed
     d, t = config.data, config.train
     notes = []
+    start = initial_epoch * (t.steps_per_epoch or 0) * t.batch_size
     if d.source == "folder":
         splits = folder_splits(config, seed)
         for part in splits.values():
@@ -205,22 +260,37 @@ def build_datasets(config: Config, seed: int | None = None, initial_epoch: int =
         train_x, train_y = splits["train"].images, splits["train"].labels
         val_x, val_y = splits["val"].images, splits["val"].labels
         test_x, test_y = splits["test"].images, splits["test"].labels
+        steps = t.steps_per_epoch or max(1, int(len(train_x) / (1.0 - d.synthetic_ratio)) // t.batch_size)
+        elements = _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True)
+        if d.synthetic_ratio:
+            # Mix in synthetic captchas at the configured share, drawn per element.
+            if d.train_size:
+                sx, sy = synthetic_set(config, "train", seed, d.train_size)
+                synth = _elements(sx, sy, shuffle=True, seed=seed, repeat=True)
+                notes.append(f"mixed with a synthetic pool of {d.train_size} at {d.synthetic_ratio:.0%}")
+            else:
+                synth = _stream_elements(config, seed, int(start * d.synthetic_ratio))
+                notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
+            elements = tf.data.Dataset.sample_from_datasets(
+                [elements, synth], weights=[1.0 - d.synthetic_ratio, d.synthetic_ratio], seed=seed)
+        train = _batched(elements, t.batch_size, config.augment, seed)
     else:
         val_x, val_y = synthetic_set(config, "val", seed, d.val_size)
         test_x, test_y = synthetic_set(config, "test", seed, d.test_size)
-        train_x = train_y = None
         if d.train_size:
             train_x, train_y = synthetic_set(config, "train", seed, d.train_size)
             notes.append(f"synthetic: train pool {d.train_size}, val {d.val_size}, test {d.test_size} (seed {seed})")
+            steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
+            train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True,
+                                augment=config.augment)
         else:
+            if not t.steps_per_epoch:
+                raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, "
+                                "e.g. --set train.steps_per_epoch=200")
             notes.append(f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})")
-    if train_x is not None:
-        steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
-        train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True)
-    else:
-        if not t.steps_per_epoch:
-            raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, e.g. --set train.steps_per_epoch=200")
-        steps = t.steps_per_epoch
-        train = synthetic_stream(config, seed, t.batch_size, start=initial_epoch * steps * t.batch_size)
+            steps = t.steps_per_epoch
+            train = synthetic_stream(config, seed, t.batch_size, start=start)
+    if config.augment.enabled:
+        notes.append("augmented")
     val = from_arrays(val_x, val_y, t.batch_size)
     return Datasets(train, val, test_x, test_y, steps, "; ".join(notes))

@@ -3,6 +3,9 @@
 Files are named `<label>_<index>.png` (the index keeps names unique, also on
 case-insensitive file systems). The same config, seed and split give the same
 files. All cores render in parallel.
+
+`--preview sheet.png` instead writes one contact sheet of samples with their
+labels, to compare the generator's style with real captchas by eye.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
 
 from captcha_ocr.config import load_config
 from captcha_ocr.errors import UserError, run_cli
@@ -54,12 +59,30 @@ def generate_folder(config, out: str | Path, count: int, seed: int, split: str =
     return done
 
 
+def contact_sheet(config, seed: int, count: int = 40, columns: int = 5, split: str = "files") -> Image.Image:
+    """A grid of `count` samples, each captioned with its label."""
+    spec = GeneratorSpec.from_config(config)
+    pairs = sample_images(spec, seed, split, range(count))
+    font = ImageFont.load_default()
+    caption = 14
+    rows = -(-count // columns)
+    sheet = Image.new("RGB", (columns * (spec.width + 8) + 8, rows * (spec.height + caption + 8) + 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (text, img) in enumerate(pairs):
+        x = 8 + (i % columns) * (spec.width + 8)
+        y = 8 + (i // columns) * (spec.height + caption + 8)
+        sheet.paste(img.convert("RGB"), (x, y))
+        draw.text((x, y + spec.height + 1), text, fill="black", font=font)
+    return sheet
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m captcha_ocr.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="YAML config (its charset and generator sections are used)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--count", type=int, required=True, help="number of captchas")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--count", type=int, help="number of captchas (with --preview: 40 by default)")
+    p.add_argument("--preview", metavar="PNG", help="write a contact sheet of samples with labels instead of a folder")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: train.seed of the config)")
     p.add_argument("--split", default="files", help="name of the random stream (different names, different captchas)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
@@ -67,12 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.count < 1:
-        raise UserError(f"--count must be at least 1, got {args.count}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.preview and (not args.out or args.count is None):
+        parser.error("give --out DIR and --count N (or --preview sheet.png)")
+    count = args.count if args.count is not None else 40
+    if count < 1:
+        raise UserError(f"--count must be at least 1, got {count}")
     config = load_config(args.config, args.overrides)
     seed = config.train.seed if args.seed is None else args.seed
-    n = generate_folder(config, args.out, args.count, seed, args.split, args.workers)
+    if args.preview:
+        sheet = contact_sheet(config, seed, count, split=args.split)
+        try:
+            sheet.save(args.preview)
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot write --preview {args.preview!r}: {err}; give a .png path in an existing folder") from None
+        print(f"wrote a contact sheet of {count} samples to {args.preview}")
+        return 0
+    n = generate_folder(config, args.out, count, seed, args.split, args.workers)
     print(f"wrote {n} captchas to {args.out}")
     return 0
 

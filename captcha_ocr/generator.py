@@ -17,6 +17,7 @@ import os
 import random
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from captcha import image as captcha_image
 from PIL import Image
+from PIL.ImageFilter import SMOOTH
 
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
@@ -50,9 +52,33 @@ class _SeededSecrets:
         return getattr(self._rng, name)
 
 
+FONT_EXTENSIONS = (".ttf", ".otf", ".ttc")
+
+
+def expand_fonts(entries) -> tuple[str, ...]:
+    """Font files and folders of fonts -> sorted font file paths.
+
+    Raises:
+        UserError: an entry does not exist or a folder holds no fonts.
+    """
+    out: list[str] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in FONT_EXTENSIONS)
+            if not found:
+                raise UserError(f"generator.fonts: folder {entry!r} holds no .ttf/.otf fonts")
+            out += found
+        elif path.is_file():
+            out.append(str(path))
+        else:
+            raise UserError(f"generator.fonts: font file {entry!r} not found; give .ttf/.otf files or folders that exist")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """Everything that determines the generated images (picklable for workers)."""
+    """Everything that determines the generated images (picklable for workers, hashable)."""
 
     chars: str
     min_length: int
@@ -62,19 +88,53 @@ class GeneratorSpec:
     height: int
     fonts: tuple[str, ...]
     font_sizes: tuple[int, ...]
+    style: tuple = ()  # (name, value) pairs of the style keys of the generator config
 
     @classmethod
     def from_config(cls, config) -> "GeneratorSpec":
         g = config.generator
         c = config.charset
-        for font in g.fonts:
-            if not Path(font).is_file():
-                raise UserError(f"generator.fonts: font file {font!r} not found; give .ttf/.otf paths that exist")
-        return cls(c.chars, c.min_length, c.max_length, c.pad, g.width, g.height, tuple(g.fonts), tuple(g.font_sizes))
+        style = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in g.model_dump().items()
+                      if k not in ("width", "height", "fonts", "font_sizes"))
+        return cls(c.chars, c.min_length, c.max_length, c.pad, g.width, g.height, expand_fonts(g.fonts),
+                   tuple(g.font_sizes), style)
 
     @property
     def charset(self) -> Charset:
         return Charset(self.chars, self.max_length, self.min_length, self.pad)
+
+
+class StyledCaptcha(captcha_image.ImageCaptcha):
+    """`ImageCaptcha` with its colours, noise, rotation, warp and spacing taken from config.
+
+    With the default style it draws exactly what `ImageCaptcha.generate_image`
+    draws (same random draws in the same order; a test checks it).
+    """
+
+    def __init__(self, width: int, height: int, fonts, font_sizes, style: dict):
+        super().__init__(width=width, height=height, fonts=list(fonts) or None, font_sizes=tuple(font_sizes) or None)
+        self.style = style
+        self.character_rotate = tuple(style["rotation"])
+        self.character_warp_dx = tuple(style["warp_dx"])
+        self.character_warp_dy = tuple(style["warp_dy"])
+        self.character_offset_dx = tuple(int(v) for v in style["offset_dx"])
+        self.character_offset_dy = tuple(int(v) for v in style["offset_dy"])
+        self.word_space_probability = style["space_probability"]
+        self.word_offset_dx = style["overlap"]
+
+    def generate_image(self, chars: str, bg_color=None, fg_color=None) -> Image.Image:
+        s = self.style
+        # Same order of draws as ImageCaptcha.generate_image: background, alpha, text colour.
+        background = captcha_image.random_color(*s["background"])
+        lo, hi = s["text_alpha"]
+        alpha = captcha_image.secrets.randbelow(hi - lo + 1) + lo
+        color = captcha_image.random_color(*s["text_color"], alpha)
+        im = self.create_captcha_image(chars, color, background)
+        if s["noise_dots"]:
+            self.create_noise_dots(im, color, width=s["noise_dot_width"], number=s["noise_dots"])
+        for _ in range(s["noise_curves"]):
+            self.create_noise_curve(im, color)
+        return im.filter(SMOOTH)
 
 
 class CaptchaGenerator:
@@ -82,29 +142,31 @@ class CaptchaGenerator:
 
     def __init__(self, spec: GeneratorSpec):
         self.spec = spec
-        self._captcha = captcha_image.ImageCaptcha(
-            width=spec.width,
-            height=spec.height,
-            fonts=list(spec.fonts) or None,
-            font_sizes=tuple(spec.font_sizes) or None,
-        )
+        self._captcha = StyledCaptcha(spec.width, spec.height, spec.fonts, spec.font_sizes, dict(spec.style))
 
     def sample(self, seed: int, split: str, index: int) -> tuple[str, Image.Image]:
         """Return (text, RGB PIL image) for one index of a seeded split."""
         rng = random.Random(f"captcha_ocr:{seed}:{split}:{index}")
         length = rng.randint(self.spec.min_length, self.spec.max_length)
         text = "".join(rng.choice(self.spec.chars) for _ in range(length))
-        shim = _SeededSecrets(rng)
-        with _PATCH_LOCK:
-            saved = {name: getattr(captcha_image, name) for name in ("secrets", "random") if hasattr(captcha_image, name)}
-            try:
-                for name in saved:
-                    setattr(captcha_image, name, shim)
-                img = self._captcha.generate_image(text)
-            finally:
-                for name, module in saved.items():
-                    setattr(captcha_image, name, module)
+        with seeded_captcha(rng):
+            img = self._captcha.generate_image(text)
         return text, img
+
+
+@contextmanager
+def seeded_captcha(rng: random.Random):
+    """Within this block, every random draw of `captcha.image` comes from `rng`."""
+    shim = _SeededSecrets(rng)
+    with _PATCH_LOCK:
+        saved = {name: getattr(captcha_image, name) for name in ("secrets", "random") if hasattr(captcha_image, name)}
+        try:
+            for name in saved:
+                setattr(captcha_image, name, shim)
+            yield
+        finally:
+            for name, module in saved.items():
+                setattr(captcha_image, name, module)
 
 
 # One generator per worker process, so fonts are loaded once per process.

@@ -125,7 +125,7 @@ def build_model(config: Config) -> keras.Model:
     for i, filters in enumerate(m.filters, start=1):
         x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
                           name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=m.bn_momentum, name=f"bn{i}")(x)
         x = activation_layer(m.activation, f"act{i}")(x)
         if m.pool == "max":
             x = layers.MaxPooling2D(m.pool_size, name=f"pool{i}")(x)
@@ -157,3 +157,37 @@ def model_spec(model: keras.Model) -> CaptchaSpec:
     if not isinstance(layer, CaptchaSpec):
         raise UserError("this model was not made by captcha_ocr (it has no 'spec' layer with its charset and input size)")
     return layer
+
+
+def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list[str], list[str]]:
+    """Copy weights from `source` into `model` layer by layer, where names and shapes agree.
+
+    Used for fine-tuning: a changed charset or length changes only the head,
+    a changed input size changes the flattened head input; the convolutions
+    keep their learned filters.
+
+    Returns:
+        (names of layers whose weights were kept, "name (reason)" for those re-initialized).
+    """
+    kept, fresh = [], []
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            fresh.append(f"{layer.name} (not in the source model)")
+            continue
+        src_weights = src.get_weights()
+        shapes, src_shapes = [w.shape for w in weights], [w.shape for w in src_weights]
+        if shapes != src_shapes:
+            fresh.append(f"{layer.name} (shape {_shapes(src_shapes)} -> {_shapes(shapes)})")
+            continue
+        layer.set_weights(src_weights)
+        kept.append(layer.name)
+    return kept, fresh
+
+
+def _shapes(shapes) -> str:
+    return ", ".join("x".join(map(str, s)) for s in shapes[:1])

@@ -99,6 +99,10 @@ def _callbacks(run_dir: Path, config: Config, steps_per_epoch: int, elapsed: flo
             logs["images"] = self.images
             lr = self.model.optimizer.learning_rate
             logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+            budget = config.train.time_budget_min * 60
+            if budget and logs["time_s"] >= budget:
+                print(f"time budget of {config.train.time_budget_min:g} min reached after epoch {epoch + 1}")
+                self.model.stop_training = True
 
     cbs = [
         Clock(),
@@ -170,13 +174,17 @@ def _trim_history(run_dir: Path, epochs: int) -> None:
             csv.writer(fh).writerows(rows[: epochs + 1])
 
 
-def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=print) -> dict:
+def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_from: str | Path | None = None,
+          callbacks: Sequence = (), log=print) -> dict:
     """Train (or resume) a run and write its directory; returns the final metrics.
 
     Args:
         config: the resolved config.
         run_dir: where the run's files go.
         restart: discard an existing run in `run_dir` first.
+        init_from: a run directory or .keras file whose weights start a new run
+            (layers whose shapes no longer fit are re-initialized).
+        callbacks: extra Keras callbacks (run after the run's own).
         log: where progress messages go.
 
     Returns:
@@ -198,10 +206,17 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=pri
     _trim_history(run_dir, initial_epoch)
     if status == "resume":
         log(f"resuming {run_dir} after epoch {initial_epoch}")
+    source = None
+    if init_from and status == "new":
+        from captcha_ocr.predict import load_run
+
+        source = load_run(init_from)[0]  # before the data: a wrong path fails in seconds
     data = build_datasets(config, initial_epoch=initial_epoch)
     log(f"data: {data.description}")
     model = build_model(config)
     model.summary(print_fn=lambda line, *a, **k: log(line))
+    if source is not None:
+        _init_weights(model, source, init_from, log)
     compile_model(model, config, data.steps_per_epoch)
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -213,7 +228,7 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=pri
         steps_per_epoch=data.steps_per_epoch,
         validation_data=data.val,
         shuffle=False,  # the tf.data pipeline shuffles
-        callbacks=_callbacks(run_dir, config, data.steps_per_epoch, elapsed, images_seen),
+        callbacks=_callbacks(run_dir, config, data.steps_per_epoch, elapsed, images_seen) + list(callbacks),
         verbose=1 if sys.stdout.isatty() else 2,
     )
     best = keras.saving.load_model(run_dir / "model.keras", compile=False)
@@ -227,6 +242,7 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=pri
         "train_time_s": float(history[-1]["time_s"]) if history else 0.0,
         "images_seen": int(float(history[-1]["images"])) if history else 0,
         "params": int(model.count_params()),
+        "init_from": str(init_from) if init_from else None,
         "data": data.description,
     }
     (run_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
@@ -235,6 +251,17 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, log=pri
     log(format_report(report, title=f"test set ({report['count']} captchas), best model of epoch {best_epoch}"))
     log(f"run directory: {run_dir}")
     return metrics
+
+
+def _init_weights(model, source, init_from: str | Path, log) -> None:
+    """Start from another model's weights, keeping every layer whose shape still fits."""
+    from captcha_ocr.model import load_matching_weights
+
+    kept, fresh = load_matching_weights(model, source)
+    if not kept:
+        raise UserError(f"--init-from {init_from}: no layer of that model fits this config; is it a captcha_ocr run?")
+    log(f"init from {init_from}: kept {len(kept)} layers ({', '.join(kept)})")
+    log(f"init from {init_from}: re-initialized {len(fresh)} layers ({'; '.join(fresh) or 'none'})")
 
 
 def _backup_epoch(run_dir: Path) -> int:
@@ -260,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config value, e.g. --set train.batch_size=32 (repeatable)")
     p.add_argument("--run-dir", help="where to write the run (default: runs/<config name>)")
     p.add_argument("--restart", action="store_true", help="discard an existing run in the run directory")
+    p.add_argument("--init-from", metavar="RUN", help="start from this run's (or .keras file's) weights: fine-tuning; "
+                   "layers that no longer fit the config (e.g. a new charset) are re-initialized")
     return p
 
 
@@ -267,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = load_config(args.config, args.overrides)
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.config)
-    train(config, run_dir, restart=args.restart)
+    train(config, run_dir, restart=args.restart, init_from=args.init_from)
     return 0
 
 
