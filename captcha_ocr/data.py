@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,11 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     if path.is_file():
         with np.load(path) as cached:
             return cached["images"], cached["labels"]
+    start = time.perf_counter()
     images, labels = render(spec, seed, split, count, size, config.data.workers,
                             progress=_progress(f"rendering {split} set"))
+    seconds = time.perf_counter() - start
+    print(f"rendered {count} {split} captchas in {seconds:.1f} s ({count / seconds:.0f}/s), cached in {path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")

@@ -186,3 +186,12 @@ def test_bad_inputs_give_one_line_and_status_2(smoke_run, workdir, tmp_path):
     ]
     for args, fragments in cases:
         assert_user_error(run_module(*args, cwd=workdir), *fragments)
+
+
+def test_time_budget_stops_training_after_the_epoch_that_passes_it(workdir):
+    run_dir = workdir / "runs" / "budget"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.epochs=50",
+                      "--set", "train.time_budget_min=0.0001", cwd=workdir, check=True)
+    assert "time budget of 0.0001 min reached after epoch 1" in proc.stdout
+    assert len(_history_rows(run_dir)) == 1
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 1

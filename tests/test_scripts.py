@@ -1,0 +1,169 @@
+"""scripts/benchmark.py and scripts/time_to_accuracy.py as a user runs them, and the FLOP counter by hand.
+
+No test asserts a timing value: the machine decides those. They check that
+every metric is measured (a positive number), that the files are written,
+and that the curve counts images and respects the budget.
+"""
+
+import csv
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from captcha_ocr.config import load_config
+from captcha_ocr.model import build_model
+from conftest import ROOT, SMOKE, assert_user_error
+
+SCRIPTS = ROOT / "scripts"
+
+BENCHMARK_METRICS = (
+    "generator_1proc_images_per_s", "generator_pool_images_per_s", "generator_pool_speedup", "generator_pool_startup_s",
+    "folder_write_images_per_s", "folder_load_images_per_s", "folder_pipeline_images_per_s",
+    "data_build_s", "train_images_per_s_pipeline", "train_images_per_s_memory", "train_pipeline_to_memory_ratio",
+    "model_params", "model_forward_mflop_per_image", "train_gflops_per_s", "train_gflops_per_s_pipeline",
+    "matmul_gflops_per_s", "train_to_matmul_ratio",
+    "predict_latency_median_ms", "predict_latency_p99_ms", "predict_batch_images_per_s", "model_file_mb",
+    "peak_rss_mib", "peak_rss_generator_worker_mib",
+)
+
+
+def run_script(name: str, *args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python scripts/<name> args...` as a real process in `cwd`, the repo on PYTHONPATH."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+
+
+def _load_script(name: str):
+    """Import scripts/<name>.py as a module (scripts/ is not a package)."""
+    module_name = f"scripts_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def _read_curve(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- FLOP counter
+
+
+def test_flop_counter_matches_a_hand_count():
+    count_flops = _load_script("benchmark").count_flops
+    inputs = keras.Input((6, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="c1")(inputs)  # -> 6x8x4
+    x = keras.layers.Conv2D(3, 3, strides=2, name="c2")(x)  # valid: (6-3)//2+1=2, (8-3)//2+1=3 -> 2x3x3
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Flatten()(x)  # 18
+    x = keras.layers.Dense(5, name="d1")(x)
+    x = keras.layers.Reshape((5, 1))(x)
+    x = keras.layers.Dense(2, name="d2")(x)  # applied at 5 positions
+    flops = count_flops(keras.Model(inputs, x))
+    assert flops == {
+        "c1": 2 * 6 * 8 * 3 * 3 * 1 * 4,  # 3456
+        "c2": 2 * 2 * 3 * 3 * 3 * 4 * 3,  # 1296
+        "d1": 2 * 18 * 5,  # 180
+        "d2": 2 * 1 * 2 * 5,  # 20
+    }
+
+
+def test_flop_counter_on_the_smoke_model():
+    count_flops = _load_script("benchmark").count_flops
+    # smoke: 30x80x1 input, blocks of 8 and 16 filters (3x3 same, 2x2 max-pool), 4x63 logits.
+    expected = {
+        "conv1": 2 * 30 * 80 * 9 * 1 * 8,
+        "conv2": 2 * 15 * 40 * 9 * 8 * 16,
+        "logits": 2 * (7 * 20 * 16) * (4 * 63),
+    }
+    assert count_flops(build_model(load_config(SMOKE))) == expected
+
+
+# ---------------------------------------------------------------- benchmark
+
+
+def test_benchmark_quick_measures_every_metric(tmp_path):
+    out = tmp_path / "bench"
+    proc = run_script("benchmark.py", "--config", SMOKE, "--quick", "--out", out, cwd=tmp_path)
+    _ok(proc)
+    report = json.loads((out / "benchmark.json").read_text())
+    for name in BENCHMARK_METRICS:
+        metric = report["metrics"].get(name)
+        assert metric is not None, f"{name} missing from benchmark.json"
+        assert isinstance(metric["value"], float) and math.isfinite(metric["value"]) and metric["value"] > 0, (name, metric)
+        assert metric["unit"] and metric["how"], name
+    assert report["metrics"]["model_forward_mflop_per_image"]["value"] == pytest.approx(
+        (2 * 30 * 80 * 9 * 8 + 2 * 15 * 40 * 9 * 8 * 16 + 2 * 2240 * 252) / 1e6)
+    for key in ("cpu_count", "platform", "tensorflow"):
+        assert report["machine"][key]
+    table = (out / "benchmark.md").read_text()
+    for name in BENCHMARK_METRICS:
+        assert f"| {name} |" in table and f"| {name} |" in proc.stdout, name
+
+
+def test_benchmark_bad_inputs_are_one_line_errors(tmp_path):
+    assert_user_error(run_script("benchmark.py", "--config", tmp_path / "nope.yaml", "--quick", cwd=tmp_path),
+                      "nope.yaml", "not found")
+    assert_user_error(run_script("benchmark.py", "--config", SMOKE, "--model", tmp_path / "no-run", cwd=tmp_path),
+                      "--model", "not found")
+
+
+# ---------------------------------------------------------------- time to accuracy
+
+
+def test_time_to_accuracy_writes_curve_plot_and_summary(tmp_path):
+    out = tmp_path / "tta"
+    proc = run_script("time_to_accuracy.py", "--config", SMOKE, "--budget-min", 1, "--set", "train.epochs=2",
+                      "--target", 0.5, "--out", out, cwd=tmp_path)
+    _ok(proc)
+    rows = _read_curve(out / "curve.csv")
+    # One point before training and one per epoch; the smoke pool is 256 captchas = 8 steps of 32.
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["images"]) for r in rows] == [0, 256, 512]
+    walls = [float(r["wall_s"]) for r in rows]
+    assert 0 < walls[0] < walls[1] < walls[2], "the first point comes after the data and model are built"
+    for r in rows:
+        assert 0 <= float(r["test_captcha_acc"]) <= 1 and 0 <= float(r["test_char_acc"]) <= 1
+    assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"]["images"] == 512 and summary["final"]["wall_s"] == walls[-1]
+    assert summary["stopped_by_budget"] is False
+    assert summary["test_size"] == 64 and summary["best_val_model_test"]["count"] == 64
+    assert (out / "run" / "metrics.json").is_file() and (out / "run" / "history.csv").is_file()
+    assert not (out / "cache").exists(), "the fresh cache is removed at the end"
+    assert not (tmp_path / "data" / "cache").exists(), "data is rendered on the clock, not read from data.cache_dir"
+    # A second measurement into the same folder would mix two clocks.
+    assert_user_error(run_script("time_to_accuracy.py", "--config", SMOKE, "--out", out, cwd=tmp_path),
+                      "already holds", "--restart")
+
+
+def test_time_to_accuracy_stops_at_the_budget(tmp_path):
+    out = tmp_path / "tta"
+    # 0.001 min is over before training starts: the first batch is the last one.
+    proc = run_script("time_to_accuracy.py", "--config", SMOKE, "--budget-min", 0.001, "--out", out, cwd=tmp_path)
+    _ok(proc)
+    rows = _read_curve(out / "curve.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert int(rows[-1]["images"]) == 32
+    assert json.loads((out / "summary.json").read_text())["stopped_by_budget"] is True
+
+
+def test_time_to_accuracy_bad_inputs_are_one_line_errors(tmp_path):
+    assert_user_error(run_script("time_to_accuracy.py", "--config", SMOKE, "--budget-min", 0, cwd=tmp_path),
+                      "--budget-min")
+    assert_user_error(run_script("time_to_accuracy.py", "--config", SMOKE, "--target", 95, cwd=tmp_path), "--target")
