@@ -74,10 +74,7 @@ def compile_model(model, config: Config, steps_per_epoch: int) -> None:
 
 def _previous_elapsed(history_csv: Path) -> tuple[float, int]:
     """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
-    if not history_csv.is_file():
-        return 0.0, 0
-    with open(history_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _read_history(history_csv)
     if not rows:
         return 0.0, 0
     return float(rows[-1].get("time_s", 0) or 0), int(float(rows[-1].get("images", 0) or 0))
@@ -153,15 +150,6 @@ def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str
     return status
 
 
-def _finished_epochs(run_dir: Path) -> int:
-    """Epochs recorded in history.csv (resumed runs continue after them)."""
-    history = run_dir / "history.csv"
-    if not history.is_file():
-        return 0
-    with open(history, newline="") as fh:
-        return len(list(csv.DictReader(fh)))
-
-
 def _trim_history(run_dir: Path, epochs: int) -> None:
     """Drop history rows of epochs that the backup does not hold (killed between the two writes)."""
     history = run_dir / "history.csv"
@@ -207,7 +195,7 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
     if status == "resume":
         log(f"resuming {run_dir} after epoch {initial_epoch}")
     source = None
-    if init_from and status == "new":
+    if init_from and initial_epoch == 0:  # a resumed run gets its weights from the backup instead
         from captcha_ocr.predict import load_run
 
         source = load_run(init_from)[0]  # before the data: a wrong path fails in seconds
