@@ -50,12 +50,18 @@ def generate_folder(config, out: str | Path, count: int, seed: int, split: str =
     size = (spec.width, spec.height, 3)
     jobs = [_WriteJob(c, str(out), digits) for c in chunks_for(spec, seed, split, count, size, chunk_size=100)]
     workers = min(worker_count(workers), max(1, len(jobs)))
-    done = 0
+    done, shown = 0, 0
+    live = sys.stderr.isatty()
     with process_pool(workers) as pool:
         for n in pool.map(_write_chunk, jobs):
             done += n
-            print(f"\rgenerated {done}/{count}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+            if live:
+                print(f"\rgenerated {done}/{count}", end="", file=sys.stderr, flush=True)
+            elif done * 10 // count > shown or done == count:  # a log file gets ~10 lines, not one per chunk
+                shown = done * 10 // count
+                print(f"generated {done}/{count}", file=sys.stderr, flush=True)
+    if live:
+        print(file=sys.stderr)
     return done
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -72,8 +73,11 @@ def _history_rows(run_dir: Path) -> list[dict]:
 
 def _start_and_interrupt(run_dir: Path, workdir: Path, sig: int, args: list[str]) -> int:
     cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(SMOKE), "--run-dir", str(run_dir), *args]
+    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit
+    # that; restore the default so the training process gets Ctrl-C as a user's terminal sends it.
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while len(_history_rows(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
