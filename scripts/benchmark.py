@@ -484,6 +484,59 @@ def measure_inference(config: Config, sizes: Sizes, model_path: str | None, trai
     ]
 
 
+EXPORT_FORMATS = (("savedmodel", None), ("tflite", None), ("tflite", "int8"), ("onnx", None))
+
+
+def measure_exports(config: Config, sizes: Sizes, model_path: str | None, trained_model) -> list[Metric]:
+    """Latency, batch throughput and file size of each export format (captcha_ocr.export).
+
+    Exported models take the raw 160x60 RGB captcha and resize it themselves, so
+    their latency includes the preprocessing that `Recognizer` does in PIL.
+    ONNX is skipped (and said so) when tf2onnx/onnxruntime are not installed.
+    """
+    from captcha_ocr.export import export_model, export_size, load_exported
+
+    metrics = []
+    spec = GeneratorSpec.from_config(config)
+    raw, _ = render(spec, SEED, "bench-export", 64, (spec.width, spec.height, 3), workers=1)
+    batch = np.resize(raw, (min(sizes.predict_images, 1024), *raw.shape[1:]))
+    with tempfile.TemporaryDirectory(prefix="captcha-export-") as tmp:
+        source = model_path
+        if source is None:
+            source = Path(tmp) / "model.keras"
+            trained_model.save(source)
+        for fmt, quantize in EXPORT_FORMATS:
+            name = fmt + (f"_{quantize}" if quantize else "")
+            try:
+                out = export_model(source, fmt, Path(tmp) / name, quantize=quantize, calibration_count=64,
+                                   log=lambda *a: None)
+            except UserError as err:
+                print(f"skipped {name}: {err}", file=sys.stderr)
+                continue
+            reader = load_exported(out)
+            for _ in range(5):
+                reader.predict([raw[0]])
+            latencies = []
+            for _ in range(sizes.latency_calls):
+                start = _now()
+                reader.predict([raw[0]])
+                latencies.append((_now() - start) * 1000)
+            reader.predict(list(batch[:PREDICT_BATCH]))
+            start = _now()
+            reader.predict(list(batch))
+            throughput = len(batch) / (_now() - start)
+            how = f"load_exported({name}).predict on raw {spec.width}x{spec.height} RGB arrays"
+            metrics += [
+                Metric(f"export_{name}_latency_median_ms", statistics.median(latencies), "ms",
+                       f"{how}, one image, {sizes.latency_calls} calls"),
+                Metric(f"export_{name}_latency_p99_ms", float(np.percentile(latencies, 99)), "ms",
+                       "99th percentile of those calls"),
+                Metric(f"export_{name}_batch_images_per_s", throughput, "images/s", f"{how}, {len(batch)} images"),
+                Metric(f"export_{name}_size_mb", export_size(out) / 1e6, "MB (10^6 bytes)", "model file(s) of the export"),
+            ]
+    return metrics
+
+
 # ---------------------------------------------------------------- memory, machine, output
 
 
@@ -574,6 +627,8 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     metrics += flop_metrics(forward, training, measure_matmul(sizes), sizes)
     log("inference ...")
     metrics += measure_inference(config, sizes, model_path, model)
+    log("export formats ...")
+    metrics += measure_exports(config, sizes, model_path, model)
     metrics += memory_metrics()
     return {
         "started": started,

@@ -33,6 +33,8 @@ def test_train_writes_the_run_directory(smoke_run):
     for name in ("config.yaml", "model.keras", "last.keras", "history.csv", "metrics.json", "logs"):
         assert (smoke_run / name).exists(), name
     assert not (smoke_run / "backup").exists(), "resume state is removed when the run finishes"
+    # model.keras is for prediction: saved without the optimizer state that last.keras keeps
+    assert (smoke_run / "model.keras").stat().st_size < 0.5 * (smoke_run / "last.keras").stat().st_size
     with open(smoke_run / "history.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2

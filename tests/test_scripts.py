@@ -31,7 +31,8 @@ BENCHMARK_METRICS = (
     "matmul_gflops_per_s", "train_to_matmul_ratio",
     "predict_latency_median_ms", "predict_latency_p99_ms", "predict_batch_images_per_s", "model_file_mb",
     "peak_rss_mib", "peak_rss_generator_worker_mib",
-)
+) + tuple(f"export_{fmt}_{what}" for fmt in ("savedmodel", "tflite", "tflite_int8", "onnx")
+          for what in ("latency_median_ms", "latency_p99_ms", "batch_images_per_s", "size_mb"))
 
 
 def run_script(name: str, *args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

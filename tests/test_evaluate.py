@@ -1,0 +1,38 @@
+"""The evaluation report computed by hand: accuracies, per length, confusions, coverage and thresholds."""
+
+import numpy as np
+
+from captcha_ocr.charset import Charset
+from captcha_ocr.evaluate import format_report, score
+
+CS = Charset(chars="ABO0", max_length=3, min_length=2)
+P = CS.pad_index
+
+
+def test_report_on_hand_made_predictions():
+    labels = np.array([[0, 1, P], [2, 2, 3], [3, 0, P], [1, 1, 1]])
+    pred = np.array([[0, 1, P], [3, 2, 3], [3, 0, 0], [1, 1, 1]])
+    texts = CS.decode_batch(pred)
+    confidence = np.array([0.9, 0.4, 0.3, 0.8])
+    report = score(texts, confidence, pred, labels, CS)
+    assert report["count"] == 4
+    assert report["captcha_acc"] == 0.5  # AB and BBB right; OO0 read as 0O0, 0A read as 0AA (an extra character)
+    assert report["char_acc"] == 10 / 12
+    assert report["per_position"] == [0.75, 1.0, 0.75]
+    assert report["per_length"] == {"2": {"count": 2, "captcha_acc": 0.5, "char_acc": 5 / 6},
+                                    "3": {"count": 2, "captcha_acc": 0.5, "char_acc": 5 / 6}}
+    assert report["confusions"] == [{"true": "O", "pred": "0", "count": 1}, {"true": "_", "pred": "A", "count": 1}]
+    # the most confident half (0.9 AB right, 0.8 BBB right) is read perfectly
+    coverage = {c["coverage"]: c for c in report["coverage"]}
+    assert coverage[0.5]["captcha_acc"] == 1.0 and coverage[0.5]["min_confidence"] == 0.8
+    assert coverage[1.0]["captcha_acc"] == 0.5
+    # 90% accuracy is reachable by keeping captchas of confidence >= 0.8 (half of them)
+    assert report["confidence_for_accuracy"]["0.9"] == {"min_confidence": 0.8, "coverage": 0.5}
+    assert "whole-captcha accuracy" in format_report(report) and "O→0: 1" in format_report(report)
+
+
+def test_no_threshold_when_even_the_most_confident_is_wrong():
+    labels = np.array([[0, 1, P]])
+    pred = np.array([[1, 1, P]])
+    report = score(CS.decode_batch(pred), np.array([0.99]), pred, labels, CS)
+    assert report["confidence_for_accuracy"]["0.9"] is None
