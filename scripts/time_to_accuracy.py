@@ -29,7 +29,6 @@ import csv
 import json
 import platform
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence

@@ -1,6 +1,5 @@
 """Learning, not only shapes: each loss variant must learn a tiny fixed set perfectly."""
 
-import numpy as np
 import pytest
 
 from captcha_ocr.config import LOSSES, load_config
