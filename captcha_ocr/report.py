@@ -16,7 +16,6 @@ matplotlib `write_plots` returns None and the report carries the table alone.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import platform
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from captcha_ocr.train import read_history
 
 # Validation whole-captcha accuracies whose first crossing the table reports.
 THRESHOLDS = (0.5, 0.9)
@@ -163,17 +164,6 @@ def format_reach(reach: dict, key: str) -> str:
 
 
 # ---------------------------------------------------------------- reading runs
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    """A history.csv as a list of rows of floats (empty cells left out); [] if there is none."""
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            rows.append({k: float(v) for k, v in row.items() if k and v not in (None, "")})
-    return rows
 
 
 def read_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:

@@ -74,10 +74,10 @@ def compile_model(model, config: Config, steps_per_epoch: int) -> None:
 
 def _previous_elapsed(history_csv: Path) -> tuple[float, int]:
     """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
-    rows = _read_history(history_csv)
+    rows = read_history(history_csv)
     if not rows:
         return 0.0, 0
-    return float(rows[-1].get("time_s", 0) or 0), int(float(rows[-1].get("images", 0) or 0))
+    return rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))
 
 
 def _callbacks(run_dir: Path, config: Config, steps_per_epoch: int, elapsed: float, images_seen: int):
@@ -222,14 +222,14 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
     best = keras.saving.load_model(run_dir / "model.keras", compile=False)
     best.save(run_dir / "model.keras")  # without the optimizer's state: a third of the size, all prediction needs
     report = evaluate_arrays(best, data.test_images, data.test_labels, batch_size=config.train.batch_size)
-    history = _read_history(run_dir / "history.csv")
-    best_epoch = max(range(len(history)), key=lambda i: float(history[i]["val_captcha_acc"])) + 1 if history else 0
+    history = read_history(run_dir / "history.csv")
+    best_epoch = max(range(len(history)), key=lambda i: history[i]["val_captcha_acc"]) + 1 if history else 0
     metrics = {
         "test": {k: report[k] for k in ("captcha_acc", "char_acc", "count")},
         "best_epoch": best_epoch,
         "epochs": len(history),
-        "train_time_s": float(history[-1]["time_s"]) if history else 0.0,
-        "images_seen": int(float(history[-1]["images"])) if history else 0,
+        "train_time_s": history[-1]["time_s"] if history else 0.0,
+        "images_seen": int(history[-1]["images"]) if history else 0,
         "params": int(model.count_params()),
         "init_from": str(init_from) if init_from else None,
         "data": data.description,
@@ -262,11 +262,12 @@ def _backup_epoch(run_dir: Path) -> int:
         return 0
 
 
-def _read_history(path: Path) -> list[dict]:
+def read_history(path: Path) -> list[dict[str, float]]:
+    """A run's history.csv as rows of floats (empty cells left out); [] if there is none."""
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(fh)]
 
 
 def build_parser() -> argparse.ArgumentParser:
