@@ -17,7 +17,7 @@ import numpy as np
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
 from captcha_ocr.generator import process_pool, worker_count
-from captcha_ocr.images import IMAGE_EXTENSIONS, to_array
+from captcha_ocr.images import image_files, to_array
 
 
 @dataclass
@@ -62,8 +62,7 @@ def list_folder(folder: str | Path) -> list[tuple[str, str]]:
                 raise UserError(f"{csv_path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
             items = [(str(root / row["file"]), (row["label"] or "").strip()) for row in reader]
     else:
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        items = [(str(p), label_from_name(p)) for p in files]
+        items = [(str(p), label_from_name(p)) for p in image_files(root)]
     if not items:
         raise UserError(
             f"{root}: no labeled images found; name files <label>.png or <label>_<n>.png, "

@@ -22,6 +22,11 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly in `folder` (by extension), sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
 def open_image(src: ImageLike) -> Image.Image:
     """Open and fully decode an image.
 

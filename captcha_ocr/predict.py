@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from captcha_ocr.errors import UserError, run_cli
-from captcha_ocr.images import IMAGE_EXTENSIONS, ImageLike, to_array
+from captcha_ocr.images import ImageLike, image_files, to_array
 
 
 def load_run(path: str | Path):
@@ -125,7 +125,7 @@ def expand_paths(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
     for pattern in patterns:
         p = Path(pattern)
         if p.is_dir():
-            found += sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
+            found += [str(f) for f in image_files(p)]
         elif p.exists():
             found.append(pattern)
         else:
