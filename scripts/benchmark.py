@@ -19,7 +19,9 @@ Measures, at the config's input size and with its model:
   threads;
 - inference through `Recognizer.predict_arrays`: single-image latency (median
   and p99) and batch throughput, and the model file size;
-- peak resident memory of this process and of the largest generator worker.
+- peak resident memory of this process and of the largest generator worker;
+- a per-layer profile of the training step: each layer timed alone, forward
+  and backward, at its real input shape, against the measured step time.
 
 The first run on a config renders its synthetic sets into `data.cache_dir`
 (minutes for a large pool; `--quick` caps their sizes); later runs read them.
@@ -84,12 +86,15 @@ class Sizes:
     matmul_repeats: int
     latency_calls: int  # single-image predictions timed
     predict_images: int  # images predicted in batches of PREDICT_BATCH
+    profile_steps: int  # timed calls per layer in the per-layer profile
 
 
 FULL = Sizes(generator_images=2048, folder_images=2048, folder_batches=200, warmup_steps=10, train_steps=100,
-             memory_batches=20, matmul_size=2048, matmul_repeats=10, latency_calls=200, predict_images=4096)
+             memory_batches=20, matmul_size=2048, matmul_repeats=10, latency_calls=200, predict_images=4096,
+             profile_steps=30)
 QUICK = Sizes(generator_images=1024, folder_images=512, folder_batches=40, warmup_steps=5, train_steps=40,
-              memory_batches=5, matmul_size=2048, matmul_repeats=5, latency_calls=100, predict_images=1024)
+              memory_batches=5, matmul_size=2048, matmul_repeats=5, latency_calls=100, predict_images=1024,
+              profile_steps=10)
 PREDICT_BATCH = 256
 
 # --quick caps the synthetic sets so that building the real pipeline takes seconds whatever the config.
@@ -425,6 +430,107 @@ def flop_metrics(forward: float, training: list[Metric], matmul_gflops: float, s
     ]
 
 
+# ---------------------------------------------------------------- profile
+
+
+def _time_layer(layer, shape: tuple, input_grad: bool, steps: int) -> float:
+    """Median ms of one forward + backward pass of `layer` alone on a random batch of `shape`.
+
+    The backward pass computes the gradients of the layer's trainable weights and,
+    unless the layer reads the model's input (`input_grad` False), of its input,
+    as a training step does.
+    """
+    import tensorflow as tf
+
+    x = tf.random.stateless_uniform(shape, seed=(SEED, 0))
+    weights = layer.trainable_variables
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            if input_grad:
+                tape.watch(x)
+            y = layer(x, training=True)
+            total = tf.reduce_sum(y)
+        grads = tape.gradient(total, ([x] if input_grad else []) + weights)
+        return tf.add_n([tf.reduce_sum(g) for g in grads]) if grads else total
+
+    for _ in range(3):  # trace and warm up
+        step(x).numpy()
+    times = []
+    for _ in range(steps):
+        start = _now()
+        step(x).numpy()
+        times.append((_now() - start) * 1000)
+    return statistics.median(times)
+
+
+def profile_layers(model, batch: int, train_rate: float, matmul_gflops: float, steps: int) -> dict:
+    """Where a training step's time goes: each layer timed alone, forward + backward.
+
+    Every layer of the model with work in it runs on a batch of its real input
+    shape (one tf.function per layer, median of `steps` calls). The sum is set
+    against the measured training step (`batch / train_rate`); the rest is the
+    loss, the optimizer update and the framework's per-step overhead, plus
+    whatever the fused whole-graph step does differently.
+
+    Args:
+        model: the built benchmark model.
+        batch: the training batch size.
+        train_rate: in-memory training images/s of the same model.
+        matmul_gflops: the matmul rate the layers' GFLOP/s are set against.
+        steps: timed calls per layer.
+
+    Returns:
+        {"step_ms", "layers_ms", "rest_ms", "rows": [{layer, kind, ms, share, mflop, gflops, matmul_ratio}]}.
+    """
+    import keras
+
+    flops = count_flops(model)
+    step_ms = batch / train_rate * 1000
+    rows = []
+    for layer in _layers(model):
+        if isinstance(layer, (keras.layers.InputLayer, keras.layers.Reshape, keras.layers.Flatten)) \
+                or layer.name == "spec":
+            continue  # no arithmetic: views of their input, or the identity
+        reads_input = any(layer.input is t for t in model.inputs)
+        shape = (batch, *layer.input.shape[1:])
+        ms = _time_layer(layer, shape, input_grad=not reads_input, steps=steps)
+        # Training FLOPs: forward, weight gradient, and input gradient unless the layer reads the image.
+        train_flops = flops.get(layer.name, 0) * (TRAIN_FLOPS_FACTOR - (1 if reads_input else 0)) * batch
+        gflops = train_flops / ms / 1e6 if train_flops else 0.0
+        rows.append({"layer": layer.name, "kind": type(layer).__name__, "ms": ms, "share": ms / step_ms,
+                     "mflop": train_flops / 1e6, "gflops": gflops, "matmul_ratio": gflops / matmul_gflops})
+    layers_ms = sum(r["ms"] for r in rows)
+    return {"step_ms": step_ms, "layers_ms": layers_ms, "rest_ms": step_ms - layers_ms, "batch": batch,
+            "steps": steps, "rows": rows}
+
+
+def profile_markdown(profile: dict) -> str:
+    """The profile as a markdown table, grouped summary line first."""
+    kinds: dict[str, float] = {}
+    for r in profile["rows"]:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0.0) + r["ms"]
+    step = profile["step_ms"]
+    summary = ", ".join(f"{k} {v:.1f} ms ({v / step:.0%})" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    lines = [
+        f"Training step of batch {profile['batch']}: {step:.1f} ms measured (in-memory rate). Each layer timed "
+        f"alone, forward + backward, median of {profile['steps']} calls: {profile['layers_ms']:.1f} ms in all; "
+        f"the other {profile['rest_ms']:.1f} ms ({profile['rest_ms'] / step:.0%}) are loss, optimizer update and "
+        "per-step overhead.",
+        "",
+        f"By kind: {summary}.",
+        "",
+        "| layer | kind | ms per step | share of step | training MFLOP per step | GFLOP/s | of matmul rate |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in profile["rows"]:
+        flop_cols = (f"{r['mflop']:,.0f} | {r['gflops']:.0f} | {r['matmul_ratio']:.2f}" if r["mflop"]
+                     else "- | - | -")
+        lines.append(f"| {r['layer']} | {r['kind']} | {r['ms']:.2f} | {r['share']:.1%} | {flop_cols} |")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- inference
 
 
@@ -603,7 +709,8 @@ def markdown(report: dict) -> str:
     ]
     for name, m in report["metrics"].items():
         lines.append(f"| {name} | {_fmt(m['value'])} | {m['unit']} | {m['how'].replace('|', '/')} |")
-    return "\n".join(lines) + "\n"
+    lines += ["", "## Where a training step's time goes", "", profile_markdown(report["profile"])]
+    return "\n".join(lines)
 
 
 def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None = None, log=print) -> dict:
@@ -624,7 +731,12 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     training, forward, model = measure_training(config, sizes)
     metrics += training
     log("matmul ...")
-    metrics += flop_metrics(forward, training, measure_matmul(sizes), sizes)
+    matmul = measure_matmul(sizes)
+    metrics += flop_metrics(forward, training, matmul, sizes)
+    log("profile: each layer alone ...")
+    rates = {m.name: m.value for m in training}
+    profile = profile_layers(model, config.train.batch_size, rates["train_images_per_s_memory"], matmul,
+                             sizes.profile_steps)
     log("inference ...")
     metrics += measure_inference(config, sizes, model_path, model)
     log("export formats ...")
@@ -639,6 +751,7 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
         "machine": machine(),
         "flops_convention": FLOPS_CONVENTION,
         "metrics": {m.name: {"value": float(m.value), "unit": m.unit, "how": m.how} for m in metrics},
+        "profile": profile,
     }
 
 

@@ -115,6 +115,19 @@ def test_benchmark_quick_measures_every_metric(tmp_path):
     table = (out / "benchmark.md").read_text()
     for name in BENCHMARK_METRICS:
         assert f"| {name} |" in table and f"| {name} |" in proc.stdout, name
+    # The per-layer profile: every layer with work in it, timed, set against the measured step.
+    profile = report["profile"]
+    rows = {r["layer"]: r for r in profile["rows"]}
+    assert {"conv1", "bn1", "act1", "pool1", "conv2", "bn2", "act2", "pool2", "logits"} <= set(rows)
+    assert not {"flatten", "positions", "spec"} & set(rows)
+    assert all(r["ms"] > 0 for r in rows.values())
+    # conv1 reads the image: no input gradient, so forward + weight gradient only.
+    assert rows["conv1"]["mflop"] == pytest.approx(2 * 2 * 30 * 80 * 9 * 8 * 32 / 1e6)
+    assert rows["conv2"]["mflop"] == pytest.approx(3 * 2 * 15 * 40 * 9 * 8 * 16 * 32 / 1e6)
+    assert rows["bn1"]["mflop"] == 0
+    assert profile["step_ms"] == pytest.approx(32 / report["metrics"]["train_images_per_s_memory"]["value"] * 1000)
+    assert profile["rest_ms"] == pytest.approx(profile["step_ms"] - sum(r["ms"] for r in rows.values()))
+    assert "## Where a training step's time goes" in table and "| conv2 | Conv2D |" in table
 
 
 def test_benchmark_bad_inputs_are_one_line_errors(tmp_path):
