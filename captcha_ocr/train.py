@@ -80,7 +80,7 @@ def _previous_elapsed(history_csv: Path) -> tuple[float, int]:
     return rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))
 
 
-def _callbacks(run_dir: Path, config: Config, steps_per_epoch: int, elapsed: float, images_seen: int):
+def _callbacks(run_dir: Path, config: Config, elapsed: float, images_seen: int):
     import keras
 
     class Clock(keras.callbacks.Callback):
@@ -89,9 +89,16 @@ def _callbacks(run_dir: Path, config: Config, steps_per_epoch: int, elapsed: flo
         def on_train_begin(self, logs=None):
             self.start = time.perf_counter() - elapsed
             self.images = images_seen
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Counted per batch (all batches are full: the training sets repeat), so an epoch
+            # that a callback stops early does not count as a whole one.
+            self.batches += 1
 
         def on_epoch_end(self, epoch, logs=None):
-            self.images += steps_per_epoch * config.train.batch_size
+            self.images += self.batches * config.train.batch_size
+            self.batches = 0
             logs["time_s"] = round(time.perf_counter() - self.start, 2)
             logs["images"] = self.images
             lr = self.model.optimizer.learning_rate
@@ -216,7 +223,7 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
         steps_per_epoch=data.steps_per_epoch,
         validation_data=data.val,
         shuffle=False,  # the tf.data pipeline shuffles
-        callbacks=_callbacks(run_dir, config, data.steps_per_epoch, elapsed, images_seen) + list(callbacks),
+        callbacks=_callbacks(run_dir, config, elapsed, images_seen) + list(callbacks),
         verbose=1 if sys.stdout.isatty() else 2,
     )
     best = keras.saving.load_model(run_dir / "model.keras", compile=False)
