@@ -47,6 +47,38 @@ class CaptchaSpec(layers.Layer):
         return Charset(s["chars"], s["max_length"], s["min_length"], s["pad"])
 
 
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
+
+    Keras 3 computes a training-mode batch norm from separate ops (moments,
+    then normalize), forward and backward: on 2 CPU cores that took 43% of a
+    training step of the benchmark model, more than the convolutions
+    (`python scripts/benchmark.py`, "Where a training step's time goes").
+    TensorFlow's `FusedBatchNormV3` does the same arithmetic in one kernel each
+    way. The weights, the moving-average update and inference (plain Keras,
+    so exports are unchanged) are those of the parent class; only the
+    training-mode forward pass differs, by float rounding.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        import tensorflow as tf
+
+        fusable = (training and self.trainable and mask is None and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and self.scale and self.center and not self.renorm
+                   and inputs.dtype == tf.float32)
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma, self.beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        # The kernel returns the unbiased (n / (n - 1)) batch variance; Keras keeps the biased one.
+        n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), variance.dtype)
+        variance = variance * (n - 1) / n
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
 def activation_layer(name: str, layer_name: str | None = None) -> layers.Layer:
     """A fresh activation layer by config name (relu, leaky_relu, prelu, elu, tanh, sigmoid)."""
     factories = {
@@ -125,7 +157,7 @@ def build_model(config: Config) -> keras.Model:
     for i, filters in enumerate(m.filters, start=1):
         x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
                           name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=m.bn_momentum, name=f"bn{i}")(x)
+        x = FusedBatchNormalization(momentum=m.bn_momentum, name=f"bn{i}")(x)
         x = activation_layer(m.activation, f"act{i}")(x)
         if m.pool == "max":
             x = layers.MaxPooling2D(m.pool_size, name=f"pool{i}")(x)

@@ -62,3 +62,39 @@ def test_block_order_is_conv_bn_activation_pool():
     assert names[i:i + 4] == ["conv1", "bn1", "act1", "pool1"]
     assert model.get_layer("conv1").use_bias is False
     assert model.get_layer("bn1").scale is True  # the design's "scale" step
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    import keras
+    import tensorflow as tf
+
+    from captcha_ocr.model import FusedBatchNormalization
+
+    x = tf.random.stateless_normal((8, 6, 10, 5), seed=(1, 2)) * 3.0 + 1.5
+    fused, plain = FusedBatchNormalization(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, 5))
+        layer.beta.assign(np.linspace(-1.0, 1.0, 5))
+    results = []
+    for layer in (fused, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            total = tf.reduce_sum(y * tf.range(y.shape[-1], dtype=y.dtype) + y ** 2)
+        grads = tape.gradient(total, [x, layer.gamma, layer.beta])
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-4)
+    # The moving statistics moved (from 0 and 1) towards the batch's, as Keras's do.
+    assert np.all(np.abs(np.asarray(fused.moving_mean) - 0.15) < 0.1)
+    # Inference is the parent's: same output from the same weights.
+    np.testing.assert_allclose(np.asarray(fused(x, training=False)), np.asarray(plain(x, training=False)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_use_the_fused_batch_norm():
+    from captcha_ocr.model import FusedBatchNormalization
+
+    model = build_model(load_config(SMOKE))
+    assert all(isinstance(model.get_layer(f"bn{i}"), FusedBatchNormalization) for i in (1, 2))
