@@ -255,7 +255,10 @@ def render(
         (images uint8 (count, H, W, C), labels int32 (count, max_length)).
     """
     chunks = chunks_for(spec, seed, split, count, size)
-    results = []
+    width, height, channels = size
+    # Filled chunk by chunk: concatenating a list of chunks would hold the set twice at the end.
+    images = np.empty((count, height, width, channels), np.uint8)
+    labels = np.empty((count, spec.max_length), np.int32)
     workers = min(worker_count(workers), max(1, len(chunks)))
     done = 0
     if workers == 1:
@@ -265,18 +268,16 @@ def render(
         pool = process_pool(workers)
         mapped = pool.map(render_chunk, chunks)
     try:
-        for result in mapped:
-            results.append(result)
-            done += len(result[0])
+        for chunk_images, chunk_labels in mapped:  # in chunk order
+            images[done:done + len(chunk_images)] = chunk_images
+            labels[done:done + len(chunk_labels)] = chunk_labels
+            done += len(chunk_images)
             if progress:
                 progress(done, count)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    width, height, channels = size
-    if not results:
-        return np.empty((0, height, width, channels), np.uint8), np.empty((0, spec.max_length), np.int32)
-    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+    return images, labels
 
 
 def sample_images(spec: GeneratorSpec, seed: int, split: str, indices: Sequence[int]) -> list[tuple[str, Image.Image]]:
