@@ -139,11 +139,13 @@ def block_output_shapes(config: Config) -> list[BlockShape]:
     return shapes
 
 
-def build_model(config: Config) -> keras.Model:
+def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model:
     """Build the (uncompiled) captcha CNN described by `config`.
 
     Args:
         config: uses the charset, image and model sections and the loss name.
+        fused_batch_norm: False builds Keras's own BatchNormalization layers (the
+            benchmark measures what the fused kernel saves).
 
     Returns:
         A Keras model mapping float32 images in [0, 1] of shape (H, W, C) to
@@ -157,7 +159,8 @@ def build_model(config: Config) -> keras.Model:
     for i, filters in enumerate(m.filters, start=1):
         x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
                           name=f"conv{i}")(x)
-        x = FusedBatchNormalization(momentum=m.bn_momentum, name=f"bn{i}")(x)
+        norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
+        x = norm(momentum=m.bn_momentum, name=f"bn{i}")(x)
         x = activation_layer(m.activation, f"act{i}")(x)
         if m.pool == "max":
             x = layers.MaxPooling2D(m.pool_size, name=f"pool{i}")(x)

@@ -14,6 +14,8 @@ Measures, at the config's input size and with its model:
 - training images/s through the real pipeline (`build_datasets(config)`:
   synthetic pool, stream or folder, as configured) and through the same
   batches held in memory, same model and same number of steps after warm-up;
+  and, on those in-memory batches, the model with Keras's own (unfused)
+  BatchNormalization and with XLA (`train.jit_compile`), for comparison;
 - achieved training GFLOP/s (FLOPs counted from the layers, see
   `count_flops`) against the GFLOP/s of a large float32 matmul run on the same
   threads;
@@ -349,7 +351,7 @@ def _timed_fit(model, dataset, batch_size: int, warmup: int, steps: int) -> floa
     return steps * batch_size / (clock.times[-1] - clock.times[warmup - 1])
 
 
-def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float, object]:
+def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float, object, object]:
     """Training images/s through the real pipeline and through the same batches in memory.
 
     Args:
@@ -357,7 +359,7 @@ def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float,
         sizes: warm-up steps, timed steps and batches held in memory.
 
     Returns:
-        (metrics, forward FLOPs per image, the compiled model).
+        (metrics, forward FLOPs per image, the compiled model, the in-memory dataset).
     """
     import keras
     import tensorflow as tf
@@ -407,7 +409,41 @@ def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float,
                "sum over Conv2D (2*H_out*W_out*K*K*C_in*C_out) and Dense (2*in*out) layers; "
                "BN, activations, pooling left out"),
     ]
-    return metrics, forward, model
+    return metrics, forward, model, memory
+
+
+def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[Metric]:
+    """In-memory training images/s of the same model built or compiled another way, against `rate`.
+
+    The variants: Keras's own (unfused) BatchNormalization layers, and XLA
+    (`train.jit_compile: true`) unless the config already uses it. Same batches,
+    same steps as `measure_training`, in the same run.
+    """
+    import keras
+
+    from captcha_ocr.model import build_model
+    from captcha_ocr.train import compile_model
+
+    jit = config.train.jit_compile
+    flipped = config.to_dict()
+    flipped["train"]["jit_compile"] = not jit
+    variants = [("keras_batchnorm", "Keras's own BatchNormalization layers instead of the fused kernel",
+                 config, False)]
+    if not jit:
+        variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(flipped, "xla variant"), True))
+    metrics = []
+    for name, what, variant, fused in variants:
+        keras.utils.set_random_seed(config.train.seed)
+        model = build_model(variant, fused_batch_norm=fused)
+        compile_model(model, variant, 1000)
+        images_s = _timed_fit(model, memory, config.train.batch_size, sizes.warmup_steps, sizes.train_steps)
+        metrics += [
+            Metric(f"train_images_per_s_memory_{name}", images_s, "images/s",
+                   f"{what}; otherwise as train_images_per_s_memory (same batches and steps)"),
+            Metric(f"train_{name}_speed_ratio", images_s / rate, "x",
+                   f"train_images_per_s_memory_{name} / train_images_per_s_memory (below 1: slower than the default)"),
+        ]
+    return metrics
 
 
 def flop_metrics(forward: float, training: list[Metric], matmul_gflops: float, sizes: Sizes) -> list[Metric]:
@@ -728,13 +764,15 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     log("folder pipeline ...")
     metrics += measure_folder(config, sizes)
     log("training ...")
-    training, forward, model = measure_training(config, sizes)
+    training, forward, model, memory = measure_training(config, sizes)
     metrics += training
+    rates = {m.name: m.value for m in training}
+    log("training variants (unfused BatchNorm, XLA) ...")
+    metrics += measure_variants(config, sizes, memory, rates["train_images_per_s_memory"])
     log("matmul ...")
     matmul = measure_matmul(sizes)
     metrics += flop_metrics(forward, training, matmul, sizes)
     log("profile: each layer alone ...")
-    rates = {m.name: m.value for m in training}
     profile = profile_layers(model, config.train.batch_size, rates["train_images_per_s_memory"], matmul,
                              sizes.profile_steps)
     log("inference ...")

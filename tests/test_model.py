@@ -98,3 +98,18 @@ def test_blocks_use_the_fused_batch_norm():
 
     model = build_model(load_config(SMOKE))
     assert all(isinstance(model.get_layer(f"bn{i}"), FusedBatchNormalization) for i in (1, 2))
+
+
+def test_fused_batch_norm_round_trips_through_save_and_load(tmp_path):
+    import keras
+
+    from captcha_ocr.model import FusedBatchNormalization
+
+    model = build_model(load_config(SMOKE))
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    model(x, training=True)  # moves the moving statistics away from their initial values
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.get_layer("bn1"), FusedBatchNormalization)
+    assert loaded.get_layer("bn1").momentum == model.get_layer("bn1").momentum
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)

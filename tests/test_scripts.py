@@ -29,6 +29,8 @@ BENCHMARK_METRICS = (
     "data_build_s", "train_images_per_s_pipeline", "train_images_per_s_memory", "train_pipeline_to_memory_ratio",
     "model_params", "model_forward_mflop_per_image", "train_gflops_per_s", "train_gflops_per_s_pipeline",
     "matmul_gflops_per_s", "train_to_matmul_ratio",
+    "train_images_per_s_memory_keras_batchnorm", "train_keras_batchnorm_speed_ratio",
+    "train_images_per_s_memory_xla", "train_xla_speed_ratio",
     "predict_latency_median_ms", "predict_latency_p99_ms", "predict_batch_images_per_s", "model_file_mb",
     "peak_rss_mib", "peak_rss_generator_worker_mib",
 ) + tuple(f"export_{fmt}_{what}" for fmt in ("savedmodel", "tflite", "tflite_int8", "onnx")
