@@ -63,7 +63,6 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
             super().__init__()
             self.points: list[dict] = []
             self.paused_s = 0.0
-            self.images = 0
             self.stopped_by_budget = False
             self.test_images = self.test_labels = None
 
@@ -71,7 +70,7 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
             """Seconds since the start, evaluation excluded."""
             return time.perf_counter() - start - self.paused_s
 
-        def _record(self, epoch: int, val_captcha_acc: float | None) -> None:
+        def _record(self, epoch: int, images: int, val_captcha_acc: float | None) -> None:
             wall = self.clock()
             paused_at = time.perf_counter()
             if self.test_images is None:
@@ -79,28 +78,29 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
                 self.test_images, self.test_labels = test_set(config)
             report = evaluate_arrays(self.model, self.test_images, self.test_labels, batch_size=256)
             self.paused_s += time.perf_counter() - paused_at
-            point = {"epoch": epoch, "wall_s": round(wall, 2), "images": self.images,
+            point = {"epoch": epoch, "wall_s": round(wall, 2), "images": images,
                      "test_captcha_acc": report["captcha_acc"], "test_char_acc": report["char_acc"],
                      "val_captcha_acc": "" if val_captcha_acc is None else val_captcha_acc}
             self.points.append(point)
             with open(curve_csv, "a", newline="") as fh:
                 csv.DictWriter(fh, CURVE_COLUMNS).writerow(point)
-            log(f"[time-to-accuracy] {wall / 60:6.2f} min  {self.images:>9,} images  "
+            log(f"[time-to-accuracy] {wall / 60:6.2f} min  {images:>9,} images  "
                 f"test whole-captcha {report['captcha_acc']:.2%}  per-character {report['char_acc']:.2%}")
 
         def on_train_begin(self, logs=None):
             # The untrained model at the moment training starts: the curve shows how long data took.
-            self._record(0, None)
+            self._record(0, 0, None)
 
         def on_train_batch_end(self, batch, logs=None):
-            self.images += config.train.batch_size  # the training pipelines repeat before batching: full batches
             if self.clock() >= budget_s and not self.model.stop_training:
                 self.stopped_by_budget = True
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
-            val = (logs or {}).get("val_captcha_acc")
-            self._record(epoch + 1, None if val is None else float(val))
+            # The run's own clock callback, called before this one, has put the images trained so far
+            # (batches counted, so an epoch stopped by the budget counts only what it trained) in logs.
+            val = logs.get("val_captcha_acc")
+            self._record(epoch + 1, int(logs["images"]), None if val is None else float(val))
 
     return TimeToAccuracy()
 
