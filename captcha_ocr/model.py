@@ -156,10 +156,10 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
     block_output_shapes(config)  # clear error before Keras's own
     inputs = keras.Input((config.image.height, config.image.width, config.image.channels), name="image")
     x = inputs
+    norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
     for i, filters in enumerate(m.filters, start=1):
         x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
                           name=f"conv{i}")(x)
-        norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
         x = norm(momentum=m.bn_momentum, name=f"bn{i}")(x)
         x = activation_layer(m.activation, f"act{i}")(x)
         if m.pool == "max":

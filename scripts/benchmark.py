@@ -424,13 +424,12 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
     from captcha_ocr.model import build_model
     from captcha_ocr.train import compile_model
 
-    jit = config.train.jit_compile
-    flipped = config.to_dict()
-    flipped["train"]["jit_compile"] = not jit
     variants = [("keras_batchnorm", "Keras's own BatchNormalization layers instead of the fused kernel",
                  config, False)]
-    if not jit:
-        variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(flipped, "xla variant"), True))
+    if not config.train.jit_compile:
+        xla = config.to_dict()
+        xla["train"]["jit_compile"] = True
+        variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(xla, "xla variant"), True))
     metrics = []
     for name, what, variant, fused in variants:
         keras.utils.set_random_seed(config.train.seed)
