@@ -27,7 +27,6 @@ configs-sigmoid and activations-sigmoid); names that still clash are an error.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -39,11 +38,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.config import Config, config_from_dict, load_config, read_yaml
-from captcha_ocr.errors import UserError, run_cli
-from captcha_ocr.report import (
-    Run, Variant, format_table, machine_info, read_run, render_markdown, summarize, table, write_plots,
-)
+from captcha_ocr import rundir
+from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.config import Config, changed_keys, load_config
+from captcha_ocr.errors import UserError
+from captcha_ocr.machine import machine_info
+from captcha_ocr.report import Run, Variant, format_table, render_markdown, summarize, table, write_plots
 
 # Sections that decide the training, validation and test images: when configs
 # differ here the variants are not compared on identical data.
@@ -80,7 +80,8 @@ def variant_names(paths: Sequence[str | Path]) -> list[str]:
 
 def data_differences(configs: Sequence[Config]) -> list[str]:
     """The data-defining sections (charset, image, generator, data) on which the configs disagree."""
-    return [s for s in DATA_SECTIONS if len({c.fingerprint(s) for c in configs}) > 1]
+    changed = {key.split(".", 1)[0] for other in configs[1:] for key in changed_keys(configs[0], other, DATA_SECTIONS)}
+    return [s for s in DATA_SECTIONS if s in changed]
 
 
 def run_name(name: str, seed: int) -> str:
@@ -100,15 +101,17 @@ def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Se
     """
     for path, name in zip(config_paths, names):
         for seed in range(seeds):
-            saved = out / "runs" / run_name(name, seed) / "config.yaml"
-            if not saved.is_file():
+            run_dir = out / "runs" / run_name(name, seed)
+            old = rundir.read_config(run_dir)
+            if old is None:
                 continue
-            old = config_from_dict(read_yaml(saved), str(saved))
             new = load_config(path, [f"train.seed={seed}", *overrides])
-            changed = [k for k in new.to_dict() if old.fingerprint(k) != new.fingerprint(k)]
-            if changed:
+            changes = changed_keys(old, new)
+            if changes:
+                sections = list(dict.fromkeys(key.split(".", 1)[0] for key in changes))
                 raise UserError(
-                    f"{saved.parent} was trained with a different {', '.join(changed)} config than {path} "
+                    f"{run_dir} was trained with a different {', '.join(sections)} config "
+                    f"({', '.join(changes)}) than {path} "
                     "with these --set values; use the --set values it was run with, another --out, "
                     "or delete that run directory to train it again"
                 )
@@ -150,6 +153,28 @@ def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_
         return status, fh.read()
 
 
+def collect_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:
+    """The comparison's record of one run: its run directory read back, and whether it succeeded.
+
+    Args:
+        variant, seed: which run this is.
+        run_dir: the run directory.
+        log: the file holding the run's output.
+        returncode: the train process's exit status.
+        error: why it failed, for the report (ignored if it succeeded).
+
+    Returns:
+        The run; `ok` only if train exited 0 and finished the run (wrote metrics.json).
+    """
+    record = rundir.read_run(run_dir)
+    if returncode == 0 and not record.finished:
+        error = error or "train exited 0 but wrote no metrics.json"
+    if returncode != 0 or not record.finished:
+        return Run(variant, seed, run_dir, log, ok=False, error=error or f"exit status {returncode}")
+    return Run(variant, seed, run_dir, log, ok=True, history=record.history, metrics=record.metrics,
+               evaluation=record.evaluation)
+
+
 def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], seeds: int, overrides: Sequence[str],
                    out: Path) -> list[Variant]:
     """Train every config with every seed, one process at a time, and collect the runs.
@@ -178,15 +203,15 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
             # The line starts before the run, so a long training shows which run it is.
             print(f"[{i}/{total}] {label}: ", end="", flush=True)
             started = time.perf_counter()
+            reused = rundir.is_finished(run_dir)
             status, output = train_run(path, seed, overrides, run_dir, log_path)
-            run = read_run(name, seed, run_dir, log_path, status, _attempt_error(output) if status else "")
+            run = collect_run(name, seed, run_dir, log_path, status, _attempt_error(output) if status else "")
             rel_log = Path(os.path.relpath(log_path, out)).as_posix()
             if not run.ok:
                 outcome = f"FAILED ({run.error}); see {rel_log}"
             else:
                 acc = run.metrics["test"]["captcha_acc"]
-                done = "reused (already finished)" if "already finished" in output else \
-                    f"trained in {time.perf_counter() - started:.0f} s"
+                done = "reused (already finished)" if reused else f"trained in {time.perf_counter() - started:.0f} s"
                 outcome = f"{done}, test whole-captcha accuracy {acc:.1%}"
             print(outcome, flush=True)
             runs.append(run)
@@ -210,7 +235,7 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
         The summary (the content of summary.json) with 'plots': the image
         files written, or None if matplotlib is missing.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     summary = {
         "command": command,
         "machine": machine_info(),
@@ -225,12 +250,12 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m captcha_ocr.compare", description=__doc__.split("\n\n")[0],
-                                epilog="Variant names: the config file's stem, or <folder>-<stem> when stems clash.")
+def build_parser():
+    p = parser("python -m captcha_ocr.compare", __doc__,
+               epilog="Variant names: the config file's stem, or <folder>-<stem> when stems clash.")
     p.add_argument("--configs", nargs="+", default=[], metavar="YAML",
                    help="config files to compare (differences from configs/base.yaml)")
-    p.add_argument("--seeds", type=int, default=3, help="train each config with train.seed = 0..N-1 (default: 3)")
+    p.add_argument("--seeds", type=int_at_least(1), default=3, help="train each config with train.seed = 0..N-1 (default: 3)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value in every run, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--out", help="report folder, e.g. reports/losses (runs go to OUT/runs)")
@@ -245,8 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(e.g. --configs configs/sigmoid.yaml configs/softmax.yaml)")
     if not args.out:
         raise UserError("no report folder; give --out, e.g. --out reports/losses")
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
         raise UserError("--set train.seed: the seeds are set by --seeds (runs use train.seed = 0..N-1); remove it")
     for path in args.configs:

@@ -8,8 +8,6 @@ the file and the key path.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -18,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from captcha_ocr.charset import DEFAULT_CHARS, Charset
 from captcha_ocr.errors import UserError, did_you_mean
-
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
-LOSSES = ("sigmoid", "softmax", "sparse_softmax")
+from captcha_ocr.names import ACTIVATIONS, LOSSES
+from captcha_ocr.spec import InputShape
 
 
 class _Section(BaseModel):
@@ -41,6 +38,11 @@ class ImageConfig(_Section):
     width: int = Field(160, ge=8)
     height: int = Field(60, ge=8)
     channels: Literal[1, 3] = 1
+
+    @property
+    def shape(self) -> InputShape:
+        """The model input as (height, width, channels)."""
+        return InputShape(self.height, self.width, self.channels)
 
 
 def _range(lo, hi):
@@ -172,12 +174,21 @@ class Config(_Section):
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
 
-    def fingerprint(self, *sections: str) -> str:
-        """Short hash of the given sections (all if none), to compare configs."""
-        data = self.to_dict()
-        if sections:
-            data = {k: data[k] for k in sections}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+def changed_keys(old: Config, new: Config, sections: Sequence[str] | None = None) -> dict[str, tuple[Any, Any]]:
+    """The keys whose values differ between two configs, as {"section.key": (old, new)}.
+
+    Args:
+        old, new: the configs.
+        sections: only look at these sections (all if None).
+    """
+    a, b = old.to_dict(), new.to_dict()
+    changes = {}
+    for section in sections or a:
+        for key in a[section]:
+            if a[section][key] != b[section][key]:
+                changes[f"{section}.{key}"] = (a[section][key], b[section][key])
+    return changes
 
 
 def _field_names(model_cls, path: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -25,17 +26,16 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from captcha_ocr.augment import make_augment
 from captcha_ocr.config import Config
 from captcha_ocr.errors import UserError
 from captcha_ocr.folder import FolderData, list_folder, load_folder, load_items
-from captcha_ocr.generator import Chunk, GeneratorSpec, process_pool, render, render_chunk, worker_count
+from captcha_ocr.generator import Chunk, GeneratorSpec, render, render_chunk
+from captcha_ocr.images import scale_pixels
+from captcha_ocr.workers import process_pool, worker_count
 
 STREAM_CHUNK = 128
-
-
-def input_size(config: Config) -> tuple[int, int, int]:
-    """(width, height, channels) of the model input."""
-    return config.image.width, config.image.height, config.image.channels
+log = logging.getLogger(__name__)
 
 
 def _progress(label: str):
@@ -54,31 +54,32 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     changed config never reads a stale cache.
     """
     spec = GeneratorSpec.from_config(config)
-    size = input_size(config)
-    key = json.dumps([spec.__dict__, size, split, seed, count], sort_keys=True, default=list)
+    shape = config.image.shape
+    # The size is keyed as (width, height, channels), the order of the caches written before InputShape.
+    key = json.dumps([spec.__dict__, (shape.width, shape.height, shape.channels), split, seed, count],
+                     sort_keys=True, default=list)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(config.data.cache_dir) / f"{split}-{seed}-{count}-{digest}.npz"
     if path.is_file():
         with np.load(path) as cached:
             return cached["images"], cached["labels"]
     start = time.perf_counter()
-    images, labels = render(spec, seed, split, count, size, config.data.workers,
+    images, labels = render(spec, seed, split, count, shape, config.data.workers,
                             progress=_progress(f"rendering {split} set"))
     seconds = time.perf_counter() - start
-    print(f"rendered {count} {split} captchas in {seconds:.1f} s ({count / seconds:.0f}/s), cached in {path}")
+    log.info(f"rendered {count} {split} captchas in {seconds:.1f} s ({count / seconds:.0f}/s), cached in {path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
         np.savez(tmp, images=images, labels=labels)
         os.replace(tmp, path)
     except OSError as err:
-        print(f"warning: could not cache {split} set in {path.parent} ({err}); it will be rendered again next time",
-              file=sys.stderr)
+        log.warning(f"could not cache {split} set in {path.parent} ({err}); it will be rendered again next time")
     return images, labels
 
 
 def _scale(images, labels):
-    return tf.cast(images, tf.float32) / 255.0, labels
+    return scale_pixels(images), labels
 
 
 def _elements(images: np.ndarray, labels: np.ndarray, *, shuffle: bool = False, seed: int = 0,
@@ -105,45 +106,9 @@ def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuf
     return _batched(_elements(images, labels, shuffle=shuffle, seed=seed, repeat=repeat), batch_size, augment, seed)
 
 
-def make_augment(augment, seed: int = 0):
-    """A function that randomly shifts, rotates, scales, changes contrast and blurs a float batch in [0, 1].
-
-    Built from Keras preprocessing layers (which run inside tf.data) and a
-    depthwise Gaussian blur applied to a random `augment.blur` share of images.
-    """
-    import keras
-
-    layers = []
-    fill = dict(fill_mode="nearest", seed=seed)
-    if augment.shift:
-        layers.append(keras.layers.RandomTranslation(augment.shift, augment.shift, **fill))
-    if augment.rotation:
-        layers.append(keras.layers.RandomRotation(augment.rotation / 360.0, **fill))
-    if augment.scale:
-        layers.append(keras.layers.RandomZoom(augment.scale, augment.scale, **fill))
-    if augment.contrast:
-        layers.append(keras.layers.RandomContrast(augment.contrast, value_range=(0, 1), seed=seed))
-    kernel_1d = tf.constant([0.25, 0.5, 0.25])
-    kernel_2d = kernel_1d[:, None] * kernel_1d[None, :]
-    generator = tf.random.Generator.from_seed(seed)
-
-    def apply(x):
-        for layer in layers:
-            x = layer(x, training=True)
-        if augment.blur:
-            channels = tf.shape(x)[-1]
-            kernel = tf.tile(kernel_2d[:, :, None, None], [1, 1, channels, 1])
-            blurred = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME")
-            pick = generator.uniform([tf.shape(x)[0], 1, 1, 1]) < augment.blur
-            x = tf.where(pick, blurred, x)
-        return tf.clip_by_value(x, 0.0, 1.0)
-
-    return apply
-
-
-def _stream_chunks(spec: GeneratorSpec, seed: int, size: tuple[int, int, int], workers: int, start: int):
+def _stream_chunks(spec: GeneratorSpec, seed: int, shape, workers: int, start: int):
     """Endless (images, labels) chunks from worker processes, in index order."""
-    width, height, channels = size
+    height, width, channels = shape
     pool = process_pool(workers)
     pending: deque = deque()
     index = start
@@ -161,11 +126,11 @@ def _stream_chunks(spec: GeneratorSpec, seed: int, size: tuple[int, int, int], w
 def _stream_elements(config: Config, seed: int, start: int = 0) -> tf.data.Dataset:
     """Unbatched uint8 elements of the endless stream rendered by `data.workers` processes."""
     spec = GeneratorSpec.from_config(config)
-    size = input_size(config)
-    width, height, channels = size
+    shape = config.image.shape
+    height, width, channels = shape
     workers = worker_count(config.data.workers)
     ds = tf.data.Dataset.from_generator(
-        lambda: _stream_chunks(spec, seed, size, workers, start),
+        lambda: _stream_chunks(spec, seed, shape, workers, start),
         output_signature=(
             tf.TensorSpec((None, height, width, channels), tf.uint8),
             tf.TensorSpec((None, spec.max_length), tf.int32),
@@ -201,7 +166,7 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     if not d.folder:
         raise UserError("data.source is 'folder' but data.folder is not set; set data.folder: path/to/labeled/images")
     charset = config.charset.build()
-    size = input_size(config)
+    shape = config.image.shape
     items = list_folder(d.folder)
     fractions = list(d.split)
     if d.val_folder:
@@ -213,9 +178,9 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     out = {}
     for split, part, other in zip(("train", "val", "test"), parts, (None, d.val_folder, d.test_folder)):
         if other:
-            out[split] = load_folder(other, charset, size, d.workers)
+            out[split] = load_folder(other, charset, shape, d.workers)
         elif part:
-            out[split] = load_items(part, charset, size, f"{d.folder} ({split} split)", d.workers)
+            out[split] = load_items(part, charset, shape, f"{d.folder} ({split} split)", d.workers)
         else:
             raise UserError(f"data.split gives the {split} split no images of {d.folder}; raise its fraction "
                             f"or set data.{split}_folder")
@@ -252,49 +217,60 @@ def build_datasets(config: Config, seed: int | None = None, initial_epoch: int =
         initial_epoch: a resumed run's first epoch (the stream continues after what was seen).
     """
     seed = config.train.seed if seed is None else seed
-    d, t = config.data, config.train
-    notes = []
+    t = config.train
     start = initial_epoch * (t.steps_per_epoch or 0) * t.batch_size
-    if d.source == "folder":
-        splits = folder_splits(config, seed)
-        for part in splits.values():
-            notes.append(part.report())
-            if part.problems:
-                print(f"warning: {part.report()}", file=sys.stderr)
-        train_x, train_y = splits["train"].images, splits["train"].labels
-        val_x, val_y = splits["val"].images, splits["val"].labels
-        test_x, test_y = splits["test"].images, splits["test"].labels
-        steps = t.steps_per_epoch or max(1, int(len(train_x) / (1.0 - d.synthetic_ratio)) // t.batch_size)
-        elements = _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True)
-        if d.synthetic_ratio:
-            # Mix in synthetic captchas at the configured share, drawn per element.
-            if d.train_size:
-                sx, sy = synthetic_set(config, "train", seed, d.train_size)
-                synth = _elements(sx, sy, shuffle=True, seed=seed, repeat=True)
-                notes.append(f"mixed with a synthetic pool of {d.train_size} at {d.synthetic_ratio:.0%}")
-            else:
-                synth = _stream_elements(config, seed, int(start * d.synthetic_ratio))
-                notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
-            elements = tf.data.Dataset.sample_from_datasets(
-                [elements, synth], weights=[1.0 - d.synthetic_ratio, d.synthetic_ratio], seed=seed)
-        train = _batched(elements, t.batch_size, config.augment, seed)
-    else:
-        val_x, val_y = synthetic_set(config, "val", seed, d.val_size)
-        test_x, test_y = synthetic_set(config, "test", seed, d.test_size)
-        if d.train_size:
-            train_x, train_y = synthetic_set(config, "train", seed, d.train_size)
-            notes.append(f"synthetic: train pool {d.train_size}, val {d.val_size}, test {d.test_size} (seed {seed})")
-            steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
-            train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True,
-                                augment=config.augment)
-        else:
-            if not t.steps_per_epoch:
-                raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, "
-                                "e.g. --set train.steps_per_epoch=200")
-            notes.append(f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})")
-            steps = t.steps_per_epoch
-            train = synthetic_stream(config, seed, t.batch_size, start=start)
+    build = _folder_datasets if config.data.source == "folder" else _synthetic_datasets
+    data = build(config, seed, start)
     if config.augment.enabled:
-        notes.append("augmented")
-    val = from_arrays(val_x, val_y, t.batch_size)
-    return Datasets(train, val, test_x, test_y, steps, "; ".join(notes))
+        data.description += "; augmented"
+    return data
+
+
+def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
+    """A labeled folder's splits, its training part optionally mixed with synthetic captchas."""
+    d, t = config.data, config.train
+    splits = folder_splits(config, seed)
+    notes = []
+    for part in splits.values():
+        notes.append(part.report())
+        if part.problems:
+            log.warning(part.report())
+    train_x, train_y = splits["train"].images, splits["train"].labels
+    steps = t.steps_per_epoch or max(1, int(len(train_x) / (1.0 - d.synthetic_ratio)) // t.batch_size)
+    elements = _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True)
+    if d.synthetic_ratio:
+        # Mix in synthetic captchas at the configured share, drawn per element.
+        if d.train_size:
+            sx, sy = synthetic_set(config, "train", seed, d.train_size)
+            synth = _elements(sx, sy, shuffle=True, seed=seed, repeat=True)
+            notes.append(f"mixed with a synthetic pool of {d.train_size} at {d.synthetic_ratio:.0%}")
+        else:
+            synth = _stream_elements(config, seed, int(start * d.synthetic_ratio))
+            notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
+        elements = tf.data.Dataset.sample_from_datasets(
+            [elements, synth], weights=[1.0 - d.synthetic_ratio, d.synthetic_ratio], seed=seed)
+    train = _batched(elements, t.batch_size, config.augment, seed)
+    val = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size)
+    test = splits["test"]
+    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes))
+
+
+def _synthetic_datasets(config: Config, seed: int, start: int) -> Datasets:
+    """Fixed synthetic validation and test sets, and a training pool or an endless stream."""
+    d, t = config.data, config.train
+    val_x, val_y = synthetic_set(config, "val", seed, d.val_size)
+    test_x, test_y = synthetic_set(config, "test", seed, d.test_size)
+    if d.train_size:
+        train_x, train_y = synthetic_set(config, "train", seed, d.train_size)
+        note = f"synthetic: train pool {d.train_size}, val {d.val_size}, test {d.test_size} (seed {seed})"
+        steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
+        train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True,
+                            augment=config.augment)
+    else:
+        if not t.steps_per_epoch:
+            raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, "
+                            "e.g. --set train.steps_per_epoch=200")
+        note = f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})"
+        steps = t.steps_per_epoch
+        train = synthetic_stream(config, seed, t.batch_size, start=start)
+    return Datasets(train, from_arrays(val_x, val_y, t.batch_size), test_x, test_y, steps, note)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from captcha_ocr.charset import Charset
+from captcha_ocr.names import probability_kind
 
 
 def probabilities(logits: np.ndarray, loss: str) -> np.ndarray:
-    """Per-position class probabilities as the given loss models them."""
+    """Per-position class probabilities as the given loss models them (`names.LOSS_PROBABILITIES`)."""
     logits = np.asarray(logits, dtype=np.float64)
-    if loss == "sigmoid":
+    if probability_kind(loss) == "sigmoid":
         return 1.0 / (1.0 + np.exp(-logits))
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)

@@ -11,7 +11,6 @@ Reports, never mixed up:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
@@ -20,7 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from captcha_ocr.errors import UserError, run_cli
+from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.errors import UserError
+from captcha_ocr.images import scale_pixels
 
 COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.5)
 TARGETS = (0.9, 0.95, 0.99)
@@ -40,10 +41,10 @@ def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: i
     from captcha_ocr.decode import decode
     from captcha_ocr.model import model_spec
 
-    layer = model_spec(model)
-    charset = layer.charset
-    logits = model.predict(images.astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
-    texts, confidence, pred = decode(logits, charset, layer.spec["loss"])
+    spec = model_spec(model)
+    charset = spec.charset
+    logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
+    texts, confidence, pred = decode(logits, charset, spec.loss)
     return score(texts, confidence, pred, labels, charset, top_confusions)
 
 
@@ -109,28 +110,26 @@ def format_report(report: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m captcha_ocr.evaluate", description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = parser("python -m captcha_ocr.evaluate", __doc__)
     p.add_argument("--model", required=True, help="a run directory or a .keras model file")
     p.add_argument("--data", help="a labeled folder (default: the run's own test set)")
     p.add_argument("--json", help="where to write the JSON report (default: in the run directory)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int_at_least(1), default=128)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from captcha_ocr.model import model_spec
-    from captcha_ocr.predict import load_run
+    from captcha_ocr.rundir import load_run
 
     model, run_dir, config = load_run(args.model)
-    layer = model_spec(model)
-    spec = layer.spec
-    size = (spec["width"], spec["height"], spec["channels"])
+    spec = model_spec(model)
     if args.data:
         from captcha_ocr.folder import load_folder
 
-        data = load_folder(args.data, layer.charset, size)
+        data = load_folder(args.data, spec.charset, spec.input_shape)
         if data.problems:
             print(f"warning: {data.report()}", file=sys.stderr)
         images, labels, what = data.images, data.labels, f"{args.data} ({len(data.paths)} captchas)"
@@ -146,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = evaluate_arrays(model, images, labels, args.batch_size)
     print(format_report(report, title=f"{args.model} on {what}"))
     out = Path(args.json) if args.json else (run_dir or Path(args.model).parent) / default_json
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_dir(out.parent, "--json")
     out.write_text(json.dumps(report, indent=2))
     print(f"report written to {out}")
     return 0

@@ -16,8 +16,9 @@ import numpy as np
 
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
-from captcha_ocr.generator import process_pool, worker_count
 from captcha_ocr.images import image_files, to_array
+from captcha_ocr.spec import InputShape
+from captcha_ocr.workers import process_pool, worker_count
 
 
 @dataclass
@@ -72,11 +73,10 @@ def list_folder(folder: str | Path) -> list[tuple[str, str]]:
 
 
 def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
-    path, label, charset, size = args
+    path, label, charset, shape = args
     try:
         encoded = charset.encode(label)
-        width, height, channels = size
-        return path, to_array(path, width, height, channels), encoded, None
+        return path, to_array(path, shape.width, shape.height, shape.channels), encoded, None
     except UserError as err:
         message = str(err)
         prefix = f"{path}: "
@@ -84,11 +84,12 @@ def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | No
 
 
 def load_items(
-    items: list[tuple[str, str]], charset: Charset, size: tuple[int, int, int], folder: str = "", workers: int = 0
+    items: list[tuple[str, str]], charset: Charset, shape: InputShape, folder: str = "", workers: int = 0
 ) -> FolderData:
-    """Load (path, label) pairs into arrays in parallel processes, skipping and recording bad ones."""
-    width, height, channels = size
-    jobs = [(p, lbl, charset, size) for p, lbl in items]
+    """Load (path, label) pairs into arrays at `shape` in parallel processes, skipping and recording bad ones."""
+    if not isinstance(shape, InputShape):  # a bare tuple could be in the (width, height, channels) order of old
+        raise TypeError(f"shape must be an InputShape(height, width, channels), got {shape!r}")
+    jobs = [(p, lbl, charset, shape) for p, lbl in items]
     workers = min(worker_count(workers), max(1, len(jobs) // 64))
     if workers > 1:
         with process_pool(workers) as pool:
@@ -97,7 +98,7 @@ def load_items(
         results = [_load_one(j) for j in jobs]
     good = [r for r in results if r[3] is None]
     problems = [(r[0], r[3]) for r in results if r[3] is not None]
-    images = np.stack([r[1] for r in good]) if good else np.empty((0, height, width, channels), np.uint8)
+    images = np.stack([r[1] for r in good]) if good else np.empty((0, *shape), np.uint8)
     labels = np.stack([r[2] for r in good]) if good else np.empty((0, charset.max_length), np.int32)
     data = FolderData(folder, images, labels, [r[0] for r in good], problems)
     if not good:
@@ -105,13 +106,13 @@ def load_items(
     return data
 
 
-def load_folder(folder: str | Path, charset: Charset, size: tuple[int, int, int], workers: int = 0) -> FolderData:
+def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers: int = 0) -> FolderData:
     """List and load a labeled folder (see the module docstring for the layout).
 
     Args:
         folder: the folder.
         charset: labels outside it are skipped and reported.
-        size: (width, height, channels) to load images at.
+        shape: (height, width, channels) to load images at.
         workers: processes (0 = one per core).
     """
-    return load_items(list_folder(folder), charset, size, str(folder), workers)
+    return load_items(list_folder(folder), charset, shape, str(folder), workers)

@@ -10,7 +10,6 @@ labels, to compare the generator's style with real captchas by eye.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,11 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from captcha_ocr.config import load_config
-from captcha_ocr.errors import UserError, run_cli
-from captcha_ocr.generator import Chunk, GeneratorSpec, chunks_for, process_pool, sample_images, worker_count
+from captcha_ocr.cli import add_config_args, config_from_args, int_at_least, output_dir, parser, run_cli
+from captcha_ocr.errors import UserError
+from captcha_ocr.generator import Chunk, GeneratorSpec, chunks_for, sample_images
+from captcha_ocr.spec import InputShape
+from captcha_ocr.workers import process_pool, worker_count
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,10 @@ def _write_chunk(job: _WriteJob) -> int:
 def generate_folder(config, out: str | Path, count: int, seed: int, split: str = "train", workers: int = 0) -> int:
     """Render `count` captchas of (seed, split) as PNG files into `out`; returns the count written."""
     spec = GeneratorSpec.from_config(config)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create output folder {str(out)!r}: {err.strerror}") from None
+    out = output_dir(out)
     digits = max(5, len(str(count - 1)))
-    size = (spec.width, spec.height, 3)
-    jobs = [_WriteJob(c, str(out), digits) for c in chunks_for(spec, seed, split, count, size, chunk_size=100)]
+    shape = InputShape(spec.height, spec.width, 3)
+    jobs = [_WriteJob(c, str(out), digits) for c in chunks_for(spec, seed, split, count, shape, chunk_size=100)]
     workers = min(worker_count(workers), max(1, len(jobs)))
     done, shown = 0, 0
     live = sys.stderr.isatty()
@@ -82,28 +79,24 @@ def contact_sheet(config, seed: int, count: int = 40, columns: int = 5, split: s
     return sheet
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m captcha_ocr.generate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", help="YAML config (its charset and generator sections are used)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+def build_parser():
+    p = parser("python -m captcha_ocr.generate", __doc__)
+    add_config_args(p, "YAML config (its charset and generator sections are used)")
     p.add_argument("--out", help="output folder")
-    p.add_argument("--count", type=int, help="number of captchas (with --preview: 40 by default)")
+    p.add_argument("--count", type=int_at_least(1), help="number of captchas (with --preview: 40 by default)")
     p.add_argument("--preview", metavar="PNG", help="write a contact sheet of samples with labels instead of a folder")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: train.seed of the config)")
     p.add_argument("--split", default="files", help="name of the random stream (different names, different captchas)")
-    p.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
+    p.add_argument("--workers", type=int_at_least(0), default=0, help="processes (default: one per core)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if not args.preview and (not args.out or args.count is None):
-        parser.error("give --out DIR and --count N (or --preview sheet.png)")
+        raise UserError("give --out DIR and --count N (or --preview sheet.png)")
     count = args.count if args.count is not None else 40
-    if count < 1:
-        raise UserError(f"--count must be at least 1, got {count}")
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     seed = config.train.seed if args.seed is None else args.seed
     if args.preview:
         sheet = contact_sheet(config, seed, count, split=args.split)

@@ -13,13 +13,10 @@ This module does not import TensorFlow: worker processes stay light.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -31,6 +28,8 @@ from PIL.ImageFilter import SMOOTH
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
 from captcha_ocr.images import to_array
+from captcha_ocr.spec import InputShape
+from captcha_ocr.workers import process_pool, worker_count
 
 _PATCH_LOCK = threading.Lock()
 
@@ -207,27 +206,19 @@ def render_chunk(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def worker_count(requested: int = 0) -> int:
-    """`requested` workers, or one per available core when 0."""
-    if requested > 0:
-        return requested
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of `spawn`ed processes: TensorFlow is not fork-safe once it has run."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+def _check_shape(shape) -> None:
+    # A bare tuple could be in (width, height, channels) order, as sizes were before InputShape.
+    if not isinstance(shape, InputShape):
+        raise TypeError(f"shape must be an InputShape(height, width, channels), got {shape!r}")
 
 
 def chunks_for(
-    spec: GeneratorSpec, seed: int, split: str, count: int, size: tuple[int, int, int], chunk_size: int = 256, start: int = 0
+    spec: GeneratorSpec, seed: int, split: str, count: int, shape: InputShape, chunk_size: int = 256, start: int = 0
 ) -> list[Chunk]:
-    width, height, channels = size
+    """The chunks that render captchas start .. start+count-1 of a seeded split at `shape`."""
+    _check_shape(shape)
     return [
-        Chunk(spec, seed, split, s, min(chunk_size, start + count - s), width, height, channels)
+        Chunk(spec, seed, split, s, min(chunk_size, start + count - s), shape.width, shape.height, shape.channels)
         for s in range(start, start + count, chunk_size)
     ]
 
@@ -237,7 +228,7 @@ def render(
     seed: int,
     split: str,
     count: int,
-    size: tuple[int, int, int],
+    shape: InputShape,
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,17 +238,16 @@ def render(
         spec: what to draw.
         seed, split: identify the set; the same pair always gives the same data.
         count: how many.
-        size: (width, height, channels) of the output arrays.
+        shape: (height, width, channels) of the output arrays.
         workers: processes (0 = one per core); 1 renders in this process.
         progress: called with (done, total) after each chunk.
 
     Returns:
         (images uint8 (count, H, W, C), labels int32 (count, max_length)).
     """
-    chunks = chunks_for(spec, seed, split, count, size)
-    width, height, channels = size
+    chunks = chunks_for(spec, seed, split, count, shape)
     # Filled chunk by chunk: concatenating a list of chunks would hold the set twice at the end.
-    images = np.empty((count, height, width, channels), np.uint8)
+    images = np.empty((count, *shape), np.uint8)
     labels = np.empty((count, spec.max_length), np.int32)
     workers = min(worker_count(workers), max(1, len(chunks)))
     done = 0

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from captcha_ocr.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+PIXEL_MAX = 255.0  # uint8 pixels are divided by this: models see [0, 1]
 
 ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
 
@@ -100,3 +101,16 @@ def to_array(src: ImageLike, width: int, height: int, channels: int) -> np.ndarr
         img = img.resize((width, height), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if channels == 1 else arr
+
+
+def scale_pixels(images):
+    """uint8 pixels -> float32 in [0, 1], the scale every model sees (the one place it is done).
+
+    Args:
+        images: a NumPy array (returns one) or a TensorFlow tensor (returns one).
+    """
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32) / np.float32(PIXEL_MAX)
+    import tensorflow as tf  # only tensors get here, so TensorFlow is loaded already
+
+    return tf.cast(images, tf.float32) / PIXEL_MAX

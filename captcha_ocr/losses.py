@@ -13,6 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from captcha_ocr.errors import UserError
+from captcha_ocr.names import LOSSES
 
 
 def sigmoid_xent(labels, logits, *, label_smoothing: float = 0.0):
@@ -50,14 +51,15 @@ def sparse_softmax_xent(labels, logits, *, label_smoothing: float = 0.0):
     return tf.reduce_sum(per_position, axis=1)
 
 
-LOSSES = {"sigmoid": sigmoid_xent, "softmax": softmax_xent, "sparse_softmax": sparse_softmax_xent}
+# One function per name of `captcha_ocr.names.LOSSES` (a test checks that they agree).
+LOSS_FUNCTIONS = {"sigmoid": sigmoid_xent, "softmax": softmax_xent, "sparse_softmax": sparse_softmax_xent}
 
 
 def get_loss(name: str, label_smoothing: float = 0.0):
     """The Keras loss function `f(labels, logits) -> per-captcha loss` for a config name."""
-    if name not in LOSSES:
+    if name not in LOSSES or name not in LOSS_FUNCTIONS:
         raise UserError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
-    fn = LOSSES[name]
+    fn = LOSS_FUNCTIONS[name]
 
     def loss(labels, logits):
         return fn(labels, logits, label_smoothing=label_smoothing)

@@ -7,7 +7,7 @@ seed design's `conv -> bn -> scale -> relu`; the convolution has no bias
 because BN's offset replaces it.
 
 The last layer, `CaptchaSpec`, passes the logits through unchanged and stores
-the charset, input size and loss name in the saved model, so a `.keras` file
+the model's `ModelSpec` (charset, input size and loss name) in the saved model, so a `.keras` file
 alone is enough to predict.
 """
 
@@ -20,9 +20,10 @@ import keras
 from keras import layers
 
 from captcha_ocr import schedules  # noqa: F401  (registers the schedule saved with optimizers)
-from captcha_ocr.charset import Charset
 from captcha_ocr.config import Config
 from captcha_ocr.errors import UserError
+from captcha_ocr.names import ACTIVATIONS
+from captcha_ocr.spec import ModelSpec
 
 
 @keras.saving.register_keras_serializable(package="captcha_ocr")
@@ -32,19 +33,13 @@ class CaptchaSpec(layers.Layer):
     def __init__(self, chars: str, max_length: int, min_length: int, pad: str, width: int, height: int,
                  channels: int, loss: str, **kwargs):
         super().__init__(**kwargs)
-        self.spec = dict(chars=chars, max_length=max_length, min_length=min_length, pad=pad, width=width,
-                         height=height, channels=channels, loss=loss)
+        self.spec = ModelSpec(chars, max_length, min_length, pad, width, height, channels, loss)
 
     def call(self, inputs):
         return inputs
 
     def get_config(self):
-        return {**super().get_config(), **self.spec}
-
-    @property
-    def charset(self) -> Charset:
-        s = self.spec
-        return Charset(s["chars"], s["max_length"], s["min_length"], s["pad"])
+        return {**super().get_config(), **self.spec.to_dict()}
 
 
 @keras.saving.register_keras_serializable(package="captcha_ocr")
@@ -79,19 +74,22 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return outputs
 
 
+# One factory per name of `captcha_ocr.names.ACTIVATIONS` (a test checks that they agree).
+ACTIVATION_LAYERS = {
+    "relu": lambda name: layers.ReLU(name=name),
+    "leaky_relu": lambda name: layers.LeakyReLU(negative_slope=0.1, name=name),
+    "prelu": lambda name: layers.PReLU(shared_axes=[1, 2], name=name),  # one slope per channel
+    "elu": lambda name: layers.ELU(name=name),
+    "tanh": lambda name: layers.Activation("tanh", name=name),
+    "sigmoid": lambda name: layers.Activation("sigmoid", name=name),
+}
+
+
 def activation_layer(name: str, layer_name: str | None = None) -> layers.Layer:
-    """A fresh activation layer by config name (relu, leaky_relu, prelu, elu, tanh, sigmoid)."""
-    factories = {
-        "relu": lambda: layers.ReLU(name=layer_name),
-        "leaky_relu": lambda: layers.LeakyReLU(negative_slope=0.1, name=layer_name),
-        "prelu": lambda: layers.PReLU(shared_axes=[1, 2], name=layer_name),  # one slope per channel
-        "elu": lambda: layers.ELU(name=layer_name),
-        "tanh": lambda: layers.Activation("tanh", name=layer_name),
-        "sigmoid": lambda: layers.Activation("sigmoid", name=layer_name),
-    }
-    if name not in factories:
-        raise UserError(f"unknown activation {name!r}; known: {', '.join(factories)}")
-    return factories[name]()
+    """A fresh activation layer by config name (one of `captcha_ocr.names.ACTIVATIONS`)."""
+    if name not in ACTIVATIONS or name not in ACTIVATION_LAYERS:
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATION_LAYERS[name](layer_name)
 
 
 def conv_output_size(size: int, kernel: int, padding: int, stride: int) -> int:
@@ -176,33 +174,39 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
         x = layers.Dropout(m.head_dropout, name="head_dropout")(x)
     x = layers.Dense(charset.max_length * charset.num_classes, name="logits")(x)
     x = layers.Reshape((charset.max_length, charset.num_classes), name="positions")(x)
-    outputs = CaptchaSpec(
-        charset.chars, charset.max_length, charset.min_length, charset.pad, config.image.width,
-        config.image.height, config.image.channels, config.loss.name, name="spec",
-    )(x)
+    outputs = CaptchaSpec(**ModelSpec.from_config(config).to_dict(), name="spec")(x)
     return keras.Model(inputs, outputs, name="captcha_cnn")
 
 
-def model_spec(model: keras.Model) -> CaptchaSpec:
-    """The `CaptchaSpec` layer of a model built by `build_model`."""
+def model_spec(model: keras.Model) -> ModelSpec:
+    """The charset, input shape and loss stored in a model built by `build_model`.
+
+    Raises:
+        UserError: the model has no `spec` layer (it was not made by captcha_ocr).
+    """
     try:
         layer = model.get_layer("spec")
     except ValueError:
         layer = None
     if not isinstance(layer, CaptchaSpec):
         raise UserError("this model was not made by captcha_ocr (it has no 'spec' layer with its charset and input size)")
-    return layer
+    return layer.spec
 
 
 def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list[str], list[str]]:
-    """Copy weights from `source` into `model` layer by layer, where names and shapes agree.
+    """Copy weights from `source` into `model` layer by layer, keeping all that still means the same.
 
-    Used for fine-tuning: a changed charset or length changes only the head,
-    a changed input size changes the flattened head input; the convolutions
-    keep their learned filters.
+    Used for fine-tuning. Layers whose names and shapes agree are copied whole:
+    the convolutions and BatchNorms always are, whatever the input size, since
+    their shapes do not depend on it. When the charset or the length changed,
+    the output layer keeps, at every position both models have, the rows
+    (kernel columns and bias) of the characters both charsets share, and of
+    the pad; only new characters and new positions start fresh. A head whose
+    input size changed (another input geometry) starts fresh.
 
     Returns:
-        (names of layers whose weights were kept, "name (reason)" for those re-initialized).
+        (names of layers kept, with "(partly: ...)" for a partly copied head;
+        "name (reason)" for the layers re-initialized).
     """
     kept, fresh = [], []
     for layer in model.layers:
@@ -216,12 +220,47 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
             continue
         src_weights = src.get_weights()
         shapes, src_shapes = [w.shape for w in weights], [w.shape for w in src_weights]
-        if shapes != src_shapes:
+        if shapes == src_shapes and (layer.name != "logits" or _same_classes(model, source)):
+            layer.set_weights(src_weights)
+            kept.append(layer.name)
+        elif layer.name == "logits" and shapes[0][0] == src_shapes[0][0]:
+            copied = copy_head_rows(layer, src, model_spec(source), model_spec(model))
+            kept.append(f"logits (partly: {copied})")
+        else:
             fresh.append(f"{layer.name} (shape {_shapes(src_shapes)} -> {_shapes(shapes)})")
-            continue
-        layer.set_weights(src_weights)
-        kept.append(layer.name)
     return kept, fresh
+
+
+def _same_classes(model: keras.Model, source: keras.Model) -> bool:
+    a, b = model_spec(model), model_spec(source)
+    return (a.chars, a.pad, a.max_length) == (b.chars, b.pad, b.max_length)
+
+
+def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
+    """Copy the output rows of the characters (and the pad) that two charsets share, position by position.
+
+    The logits layer's kernel has one column per (position, class), in the
+    order of the `positions` reshape: column p * num_classes + class. A class
+    keeps its column where its character is in both charsets; the pad class
+    maps to the pad class. Everything else keeps `layer`'s fresh initialisation.
+
+    Returns:
+        What was copied, for the log ("rows of 36 shared characters and the pad at 4 of 5 positions").
+    """
+    old_cs, new_cs = old.charset, new.charset
+    kernel, bias = layer.get_weights()
+    src_kernel, src_bias = source_layer.get_weights()
+    old_index = {c: i for i, c in enumerate(old_cs.chars)}
+    pairs = [(j, old_index[c]) for j, c in enumerate(new_cs.chars) if c in old_index]
+    pairs.append((new_cs.pad_index, old_cs.pad_index))
+    positions = min(old_cs.max_length, new_cs.max_length)
+    new_cols = [p * new_cs.num_classes + j for p in range(positions) for j, _ in pairs]
+    old_cols = [p * old_cs.num_classes + i for p in range(positions) for _, i in pairs]
+    kernel[:, new_cols] = src_kernel[:, old_cols]
+    bias[new_cols] = src_bias[old_cols]
+    layer.set_weights([kernel, bias])
+    return (f"rows of {len(pairs) - 1} shared characters and the pad at {positions} of {new_cs.max_length} "
+            f"positions; {len(new_cs.chars) - len(pairs) + 1} new characters start fresh")
 
 
 def _shapes(shapes) -> str:

@@ -11,7 +11,6 @@ and the exit status is 2 if any failed. From Python:
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import sys
@@ -21,43 +20,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from captcha_ocr.errors import UserError, run_cli
-from captcha_ocr.images import ImageLike, image_files, to_array
-
-
-def load_run(path: str | Path):
-    """Load a model from a run directory or a `.keras` file.
-
-    Returns:
-        (keras model, run directory or None, run config or None).
-
-    Raises:
-        UserError: nothing loadable at `path`.
-    """
-    import keras
-
-    from captcha_ocr.config import config_from_dict, read_yaml
-    from captcha_ocr.model import model_spec
-
-    path = Path(path)
-    run_dir = None
-    if path.is_dir():
-        run_dir, path = path, path / "model.keras"
-        if not path.is_file():
-            raise UserError(f"{run_dir} has no model.keras; is it a finished (or at least one-epoch) training run?")
-    elif not path.is_file():
-        raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME) or a .keras file")
-    elif (path.parent / "config.yaml").is_file():
-        run_dir = path.parent
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # Keras raises many types for a file that is not a model
-        raise UserError(f"{path}: cannot load as a Keras model ({type(err).__name__}: {str(err)[:200]})") from None
-    model_spec(model)
-    config = None
-    if run_dir is not None and (run_dir / "config.yaml").is_file():
-        config = config_from_dict(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
-    return model, run_dir, config
+from captcha_ocr.cli import fraction, int_at_least, parser, run_cli
+from captcha_ocr.errors import UserError
+from captcha_ocr.images import ImageLike, image_files, scale_pixels, to_array
+from captcha_ocr.rundir import load_run
 
 
 @dataclass(frozen=True)
@@ -73,11 +39,8 @@ class Recognizer:
         from captcha_ocr.model import model_spec
 
         self.model = model
-        self.layer = model_spec(model)
-        self.charset = self.layer.charset
-        s = self.layer.spec
-        self.size = (s["width"], s["height"], s["channels"])
-        self.loss = s["loss"]
+        self.spec = model_spec(model)
+        self.charset = self.spec.charset
         self._forward = None
 
     @classmethod
@@ -87,7 +50,8 @@ class Recognizer:
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image -> uint8 (H, W, C) at the model's input size."""
-        return to_array(image, *self.size)
+        shape = self.spec.input_shape
+        return to_array(image, shape.width, shape.height, shape.channels)
 
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
@@ -99,11 +63,11 @@ class Recognizer:
             self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
         outputs = []
         for start in range(0, len(batch), batch_size):
-            x = np.asarray(batch[start:start + batch_size], np.float32) / 255.0
+            x = scale_pixels(np.asarray(batch[start:start + batch_size], np.uint8))
             outputs.append(np.asarray(self._forward(x)))
         if not outputs:
             return []
-        texts, conf, _ = decode(np.concatenate(outputs), self.charset, self.loss)
+        texts, conf, _ = decode(np.concatenate(outputs), self.charset, self.spec.loss)
         return [Prediction(t, float(c)) for t, c in zip(texts, conf)]
 
     def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
@@ -137,21 +101,19 @@ def expand_paths(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
     return found, missing
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m captcha_ocr.predict", description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = parser("python -m captcha_ocr.predict", __doc__)
     p.add_argument("--model", required=True, help="a run directory or a .keras model file")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
-    p.add_argument("--min-confidence", type=float, default=0.0,
-                   help="print '?' as the text of captchas read with less confidence than this")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--min-confidence", type=fraction, default=0.0,
+                   help="print '?' as the text of captchas read with less confidence than this (0 to 1)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=256)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise UserError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     paths, missing = expand_paths(args.paths)
     failed = 0
     for pattern in missing:

@@ -1,8 +1,7 @@
 """Summarise and render a comparison of runs: statistics, tables, report.md and plots.
 
 `captcha_ocr.compare` trains the runs; this module only reads run directories
-(history.csv, metrics.json, evaluation.json) and turns them into numbers and
-text. The statistics are plain functions on plain data, so they can be checked
+(through `captcha_ocr.rundir`) and turns them into numbers and text. The statistics are plain functions on plain data, so they can be checked
 on a hand-made history:
 
 - `mean_std` / `format_mean_std`: mean ± sample standard deviation over seeds;
@@ -16,18 +15,12 @@ matplotlib `write_plots` returns None and the report carries the table alone.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Mapping, Sequence
-
-from captcha_ocr.train import read_history
 
 # Validation whole-captcha accuracies whose first crossing the table reports.
 THRESHOLDS = (0.5, 0.9)
@@ -163,36 +156,6 @@ def format_reach(reach: dict, key: str) -> str:
     return text
 
 
-# ---------------------------------------------------------------- reading runs
-
-
-def read_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:
-    """Collect a run directory written by `captcha_ocr.train`.
-
-    Args:
-        variant, seed: which run this is.
-        run_dir: the run directory.
-        log: the file holding the run's output.
-        returncode: the train process's exit status.
-        error: why it failed, for the report (ignored if it succeeded).
-
-    Returns:
-        The run; `ok` only if train exited 0 and wrote metrics.json.
-    """
-    metrics_path = run_dir / "metrics.json"
-    if returncode == 0 and not metrics_path.is_file():
-        error = error or "train exited 0 but wrote no metrics.json"
-    if returncode != 0 or not metrics_path.is_file():
-        return Run(variant, seed, run_dir, log, ok=False, error=error or f"exit status {returncode}")
-    evaluation_path = run_dir / "evaluation.json"
-    return Run(
-        variant, seed, run_dir, log, ok=True,
-        history=read_history(run_dir / "history.csv"),
-        metrics=json.loads(metrics_path.read_text()),
-        evaluation=json.loads(evaluation_path.read_text()) if evaluation_path.is_file() else None,
-    )
-
-
 # ---------------------------------------------------------------- summary
 
 
@@ -250,18 +213,6 @@ def summarize(variant: Variant, root: Path, thresholds: Sequence[float] = THRESH
         "runs": [{"seed": r.seed, "run_dir": _rel(r.run_dir, root), "log": _rel(r.log, root), "ok": r.ok}
                  for r in variant.runs],
     }
-
-
-def machine_info() -> dict:
-    """The machine the comparison ran on, for the report (wall-clock times depend on it)."""
-    versions = {}
-    for package in ("tensorflow", "tensorflow-cpu", "keras"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "versions": versions}
 
 
 # ---------------------------------------------------------------- text

@@ -1,4 +1,14 @@
-"""Learning-rate schedules: linear warm-up, then constant, cosine or one-cycle decay."""
+"""Learning-rate schedules: linear warm-up, then constant, cosine or one-cycle decay, all Keras's `CosineDecay`.
+
+- constant: warms from 0 to the peak, then stays there (`alpha=1`: the cosine has nothing to decay);
+- cosine: warms from 0 to the peak, then a cosine to 0;
+- onecycle: warms from peak/25 over the warm-up (30% of all steps if none is set),
+  then a cosine to peak/1e4.
+
+`WarmupSchedule`, this package's own implementation of the same three curves
+before Keras's was used, stays registered so that models and backups saved by
+older versions still load.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +18,32 @@ import keras
 import tensorflow as tf
 
 
+def make_schedule(kind: str, peak: float, total_steps: int, warmup_steps: int):
+    """The learning rate of `kind` over `total_steps` steps: a float for a plain constant, else a schedule.
+
+    Args:
+        kind: "constant", "cosine" or "onecycle".
+        peak: the largest learning rate.
+        total_steps: steps of the whole run (epochs x steps per epoch).
+        warmup_steps: steps of linear warm-up (onecycle: 30% of all when 0).
+    """
+    total_steps = max(int(total_steps), 1)
+    if kind == "constant" and not warmup_steps:
+        return peak
+    if kind == "onecycle":
+        warmup_steps = warmup_steps or max(1, int(0.3 * total_steps))
+        start, alpha = peak / 25.0, 1e-4
+    else:
+        start, alpha = 0.0, 1.0 if kind == "constant" else 0.0
+    if not warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(peak, total_steps, alpha=alpha)
+    return keras.optimizers.schedules.CosineDecay(
+        start, max(total_steps - warmup_steps, 1), alpha=alpha, warmup_target=peak, warmup_steps=warmup_steps)
+
+
 @keras.saving.register_keras_serializable(package="captcha_ocr")
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up over `warmup` steps to `peak`, then `kind` decay until `total` steps.
-
-    - constant: stays at `peak` after warm-up.
-    - cosine: cosine from `peak` to 0.
-    - onecycle: warms from peak/25 over `warmup` steps (30% of all if 0) and
-      anneals with a cosine to peak/1e4.
-    """
+    """The schedules of versions before 0.2 (see the module docstring); kept so their files load."""
 
     def __init__(self, peak: float, total: int, warmup: int, kind: str):
         self.peak, self.total, self.warmup, self.kind = float(peak), int(total), int(warmup), kind

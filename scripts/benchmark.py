@@ -39,11 +39,8 @@ The module imports no TensorFlow at the top: the generator workers are
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -55,9 +52,13 @@ from typing import Sequence
 
 import numpy as np
 
-from captcha_ocr.config import Config, config_from_dict, load_config
-from captcha_ocr.errors import UserError, run_cli
-from captcha_ocr.generator import GeneratorSpec, chunks_for, render, render_chunk, worker_count
+from captcha_ocr.cli import add_config_args, config_from_args, output_dir, parser, run_cli
+from captcha_ocr.config import Config, config_from_dict
+from captcha_ocr.errors import UserError
+from captcha_ocr.generator import GeneratorSpec, chunks_for, render, render_chunk
+from captcha_ocr.machine import machine_info, peak_rss_mib
+from captcha_ocr.spec import InputShape
+from captcha_ocr.workers import worker_count
 
 # Seed and split names of the benchmark's own captchas: never the training, validation or test sets.
 SEED = 12345
@@ -117,11 +118,6 @@ def _now() -> float:
     return time.perf_counter()
 
 
-def _input_size(config: Config) -> tuple[int, int, int]:
-    # Not captcha_ocr.data.input_size: that module imports TensorFlow.
-    return config.image.width, config.image.height, config.image.channels
-
-
 def quick_config(config: Config) -> tuple[Config, dict]:
     """Cap the synthetic set sizes for --quick; returns (config, the changed data keys)."""
     data = config.to_dict()
@@ -140,7 +136,7 @@ def quick_config(config: Config) -> tuple[Config, dict]:
 
 def _warm_worker(spec: GeneratorSpec, barrier) -> None:
     """Pool initializer: load the fonts by drawing one captcha, then wait for every other worker."""
-    render_chunk(chunks_for(spec, 0, "bench-warmup", 1, (spec.width, spec.height, 1))[0])
+    render_chunk(chunks_for(spec, 0, "bench-warmup", 1, InputShape(spec.height, spec.width, 1))[0])
     # Waiting here makes every worker take part: a fast worker cannot start the
     # timed work while another is still importing.
     barrier.wait(timeout=300)
@@ -148,23 +144,6 @@ def _warm_worker(spec: GeneratorSpec, barrier) -> None:
 
 def _noop() -> None:
     return None
-
-
-def peak_rss_mib() -> float:
-    """This process's own peak resident set in MiB.
-
-    On Linux from VmHWM in /proc/self/status, which starts afresh at exec:
-    `getrusage` keeps the high-water mark from before exec, so a spawned
-    worker would report the size of the parent it was forked from.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20
 
 
 def _render_counted(chunk) -> tuple[int, int, float]:
@@ -187,14 +166,14 @@ def measure_generator(config: Config, sizes: Sizes) -> list[Metric]:
     from multiprocessing import get_context
 
     spec = GeneratorSpec.from_config(config)
-    size = _input_size(config)
+    size = config.image.shape
     n = sizes.generator_images
     start = _now()
     render(spec, SEED, "bench-generator", n, size, workers=1)
     single = n / (_now() - start)
 
     workers = worker_count(0)
-    context = get_context("spawn")  # as captcha_ocr.generator.process_pool: TensorFlow is not fork-safe
+    context = get_context("spawn")  # as captcha_ocr.workers.process_pool: TensorFlow is not fork-safe
     start = _now()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_worker,
                                initargs=(spec, context.Barrier(workers)))
@@ -251,7 +230,7 @@ def measure_folder(config: Config, sizes: Sizes) -> list[Metric]:
         generate_folder(config, tmp, n, SEED, split="bench-folder", workers=0)
         write = n / (_now() - start)
         start = _now()
-        folder = load_folder(tmp, config.charset.build(), _input_size(config), workers=0)
+        folder = load_folder(tmp, config.charset.build(), config.image.shape, workers=0)
         load = len(folder.paths) / (_now() - start)
     from captcha_ocr.data import from_arrays  # TensorFlow: loaded only now, after the worker pools
 
@@ -599,7 +578,7 @@ def measure_inference(config: Config, sizes: Sizes, model_path: str | None, trai
 
     spec = GeneratorSpec.from_config(config)
     # The content does not change the speed: a few distinct captchas, repeated.
-    distinct, _ = render(spec, SEED, "bench-predict", min(PREDICT_BATCH, sizes.predict_images), rec.size, workers=1)
+    distinct, _ = render(spec, SEED, "bench-predict", min(PREDICT_BATCH, sizes.predict_images), rec.spec.input_shape, workers=1)
     images = np.resize(distinct, (sizes.predict_images, *distinct.shape[1:]))
     one = images[:1]
     for _ in range(5):  # traces the forward function for batch 1
@@ -613,7 +592,7 @@ def measure_inference(config: Config, sizes: Sizes, model_path: str | None, trai
     start = _now()
     rec.predict_arrays(images, batch_size=PREDICT_BATCH)
     throughput = len(images) / (_now() - start)
-    w, h, _ = rec.size
+    h, w, _ = rec.spec.input_shape
     return [
         Metric("predict_latency_median_ms", statistics.median(latencies), "ms",
                f"Recognizer.predict_arrays on one prepared {w}x{h} image, model loaded and warm, "
@@ -639,7 +618,7 @@ def measure_exports(config: Config, sizes: Sizes, model_path: str | None, traine
 
     metrics = []
     spec = GeneratorSpec.from_config(config)
-    raw, _ = render(spec, SEED, "bench-export", 64, (spec.width, spec.height, 3), workers=1)
+    raw, _ = render(spec, SEED, "bench-export", 64, InputShape(spec.height, spec.width, 3), workers=1)
     batch = np.resize(raw, (min(sizes.predict_images, 1024), *raw.shape[1:]))
     with tempfile.TemporaryDirectory(prefix="captcha-export-") as tmp:
         source = model_path
@@ -683,12 +662,10 @@ def measure_exports(config: Config, sizes: Sizes, model_path: str | None, traine
 
 def memory_metrics() -> list[Metric]:
     """Peak resident set of this process over the whole run."""
-    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20
     # Not RUSAGE_CHILDREN: on Linux a spawned child keeps the high-water mark of
     # the parent it was forked from (ru_maxrss survives exec), so it would report
     # this process's size; the generator workers measure themselves instead.
-    return [Metric("peak_rss_mib", own, "MiB", "resource.getrusage(RUSAGE_SELF).ru_maxrss at the end of the run "
+    return [Metric("peak_rss_mib", peak_rss_mib(), "MiB", "VmHWM of this process at the end of the run "
                    "(TensorFlow, the model, the data sets)")]
 
 
@@ -697,18 +674,8 @@ def machine() -> dict:
     import tensorflow as tf
     import keras
 
-    from captcha_ocr.report import machine_info
-
     info = machine_info()
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
-    info.update(cpu=cpu or platform.processor(), usable_cores=worker_count(0), tensorflow=tf.__version__,
+    info.update(usable_cores=worker_count(0), tensorflow=tf.__version__,
                 keras=keras.__version__,
                 intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads() or "default (one per core)",
                 inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads() or "default")
@@ -792,11 +759,9 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python scripts/benchmark.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", help="YAML config (default: the defaults of configs/base.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value (repeatable)")
+def build_parser():
+    p = parser("python scripts/benchmark.py", __doc__)
+    add_config_args(p, "YAML config (default: the defaults of configs/base.yaml)")
     p.add_argument("--quick", action="store_true",
                    help=f"fewer images and steps, synthetic sets capped at {QUICK_DATA_CAPS} (under 2 minutes)")
     p.add_argument("--model", help="time and size this run directory or .keras file (default: the config's model)")
@@ -806,18 +771,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     if args.model:
         # Checked now rather than after minutes of measurements.
         path = Path(args.model)
         if not (path / "model.keras" if path.is_dir() else path).is_file():
             raise UserError(f"--model {args.model!r} not found (or has no model.keras); "
                             "give a run directory (runs/NAME) or a .keras file")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create --out folder {str(out)!r}: {err.strerror}") from None
+    out = output_dir(args.out)
     report = run_benchmark(config, quick=args.quick, model_path=args.model,
                            log=lambda msg: print(msg, file=sys.stderr, flush=True))
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -24,17 +24,16 @@ Writes to --out:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import platform
 import shutil
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from captcha_ocr.config import Config, load_config
-from captcha_ocr.errors import UserError, run_cli
+from captcha_ocr.config import Config
+from captcha_ocr.cli import add_config_args, config_from_args, output_dir, parser, run_cli
+from captcha_ocr.errors import UserError
 
 CURVE_COLUMNS = ("epoch", "wall_s", "images", "test_captcha_acc", "test_char_acc", "val_captcha_acc")
 
@@ -105,17 +104,6 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
     return TimeToAccuracy()
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def first_reaching(points: Sequence[dict], target: float) -> dict | None:
     """The first curve point whose test whole-captcha accuracy is at least `target` (None if none)."""
     for point in points:
@@ -167,7 +155,7 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
         The summary (also written to `out/summary.json`).
     """
     from captcha_ocr.config import config_from_dict
-    from captcha_ocr.report import machine_info
+    from captcha_ocr.machine import machine_info
     from captcha_ocr.train import train
 
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +180,7 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
     points = callback.points
     last = points[-1]
     reached = first_reaching(points, target) if target is not None else None
-    machine = {**machine_info(), "cpu": cpu_model()}
+    machine = machine_info()
     test_size = int(metrics.get("test", {}).get("count", 0))
     summary = {
         "config_name": name,
@@ -228,11 +216,9 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python scripts/time_to_accuracy.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", help="YAML config (default: the defaults of configs/base.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value (repeatable)")
+def build_parser():
+    p = parser("python scripts/time_to_accuracy.py", __doc__)
+    add_config_args(p, "YAML config (default: the defaults of configs/base.yaml)")
     p.add_argument("--budget-min", type=float, default=30.0, help="wall-clock budget in minutes (default 30)")
     p.add_argument("--target", type=float, help="whole-captcha test accuracy to time and draw, e.g. 0.95")
     p.add_argument("--out", help="output folder (default: reports/tta-<config name>)")
@@ -248,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--budget-min must be a positive number of minutes, got {args.budget_min}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UserError(f"--target is a whole-captcha accuracy between 0 and 1 (e.g. 0.95), got {args.target}")
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     name = Path(args.config).stem if args.config else "default"
     out = Path(args.out) if args.out else Path("reports") / f"tta-{name}"
     try:
@@ -264,10 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in earlier + ["curve.png"]:
             old = out / n
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create --out folder {str(out)!r}: {err.strerror}") from None
+    output_dir(out)
     time_to_accuracy(config, out, budget_min=args.budget_min, target=args.target, reuse_cache=args.reuse_cache,
                      name=name)
     return 0

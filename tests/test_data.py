@@ -16,14 +16,17 @@ def config(tmp_path):
     return load_config(SMOKE, [f"data.cache_dir={tmp_path / 'cache'}"])
 
 
-def test_scale_eagerly_and_inside_tf_data():
+def test_scale_on_arrays_eager_tensors_and_inside_tf_data():
     images = np.array([[[[0], [255]], [[128], [64]]]], np.uint8)
     labels = np.zeros((1, 4), np.int32)
-    eager, _ = _scale(images, labels)
+    array, _ = _scale(images, labels)
+    eager, _ = _scale(tf.constant(images), labels)
     mapped, mapped_labels = next(iter(tf.data.Dataset.from_tensor_slices((images, labels)).map(_scale)))
-    for out in (eager[0], mapped):
-        assert out.dtype == tf.float32
-        np.testing.assert_allclose(out.numpy()[..., 0], [[0.0, 1.0], [128 / 255, 64 / 255]])
+    assert array.dtype == np.float32 and eager.dtype == mapped.dtype == tf.float32
+    for out in (array[0], eager.numpy()[0], mapped.numpy()):
+        np.testing.assert_allclose(out[..., 0], [[0.0, 1.0], [128 / 255, 64 / 255]])
+    # bit-identical, so prediction (NumPy) and training and export (TensorFlow) see the same inputs
+    assert np.array_equal(array, eager.numpy())
     assert mapped_labels.dtype == tf.int32
 
 
@@ -61,7 +64,7 @@ def test_endless_stream_comes_from_worker_processes_in_order(tmp_path):
     batches = list(data.train.take(3))
     images = np.concatenate([b[0].numpy() for b in batches])
     labels = np.concatenate([b[1].numpy() for b in batches])
-    ref_x, ref_y = render(GeneratorSpec.from_config(config), 0, "train", 128, (80, 30, 1), workers=1)
+    ref_x, ref_y = render(GeneratorSpec.from_config(config), 0, "train", 128, config.image.shape, workers=1)
     assert np.array_equal(labels, ref_y[:96])
     np.testing.assert_allclose(images, ref_x[:96] / 255.0, atol=1e-6)
     # a resumed run continues the stream after the 3 x 32 captchas of its first epoch
@@ -88,3 +91,16 @@ def test_folder_source_splits_by_fraction(tmp_path):
     assert len(data.test_labels) == 10
     x, y = load_test_set(config)
     assert np.array_equal(y, data.test_labels)
+
+
+def test_folder_mixed_with_synthetic_at_the_configured_ratio(generated_folder, tmp_path):
+    config = load_config(SMOKE, ["data.source=folder", f"data.folder={generated_folder}", "data.synthetic_ratio=0.75",
+                                 f"data.cache_dir={tmp_path}", "data.split=[0.5, 0.25, 0.25]", "train.batch_size=50"])
+    data = build_datasets(config)
+    assert data.steps_per_epoch == 1  # 12 folder images are 25% of 48 a pass: less than one batch of 50
+    folder_labels = {tuple(row) for row in build_datasets(load_config(
+        SMOKE, ["data.source=folder", f"data.folder={generated_folder}", "data.split=[0.5, 0.25, 0.25]",
+                "train.batch_size=12"])).train.take(1).as_numpy_iterator().next()[1]}
+    labels = np.concatenate([y for _, y in data.train.take(8).as_numpy_iterator()])
+    from_folder = np.mean([tuple(row) in folder_labels for row in labels])
+    assert 0.15 < from_folder < 0.35, from_folder  # 25% folder, 75% synthetic

@@ -1,9 +1,14 @@
-"""The evaluation report computed by hand: accuracies, per length, confusions, coverage and thresholds."""
+"""captcha_ocr.evaluate: the report computed by hand (accuracies, per length, confusions, coverage,
+thresholds), and the command on a run's test set and on a folder."""
+
+import json
+import shutil
 
 import numpy as np
 
 from captcha_ocr.charset import Charset
 from captcha_ocr.evaluate import format_report, score
+from conftest import run_module
 
 CS = Charset(chars="ABO0", max_length=3, min_length=2)
 P = CS.pad_index
@@ -36,3 +41,25 @@ def test_no_threshold_when_even_the_most_confident_is_wrong():
     pred = np.array([[1, 1, P]])
     report = score(CS.decode_batch(pred), np.array([0.99]), pred, labels, CS)
     assert report["confidence_for_accuracy"]["0.9"] is None
+
+
+def test_evaluate_on_own_test_set(smoke_run, workdir):
+    proc = run_module("evaluate", "--model", smoke_run, cwd=workdir, check=True)
+    assert "whole-captcha accuracy" in proc.stdout and "per-character accuracy" in proc.stdout
+    report = json.loads((smoke_run / "evaluation.json").read_text())
+    assert report["count"] == 64 and len(report["per_position"]) == 4
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert report["captcha_acc"] == metrics["test"]["captcha_acc"]
+    assert report["char_acc"] == metrics["test"]["char_acc"]
+
+
+def test_evaluate_on_a_folder_reports_skipped_files(smoke_run, generated_folder, workdir):
+    folder = workdir / "mixed"
+    shutil.copytree(generated_folder, folder)
+    (folder / "XYZW_broken.png").write_bytes(b"not a png")
+    shutil.copy(next(generated_folder.glob("*.png")), folder / "a+b_1.png")
+    out = workdir / "eval.json"
+    proc = run_module("evaluate", "--model", smoke_run / "model.keras", "--data", folder, "--json", out,
+                      cwd=workdir, check=True)
+    assert "2 skipped" in proc.stderr and "XYZW_broken.png" in proc.stderr and "'+' outside the charset" in proc.stderr
+    assert json.loads(out.read_text())["count"] == 24

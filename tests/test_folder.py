@@ -5,6 +5,7 @@ from PIL import Image
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
 from captcha_ocr.folder import list_folder, load_folder
+from captcha_ocr.spec import InputShape
 
 
 def write(path, value=128):
@@ -16,7 +17,7 @@ def test_labels_from_file_names(tmp_path):
     write(tmp_path / "ZZ9_003.jpg")
     (tmp_path / "readme.txt").write_text("ignored: not an image")
     assert sorted(label for _, label in list_folder(tmp_path)) == ["ZZ9", "ab12"]
-    data = load_folder(tmp_path, Charset(), (40, 16, 1), workers=1)
+    data = load_folder(tmp_path, Charset(), InputShape(height=16, width=40, channels=1), workers=1)
     assert data.images.shape == (2, 16, 40, 1)
     assert sorted(Charset().decode_batch(data.labels)) == ["ZZ9", "ab12"]
     assert not data.problems
@@ -35,7 +36,7 @@ def test_bad_files_and_labels_are_skipped_and_reported(tmp_path):
     (tmp_path / "brok.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
     write(tmp_path / "ab-c.png")  # '-' outside the charset
     write(tmp_path / "toolong.png")  # 7 characters, max is 4
-    data = load_folder(tmp_path, Charset(), (40, 16, 1), workers=1)
+    data = load_folder(tmp_path, Charset(), InputShape(height=16, width=40, channels=1), workers=1)
     assert len(data.paths) == 2
     reasons = dict((p.split("/")[-1], why) for p, why in data.problems)
     assert set(reasons) == {"brok.png", "ab-c.png", "toolong.png"}
@@ -47,8 +48,8 @@ def test_bad_files_and_labels_are_skipped_and_reported(tmp_path):
 def test_parallel_loading_matches_serial(tmp_path):
     for i in range(150):
         write(tmp_path / f"a{i % 10}_{i:03d}.png", value=i)
-    one = load_folder(tmp_path, Charset(), (40, 16, 1), workers=1)
-    two = load_folder(tmp_path, Charset(), (40, 16, 1), workers=2)
+    one = load_folder(tmp_path, Charset(), InputShape(height=16, width=40, channels=1), workers=1)
+    two = load_folder(tmp_path, Charset(), InputShape(height=16, width=40, channels=1), workers=2)
     assert np.array_equal(one.images, two.images) and one.paths == two.paths
 
 

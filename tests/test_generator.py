@@ -1,4 +1,5 @@
 import hashlib
+import random
 import subprocess
 import sys
 
@@ -6,11 +7,12 @@ import numpy as np
 import pytest
 
 from captcha_ocr.config import load_config
-from captcha_ocr.generator import GeneratorSpec, render, sample_images
+from captcha_ocr.generator import CaptchaGenerator, GeneratorSpec, render, sample_images, seeded_captcha
+from captcha_ocr.spec import InputShape
 from conftest import ROOT, SMOKE
 
 SPEC = GeneratorSpec.from_config(load_config(SMOKE))
-SIZE = (SPEC.width, SPEC.height, 3)
+SIZE = InputShape(SPEC.height, SPEC.width, 3)
 
 
 def digest(images, labels) -> str:
@@ -22,6 +24,7 @@ def test_same_seed_same_bytes_in_another_process():
     code = (
         "from captcha_ocr.config import load_config;"
         "from captcha_ocr.generator import GeneratorSpec, render;"
+        "from captcha_ocr.spec import InputShape;"
         "import hashlib;"
         f"s = GeneratorSpec.from_config(load_config({str(SMOKE)!r}));"
         f"x, y = render(s, 3, 'train', 20, {SIZE!r}, workers=1);"
@@ -65,3 +68,22 @@ def test_missing_font_is_a_clear_error():
 
     with pytest.raises(UserError, match="font file"):
         GeneratorSpec.from_config(load_config(SMOKE, ["generator.fonts=[/no/such.ttf]"]))
+
+
+def test_default_style_is_imagecaptcha_and_styles_change_images(tmp_path):
+    from captcha.image import ImageCaptcha
+
+    spec = GeneratorSpec.from_config(load_config(SMOKE))
+    text, ours = CaptchaGenerator(spec).sample(0, "s", 3)
+    rng = random.Random("captcha_ocr:0:s:3")
+    rng.randint(4, 4)  # the draws CaptchaGenerator.sample makes for the text, before the image
+    for _ in range(4):
+        rng.choice(spec.chars)
+    with seeded_captcha(rng):
+        stock = ImageCaptcha().generate_image(text)
+    assert np.array_equal(np.asarray(ours), np.asarray(stock))
+    styled = GeneratorSpec.from_config(load_config(SMOKE, [
+        "generator.background=[0, 30]", "generator.text_color=[220, 255]", "generator.noise_dots=0",
+        "generator.noise_curves=3", "generator.rotation=[0, 0]"]))
+    _, dark = CaptchaGenerator(styled).sample(0, "s", 3)
+    assert np.asarray(dark.convert("L")).mean() < 100 < np.asarray(ours.convert("L")).mean()

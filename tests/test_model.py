@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from captcha_ocr.config import ACTIVATIONS, LOSSES, load_config
+from captcha_ocr.config import load_config
 from captcha_ocr.errors import UserError
-from captcha_ocr.model import block_output_shapes, build_model, conv_output_size, same_padding
+from captcha_ocr.model import block_output_shapes, build_model, conv_output_size, load_matching_weights, same_padding
+from captcha_ocr.names import ACTIVATIONS, LOSSES
 from conftest import SMOKE
 
 
@@ -113,3 +114,38 @@ def test_fused_batch_norm_round_trips_through_save_and_load(tmp_path):
     assert isinstance(loaded.get_layer("bn1"), FusedBatchNormalization)
     assert loaded.get_layer("bn1").momentum == model.get_layer("bn1").momentum
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_matching_weights_keep_convolutions_and_the_head_rows_of_shared_characters():
+    source = build_model(load_config(SMOKE))  # 0-9A-Za-z, 4 positions
+    src_kernel, src_bias = source.get_layer("logits").get_weights()
+    source.get_layer("logits").set_weights([src_kernel, np.random.default_rng(0).normal(size=src_bias.shape)])
+    target = build_model(load_config(SMOKE, ["charset.chars=05aZ!", "charset.max_length=5"]))
+    fresh_kernel, fresh_bias = [w.copy() for w in target.get_layer("logits").get_weights()]
+    kept, fresh = load_matching_weights(target, source)
+    assert kept[:4] == ["conv1", "bn1", "conv2", "bn2"] and fresh == []
+    assert kept[4].startswith("logits (partly: rows of 4 shared characters and the pad at 4 of 5 positions")
+    for name in ("conv1", "bn2"):
+        for a, b in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    src_kernel, src_bias = source.get_layer("logits").get_weights()
+    kernel, bias = target.get_layer("logits").get_weights()
+    old = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+    new = "05aZ!_"
+    for p in range(5):
+        for j, c in enumerate(new):
+            col, want = p * 6 + j, None
+            if p < 4 and c in old:  # a shared character (or the pad) at a position both models have
+                want = (src_kernel[:, p * 63 + old.index(c)], src_bias[p * 63 + old.index(c)])
+            else:  # a new character ('!') or a new position: its fresh initialisation, untouched
+                want = (fresh_kernel[:, col], fresh_bias[col])
+            np.testing.assert_array_equal(kernel[:, col], want[0])
+            assert bias[col] == want[1]
+
+
+def test_a_changed_input_size_keeps_the_convolutions_and_reinitializes_the_head():
+    source = build_model(load_config(SMOKE))
+    target = build_model(load_config(SMOKE, ["image.width=96"]))
+    kept, fresh = load_matching_weights(target, source)
+    assert kept == ["conv1", "bn1", "conv2", "bn2"]
+    assert [f.split()[0] for f in fresh] == ["logits"]

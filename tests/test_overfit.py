@@ -18,7 +18,7 @@ def test_each_loss_learns_a_tiny_fixed_set_to_100_percent(loss):
     config = load_config(SMOKE, [f"loss.name={loss}", "model.filters=[16, 32]", "train.learning_rate=0.003"])
     keras.utils.set_random_seed(1)
     images, labels = render(GeneratorSpec.from_config(config), 11, "overfit", 16,
-                            (config.image.width, config.image.height, 1), workers=1)
+                            config.image.shape, workers=1)
     model = build_model(config)
     compile_model(model, config, steps_per_epoch=1)
     before = evaluate_arrays(model, images, labels)["captcha_acc"]
@@ -37,7 +37,7 @@ def test_mixed_lengths_decode_to_their_own_length():
                                  "train.learning_rate=0.003"])
     keras.utils.set_random_seed(2)
     images, labels = render(GeneratorSpec.from_config(config), 12, "lengths", 16,
-                            (config.image.width, config.image.height, 1), workers=1)
+                            config.image.shape, workers=1)
     lengths = (labels != config.charset.build().pad_index).sum(axis=1)
     assert {2, 3, 4} <= set(lengths.tolist())
     model = build_model(config)

@@ -1,10 +1,20 @@
-"""captcha_ocr.train.train called in-process, as scripts/time_to_accuracy.py calls it."""
+"""captcha_ocr.train: the command end to end (run directory, resume, fine-tuning, time budget) and train() in-process."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import keras
 
 from captcha_ocr.config import load_config
-from captcha_ocr.train import read_history, train
-from conftest import SMOKE
+from captcha_ocr.rundir import read_history
+from captcha_ocr.train import train
+from conftest import ROOT, SMOKE, assert_user_error, run_module
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -27,3 +37,111 @@ def test_history_counts_the_images_of_an_epoch_stopped_early(workdir, monkeypatc
     rows = read_history(run_dir / "history.csv")
     assert len(rows) == 1
     assert rows[0]["images"] == 3 * 32
+
+
+def test_train_writes_the_run_directory(smoke_run):
+    for name in ("config.yaml", "model.keras", "last.keras", "history.csv", "metrics.json", "logs"):
+        assert (smoke_run / name).exists(), name
+    assert not (smoke_run / "backup").exists(), "resume state is removed when the run finishes"
+    # model.keras is for prediction: saved without the optimizer state that last.keras keeps
+    assert (smoke_run / "model.keras").stat().st_size < 0.5 * (smoke_run / "last.keras").stat().st_size
+    with open(smoke_run / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2
+    for key in ("loss", "char_acc", "captcha_acc", "val_char_acc", "val_captcha_acc", "time_s", "images"):
+        assert key in rows[0]
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"captcha_acc", "char_acc", "count"}
+    assert metrics["test"]["count"] == 64
+
+
+def test_train_shows_summary_and_both_accuracies(workdir):
+    proc = run_module("train", "--config", SMOKE, "--run-dir", workdir / "runs" / "shown", "--set", "train.epochs=1",
+                      cwd=workdir, check=True)
+    assert "Total params" in proc.stdout
+    assert "captcha_acc" in proc.stdout and "char_acc" in proc.stdout
+    assert "whole-captcha accuracy" in proc.stdout and "per-character accuracy" in proc.stdout
+
+
+def test_rerunning_a_finished_run_does_not_retrain(smoke_run, workdir):
+    before = (smoke_run / "model.keras").stat().st_mtime
+    proc = run_module("train", "--config", SMOKE, "--run-dir", smoke_run, cwd=workdir, check=True)
+    assert "already finished" in proc.stdout
+    assert (smoke_run / "model.keras").stat().st_mtime == before
+
+
+def test_resume_refuses_a_changed_model(smoke_run, workdir):
+    proc = run_module("train", "--config", SMOKE, "--run-dir", smoke_run, "--set", "model.filters=[4,8]", cwd=workdir)
+    assert_user_error(proc, "different model config", "--run-dir")
+
+
+def _history_rows(run_dir: Path) -> list[dict]:
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _start_and_interrupt(run_dir: Path, workdir: Path, sig: int, args: list[str]) -> int:
+    cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(SMOKE), "--run-dir", str(run_dir), *args]
+    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit
+    # that; restore the default so the training process gets Ctrl-C as a user's terminal sends it.
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 240
+    while len(_history_rows(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return len(_history_rows(run_dir))
+
+
+def test_resume_after_interruption(workdir):
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        run_dir = workdir / "runs" / f"resume-{sig}"
+        args = ["--set", "train.epochs=30"]
+        done = _start_and_interrupt(run_dir, workdir, sig, args)
+        assert 2 <= done < 30, "the first process was stopped mid-run"
+        assert not (run_dir / "metrics.json").exists()
+        proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, *args, cwd=workdir, check=True)
+        assert "resuming" in proc.stdout
+        resumed_at = int(proc.stdout.split("after epoch ")[1].split()[0])
+        assert resumed_at >= 1
+        epochs = [int(r["epoch"]) for r in _history_rows(run_dir)]
+        assert epochs == list(range(30)), "each epoch once, none repeated or lost"
+        assert proc.stdout.count("Epoch ") == 30 - resumed_at
+        assert (run_dir / "metrics.json").is_file()
+
+
+def test_time_budget_stops_training_after_the_epoch_that_passes_it(workdir):
+    run_dir = workdir / "runs" / "budget"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.epochs=50",
+                      "--set", "train.time_budget_min=0.0001", cwd=workdir, check=True)
+    assert "time budget of 0.0001 min reached after epoch 1" in proc.stdout
+    assert len(_history_rows(run_dir)) == 1
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_finetune_cli_logs_kept_and_reinitialized_layers(smoke_run, generated_folder, workdir):
+    run_dir = workdir / "runs" / "finetune"
+    proc = run_module(
+        "train", "--config", SMOKE, "--init-from", smoke_run, "--run-dir", run_dir,
+        "--set", "data.source=folder", "--set", f"data.folder={generated_folder}",
+        "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "charset.max_length=5",
+        "--set", "data.synthetic_ratio=0.5", "--set", "augment.enabled=true", "--set", "train.batch_size=4",
+        cwd=workdir, check=True)
+    assert ("kept 5 layers (conv1, bn1, conv2, bn2, logits (partly: rows of 62 shared characters and the pad "
+            "at 4 of 5 positions; 0 new characters start fresh))") in proc.stdout
+    assert "re-initialized 0 layers (none)" in proc.stdout
+    assert "mixed with a synthetic pool" in proc.stdout and "augmented" in proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["init_from"] == str(smoke_run) and metrics["test"]["count"] == 6
+
+
+def test_init_from_a_missing_run_fails_fast(workdir, tmp_path):
+    proc = run_module("train", "--config", SMOKE, "--init-from", tmp_path / "nothing", "--run-dir", tmp_path / "r",
+                      cwd=workdir)
+    assert_user_error(proc, "not found")
+    assert not (tmp_path / "r").exists()

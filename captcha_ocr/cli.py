@@ -1,0 +1,135 @@
+"""The pieces every command's `main` shares: config arguments, output folders, numeric flags, logging, exit codes.
+
+Every command is `python -m captcha_ocr.<verb>`; its `main` builds an
+`argparse` parser from these pieces, loads what the arguments name and calls
+one library function. `run_cli` turns a `UserError` into one `error:` line
+and exit status 2, and sends the package's log (`captcha_ocr` logger) to
+stdout, its warnings to stderr as `warning: ...` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from captcha_ocr.errors import UserError
+
+logger = logging.getLogger("captcha_ocr")
+
+
+def add_config_args(parser: argparse.ArgumentParser, config_help: str | None = None) -> None:
+    """Add `--config FILE` and the repeatable `--set KEY=VALUE`."""
+    parser.add_argument("--config", help=config_help or "YAML file with differences from configs/base.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set train.batch_size=32 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The config that `--config` and `--set` describe."""
+    from captcha_ocr.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def output_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Create an output folder (and its parents), or say in one line why it cannot be.
+
+    Raises:
+        UserError: the path is a file or cannot be created (permissions, read-only disk).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {str(path)!r} is a file; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create {flag} folder {str(path)!r}: {err.strerror}; give a writable folder") from None
+    return path
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse `type` for integers >= `minimum`, with a one-line error for anything else."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse `type` for a number between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value:g}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one `error:` line and exit status 2, like every other user error."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message}")
+
+
+def parser(prog: str, doc: str | None, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser, described by the first paragraph of its module docstring."""
+    return _Parser(prog=prog, description=(doc or "").split("\n\n")[0], **kwargs)
+
+
+class _Levels(logging.Filter):
+    def __init__(self, below: int | None = None, at_least: int | None = None):
+        super().__init__()
+        self.below, self.at_least = below, at_least
+
+    def filter(self, record):
+        return ((self.below is None or record.levelno < self.below)
+                and (self.at_least is None or record.levelno >= self.at_least))
+
+
+def setup_logging() -> None:
+    """The package's info messages to stdout, its warnings to stderr as `warning: ...`."""
+    if getattr(logger, "_captcha_ocr_cli", False):
+        return
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(_Levels(below=logging.WARNING))
+    out.setFormatter(logging.Formatter("%(message)s"))
+    err = logging.StreamHandler(sys.stderr)
+    err.addFilter(_Levels(at_least=logging.WARNING))
+    err.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger.addHandler(out)
+    logger.addHandler(err)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger._captcha_ocr_cli = True
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Run a command's `main`, mapping `UserError` and Ctrl-C to clean exits.
+
+    Args:
+        main: the command's main function; returns an exit status or None for 0.
+        argv: arguments, or None for `sys.argv[1:]`.
+    """
+    setup_logging()
+    try:
+        status = main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)

@@ -1,0 +1,34 @@
+"""The names that configs choose components by, in one TensorFlow-free table.
+
+Config validation, decoding (`captcha_ocr.decode`) and the export's serving
+graph read these tables; `captcha_ocr.losses` and `captcha_ocr.model` build
+the components they name, and a test checks that both sides agree.
+"""
+
+from __future__ import annotations
+
+from captcha_ocr.errors import UserError
+
+# Each loss, and the function that turns its logits into the class probabilities
+# it models: "sigmoid" (every class an independent yes/no) or "softmax" (one
+# choice among the classes of a position).
+LOSS_PROBABILITIES: dict[str, str] = {
+    "sigmoid": "sigmoid",
+    "softmax": "softmax",
+    "sparse_softmax": "softmax",
+}
+LOSSES: tuple[str, ...] = tuple(LOSS_PROBABILITIES)
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
+
+
+def probability_kind(loss: str) -> str:
+    """'sigmoid' or 'softmax': how a model trained with `loss` turns logits into probabilities.
+
+    Raises:
+        UserError: an unknown loss name (listing the known ones).
+    """
+    try:
+        return LOSS_PROBABILITIES[loss]
+    except KeyError:
+        raise UserError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}") from None

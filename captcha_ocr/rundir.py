@@ -1,0 +1,191 @@
+"""The run directory: the record of one training run, and the one place that reads and writes it.
+
+    config.yaml       the resolved config (defaults + file + --set)
+    model.keras       the best model on validation whole-captcha accuracy
+    last.keras        the model after the last finished epoch
+    history.csv       per-epoch loss, accuracies, learning rate, wall-clock time, images seen
+    logs/             TensorBoard logs
+    backup/           resume state of Keras's BackupAndRestore (removed when the run finishes)
+    metrics.json      test metrics of model.keras, written when the run finishes
+    evaluation.json   the full test report of model.keras (per position, confusions, coverage)
+
+A run is *finished* when metrics.json exists. `train` prepares and writes a
+run directory; `evaluate`, `predict`, `export` and `compare` read one through
+`load_run` and `read_run`. Keras is imported only by `load_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from captcha_ocr.config import Config, changed_keys, config_from_dict, read_yaml
+from captcha_ocr.errors import UserError
+
+CONFIG, MODEL, LAST, HISTORY = "config.yaml", "model.keras", "last.keras", "history.csv"
+METRICS, EVALUATION, BACKUP, LOGS = "metrics.json", "evaluation.json", "backup", "logs"
+RUN_FILES = (CONFIG, MODEL, LAST, HISTORY, METRICS, EVALUATION)
+
+# Sections whose change makes an existing run's weights meaningless for the new config.
+MODEL_SECTIONS = ("charset", "image", "model", "loss")
+
+
+def default_run_dir(config_path: str | None) -> Path:
+    """runs/<config file's stem> (runs/default without a config file)."""
+    return Path("runs") / (Path(config_path).stem if config_path else "default")
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished once train has written its metrics.json."""
+    return (Path(run_dir) / METRICS).is_file()
+
+
+def read_config(run_dir: Path) -> Config | None:
+    """The config a run was trained with, or None if the directory has none."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return None
+    return config_from_dict(read_yaml(path), str(path))
+
+
+def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str:
+    """Check a run directory (emptying it for `restart`); returns 'new', 'resume' or 'finished'.
+
+    Raises:
+        UserError: the directory holds a run whose model-defining config differs,
+            or a finished run whose config differs at all.
+    """
+    if restart and run_dir.exists():
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        for name in (BACKUP, LOGS):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+    old = read_config(run_dir)
+    if old is None:
+        return "new"
+    changes = changed_keys(old, config, MODEL_SECTIONS)
+    if changes:
+        raise UserError(f"{run_dir} holds a run with a different {_describe(changes)}; "
+                        "pass --run-dir for a new run, or --restart to discard the old one")
+    if is_finished(run_dir):
+        changes = changed_keys(old, config)
+        if changes:
+            raise UserError(f"{run_dir} holds a finished run with a different {_describe(changes)}; "
+                            "pass --run-dir for a new run, or --restart to discard the old one")
+        return "finished"
+    return "resume"
+
+
+def _describe(changes: dict[str, tuple]) -> str:
+    """'train config (train.epochs: 10 -> 3)' for the changed keys of a config."""
+    sections = list(dict.fromkeys(key.split(".", 1)[0] for key in changes))
+    shown = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(changes.items())[:3])
+    more = f"; and {len(changes) - 3} more" if len(changes) > 3 else ""
+    return f"{', '.join(sections)} config ({shown}{more})"
+
+
+def backup_epoch(run_dir: Path) -> int:
+    """The number of epochs the resume backup holds (0 if none)."""
+    path = Path(run_dir) / BACKUP / "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def trim_history(run_dir: Path, epochs: int) -> None:
+    """Drop history rows of epochs that the backup does not hold (killed between the two writes)."""
+    history = Path(run_dir) / HISTORY
+    if not history.is_file():
+        return
+    with open(history, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) - 1 > epochs:
+        with open(history, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows[: epochs + 1])
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """A history.csv (or the run directory holding one) as rows of floats, empty cells left out; [] if none."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(fh)]
+
+
+def previous_progress(run_dir: Path) -> tuple[float, int]:
+    """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
+    rows = read_history(run_dir)
+    if not rows:
+        return 0.0, 0
+    return rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))
+
+
+def write_results(run_dir: Path, metrics: dict, evaluation: dict) -> None:
+    """Write evaluation.json and then metrics.json (which marks the run finished), and drop the backup."""
+    (run_dir / EVALUATION).write_text(json.dumps(evaluation, indent=2))
+    (run_dir / METRICS).write_text(json.dumps(metrics, indent=2))
+    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+
+
+@dataclass
+class RunRecord:
+    """What a run directory holds, read back: history, and for a finished run its metrics."""
+
+    run_dir: Path
+    history: list[dict[str, float]]
+    metrics: dict | None
+    evaluation: dict | None
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics is not None
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    """Read a run directory's history, metrics.json and evaluation.json (None where missing)."""
+    run_dir = Path(run_dir)
+
+    def read_json(name: str) -> dict | None:
+        path = run_dir / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    return RunRecord(run_dir, read_history(run_dir), read_json(METRICS), read_json(EVALUATION))
+
+
+def load_run(path: str | Path):
+    """Load a model from a run directory or a `.keras` file.
+
+    Returns:
+        (keras model, run directory or None, run config or None).
+
+    Raises:
+        UserError: nothing loadable at `path`.
+    """
+    import keras
+
+    from captcha_ocr.model import model_spec
+
+    path = Path(path)
+    run_dir = None
+    if path.is_dir():
+        run_dir, path = path, path / MODEL
+        if not path.is_file():
+            raise UserError(f"{run_dir} has no {MODEL}; is it a finished (or at least one-epoch) training run?")
+    elif not path.is_file():
+        raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME) or a .keras file")
+    elif (path.parent / CONFIG).is_file():
+        run_dir = path.parent
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a file that is not a model
+        raise UserError(f"{path}: cannot load as a Keras model ({type(err).__name__}: {str(err)[:200]})") from None
+    model_spec(model)
+    config = read_config(run_dir) if run_dir is not None else None
+    return model, run_dir, config

@@ -1,0 +1,60 @@
+"""captcha_ocr.names: the name tables agree with what losses, model, decode and the serving graph build."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from captcha_ocr.config import load_config
+from captcha_ocr.decode import probabilities
+from captcha_ocr.errors import UserError
+from captcha_ocr.losses import LOSS_FUNCTIONS
+from captcha_ocr.model import ACTIVATION_LAYERS, activation_layer
+from captcha_ocr.names import ACTIVATIONS, LOSS_PROBABILITIES, LOSSES, probability_kind
+from conftest import SMOKE
+
+LOGITS = np.random.default_rng(1).normal(0, 2, (2, 4, 11)).astype(np.float32)
+
+
+def test_every_loss_name_has_a_function_and_a_probability_kind():
+    assert set(LOSS_FUNCTIONS) == set(LOSSES) == set(LOSS_PROBABILITIES)
+    assert set(LOSS_PROBABILITIES.values()) <= {"sigmoid", "softmax"}
+
+
+def test_every_activation_name_has_a_layer():
+    assert set(ACTIVATION_LAYERS) == set(ACTIVATIONS)
+    for name in ACTIVATIONS:
+        assert activation_layer(name, f"act_{name}").name == f"act_{name}"
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_decode_uses_the_probabilities_the_table_names(loss):
+    expected = tf.sigmoid(LOGITS) if LOSS_PROBABILITIES[loss] == "sigmoid" else tf.nn.softmax(LOGITS, axis=-1)
+    np.testing.assert_allclose(probabilities(LOGITS, loss), expected.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_the_serving_graph_uses_the_probabilities_the_table_names(loss):
+    from captcha_ocr.export.serving import ServingModule
+    from captcha_ocr.model import build_model
+
+    config = load_config(SMOKE, [f"loss.name={loss}", "charset.chars=0123456789"])
+    serving = ServingModule(build_model(config))
+    _, confidence = serving.decode(tf.constant(LOGITS))
+    expected = probabilities(LOGITS, loss).max(axis=-1).prod(axis=-1)
+    np.testing.assert_allclose(confidence.numpy(), expected, rtol=1e-5)
+
+
+def test_config_accepts_exactly_the_table_names():
+    for loss in LOSSES:
+        assert load_config(SMOKE, [f"loss.name={loss}"]).loss.name == loss
+    for activation in ACTIVATIONS:
+        assert load_config(SMOKE, [f"model.activation={activation}"]).model.activation == activation
+    with pytest.raises(UserError, match="loss.name"):
+        load_config(SMOKE, ["loss.name=hinge"])
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(UserError, match="sigmoid, softmax, sparse_softmax"):
+        probability_kind("hinge")
+    with pytest.raises(UserError, match="relu, leaky_relu"):
+        activation_layer("swish")

@@ -1,0 +1,53 @@
+"""captcha_ocr.predict: the command on files, folders and globs, and Recognizer after save/load."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import run_module
+
+
+def test_predict_files_folders_globs_and_bad_files(smoke_run, generated_folder, workdir):
+    one = sorted(generated_folder.glob("*.png"))[0]
+    proc = run_module("predict", "--model", smoke_run, one, cwd=workdir, check=True)
+    path, text, conf = proc.stdout.strip().split("\t")
+    assert path == str(one) and 0 <= float(conf) <= 1 and len(text) <= 4
+
+    bad = workdir / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    proc = run_module("predict", "--model", smoke_run, generated_folder, bad, str(generated_folder / "*_0000[0-4].png"),
+                      workdir / "missing.png", cwd=workdir)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 24 + 5
+    assert "bad.png" in proc.stderr and "missing.png" in proc.stderr
+
+    proc = run_module("predict", "--model", smoke_run, "--json", "--min-confidence", "1.0", generated_folder,
+                      cwd=workdir, check=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 24 and all(r["text"] == "?" for r in rows)
+
+
+def test_save_load_same_predictions(smoke_run, generated_folder):
+    import keras
+
+    from captcha_ocr import Recognizer
+    from captcha_ocr.images import to_array
+
+    files = sorted(generated_folder.glob("*.png"))[:8]
+    rec = Recognizer.load(smoke_run)
+    by_path = rec.predict([str(f) for f in files])
+    by_pil = rec.predict([Image.open(f) for f in files])
+    arrays = np.stack([to_array(f, 80, 30, 1) for f in files])
+    assert by_path == by_pil == rec.predict(arrays)
+    reloaded = keras.saving.load_model(smoke_run / "model.keras", compile=False)
+    logits = reloaded.predict(arrays.astype(np.float32) / 255.0, verbose=0)
+    from captcha_ocr.decode import decode
+
+    texts, conf, _ = decode(logits, rec.charset, rec.spec.loss)
+    assert texts == [p.text for p in by_path]
+    np.testing.assert_allclose(conf, [p.confidence for p in by_path], rtol=1e-5)
+    # the bare .keras file is enough: it carries charset, length and input size
+    alone = Recognizer.load(smoke_run / "model.keras").predict([str(files[0])])[0]
+    assert alone.text == by_path[0].text
+    np.testing.assert_allclose(alone.confidence, by_path[0].confidence, rtol=1e-5)
