@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(*table(summary["variants"])))
     print()
     if summary["plots"] is None:
-        print("warning: matplotlib is not installed, so no plots (pip install -e '.[report]'); "
+        print("warning: matplotlib is not installed, so no plots (pip install matplotlib); "
               "the report has the tables", file=sys.stderr)
     written = ["report.md", "summary.json", *(summary["plots"] or [])]
     print(f"report: {', '.join(str(out / name) for name in written)}")

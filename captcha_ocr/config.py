@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from captcha_ocr.charset import DEFAULT_CHARS, Charset
 from captcha_ocr.errors import UserError, did_you_mean
-from captcha_ocr.names import ACTIVATIONS, LOSSES
+from captcha_ocr.names import ACTIVATIONS, GENERATOR_KINDS, LOSSES, RESIZE_MODES
 from captcha_ocr.spec import InputShape
 
 
@@ -38,6 +38,7 @@ class ImageConfig(_Section):
     width: int = Field(160, ge=8)
     height: int = Field(60, ge=8)
     channels: Literal[1, 3] = 1
+    resize: Literal[RESIZE_MODES] = "stretch"
 
     @property
     def shape(self) -> InputShape:
@@ -50,8 +51,13 @@ def _range(lo, hi):
 
 
 class GeneratorConfig(_Section):
-    """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own."""
+    """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own.
 
+    With `kind: broad` the look comes from `captcha_ocr.broad` and only the
+    charset section applies: the style keys below are ImageCaptcha's.
+    """
+
+    kind: Literal[GENERATOR_KINDS] = "imagecaptcha"
     width: int = Field(160, ge=16)
     height: int = Field(60, ge=16)
     fonts: list[str] = []

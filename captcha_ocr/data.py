@@ -55,8 +55,11 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     """
     spec = GeneratorSpec.from_config(config)
     shape = config.image.shape
-    # The size is keyed as (width, height, channels), the order of the caches written before InputShape.
-    key = json.dumps([spec.__dict__, (shape.width, shape.height, shape.channels), split, seed, count],
+    # The size is keyed as (width, height, channels), the order of the caches written before InputShape;
+    # the default resize is left out, so those caches keep their names.
+    size = (shape.width, shape.height, shape.channels)
+    resize = config.image.resize
+    key = json.dumps([spec.cache_key(), size, split, seed, count] + ([resize] if resize != "stretch" else []),
                      sort_keys=True, default=list)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = Path(config.data.cache_dir) / f"{split}-{seed}-{count}-{digest}.npz"
@@ -65,7 +68,7 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
             return cached["images"], cached["labels"]
     start = time.perf_counter()
     images, labels = render(spec, seed, split, count, shape, config.data.workers,
-                            progress=_progress(f"rendering {split} set"))
+                            progress=_progress(f"rendering {split} set"), resize=resize)
     seconds = time.perf_counter() - start
     log.info(f"rendered {count} {split} captchas in {seconds:.1f} s ({count / seconds:.0f}/s), cached in {path}")
     try:
@@ -106,7 +109,7 @@ def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuf
     return _batched(_elements(images, labels, shuffle=shuffle, seed=seed, repeat=repeat), batch_size, augment, seed)
 
 
-def _stream_chunks(spec: GeneratorSpec, seed: int, shape, workers: int, start: int):
+def _stream_chunks(spec: GeneratorSpec, seed: int, shape, resize: str, workers: int, start: int):
     """Endless (images, labels) chunks from worker processes, in index order."""
     height, width, channels = shape
     pool = process_pool(workers)
@@ -116,7 +119,7 @@ def _stream_chunks(spec: GeneratorSpec, seed: int, shape, workers: int, start: i
         while True:
             while len(pending) < 2 * workers:
                 pending.append(pool.submit(render_chunk, Chunk(spec, seed, "train", index, STREAM_CHUNK,
-                                                               width, height, channels)))
+                                                               width, height, channels, resize)))
                 index += STREAM_CHUNK
             yield pending.popleft().result()
     finally:
@@ -130,7 +133,7 @@ def _stream_elements(config: Config, seed: int, start: int = 0) -> tf.data.Datas
     height, width, channels = shape
     workers = worker_count(config.data.workers)
     ds = tf.data.Dataset.from_generator(
-        lambda: _stream_chunks(spec, seed, shape, workers, start),
+        lambda: _stream_chunks(spec, seed, shape, config.image.resize, workers, start),
         output_signature=(
             tf.TensorSpec((None, height, width, channels), tf.uint8),
             tf.TensorSpec((None, spec.max_length), tf.int32),
@@ -178,9 +181,10 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     out = {}
     for split, part, other in zip(("train", "val", "test"), parts, (None, d.val_folder, d.test_folder)):
         if other:
-            out[split] = load_folder(other, charset, shape, d.workers)
+            out[split] = load_folder(other, charset, shape, d.workers, config.image.resize)
         elif part:
-            out[split] = load_items(part, charset, shape, f"{d.folder} ({split} split)", d.workers)
+            out[split] = load_items(part, charset, shape, f"{d.folder} ({split} split)", d.workers,
+                                    config.image.resize)
         else:
             raise UserError(f"data.split gives the {split} split no images of {d.folder}; raise its fraction "
                             f"or set data.{split}_folder")

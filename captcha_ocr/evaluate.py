@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.data:
         from captcha_ocr.folder import load_folder
 
-        data = load_folder(args.data, spec.charset, spec.input_shape)
+        data = load_folder(args.data, spec.charset, spec.input_shape, resize=spec.resize)
         if data.problems:
             print(f"warning: {data.report()}", file=sys.stderr)
         images, labels, what = data.images, data.labels, f"{args.data} ({len(data.paths)} captchas)"

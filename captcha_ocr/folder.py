@@ -73,10 +73,10 @@ def list_folder(folder: str | Path) -> list[tuple[str, str]]:
 
 
 def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
-    path, label, charset, shape = args
+    path, label, charset, shape, resize = args
     try:
         encoded = charset.encode(label)
-        return path, to_array(path, shape.width, shape.height, shape.channels), encoded, None
+        return path, to_array(path, shape.width, shape.height, shape.channels, resize), encoded, None
     except UserError as err:
         message = str(err)
         prefix = f"{path}: "
@@ -84,12 +84,13 @@ def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | No
 
 
 def load_items(
-    items: list[tuple[str, str]], charset: Charset, shape: InputShape, folder: str = "", workers: int = 0
+    items: list[tuple[str, str]], charset: Charset, shape: InputShape, folder: str = "", workers: int = 0,
+    resize: str = "stretch",
 ) -> FolderData:
     """Load (path, label) pairs into arrays at `shape` in parallel processes, skipping and recording bad ones."""
     if not isinstance(shape, InputShape):  # a bare tuple could be in the (width, height, channels) order of old
         raise TypeError(f"shape must be an InputShape(height, width, channels), got {shape!r}")
-    jobs = [(p, lbl, charset, shape) for p, lbl in items]
+    jobs = [(p, lbl, charset, shape, resize) for p, lbl in items]
     workers = min(worker_count(workers), max(1, len(jobs) // 64))
     if workers > 1:
         with process_pool(workers) as pool:
@@ -106,7 +107,8 @@ def load_items(
     return data
 
 
-def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers: int = 0) -> FolderData:
+def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers: int = 0,
+                resize: str = "stretch") -> FolderData:
     """List and load a labeled folder (see the module docstring for the layout).
 
     Args:
@@ -114,5 +116,6 @@ def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers
         charset: labels outside it are skipped and reported.
         shape: (height, width, channels) to load images at.
         workers: processes (0 = one per core).
+        resize: how images become the input shape (see `images.to_array`).
     """
-    return load_items(list_folder(folder), charset, shape, str(folder), workers)
+    return load_items(list_folder(folder), charset, shape, str(folder), workers, resize)

@@ -65,17 +65,29 @@ def generate_folder(config, out: str | Path, count: int, seed: int, split: str =
 def contact_sheet(config, seed: int, count: int = 40, columns: int = 5, split: str = "files") -> Image.Image:
     """A grid of `count` samples, each captioned with its label."""
     spec = GeneratorSpec.from_config(config)
-    pairs = sample_images(spec, seed, split, range(count))
+    return labeled_grid(sample_images(spec, seed, split, range(count)), columns)
+
+
+def labeled_grid(pairs, columns: int = 5) -> Image.Image:
+    """Images in a grid, each at its own size in a cell of the largest one's, captioned with its text.
+
+    Args:
+        pairs: (caption, PIL image) pairs.
+        columns: cells per row.
+    """
+    pairs = list(pairs)
     font = ImageFont.load_default()
     caption = 14
-    rows = -(-count // columns)
-    sheet = Image.new("RGB", (columns * (spec.width + 8) + 8, rows * (spec.height + caption + 8) + 8), "white")
+    cell_w = max(img.width for _, img in pairs)
+    cell_h = max(img.height for _, img in pairs)
+    rows = -(-len(pairs) // columns)
+    sheet = Image.new("RGB", (columns * (cell_w + 8) + 8, rows * (cell_h + caption + 8) + 8), "white")
     draw = ImageDraw.Draw(sheet)
     for i, (text, img) in enumerate(pairs):
-        x = 8 + (i % columns) * (spec.width + 8)
-        y = 8 + (i // columns) * (spec.height + caption + 8)
+        x = 8 + (i % columns) * (cell_w + 8)
+        y = 8 + (i // columns) * (cell_h + caption + 8)
         sheet.paste(img.convert("RGB"), (x, y))
-        draw.text((x, y + spec.height + 1), text, fill="black", font=font)
+        draw.text((x, y + img.height + 1), text, fill="black", font=font)
     return sheet
 
 

@@ -8,6 +8,10 @@ backed by a `random.Random` seeded from (seed, split, index). Every draw, the
 text included, comes from that per-image RNG, so image i of a seed is the same
 bytes in any process, with any number of workers, in any order.
 
+`generator.kind: broad` draws from `captcha_ocr.broad` instead (many fonts,
+colours, sizes and distortions), seeded the same way, through the same
+`render`/`render_chunk` and worker pools.
+
 This module does not import TensorFlow: worker processes stay light.
 """
 
@@ -88,15 +92,23 @@ class GeneratorSpec:
     fonts: tuple[str, ...]
     font_sizes: tuple[int, ...]
     style: tuple = ()  # (name, value) pairs of the style keys of the generator config
+    kind: str = "imagecaptcha"  # see captcha_ocr.names.GENERATOR_KINDS
 
     @classmethod
     def from_config(cls, config) -> "GeneratorSpec":
         g = config.generator
         c = config.charset
         style = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in g.model_dump().items()
-                      if k not in ("width", "height", "fonts", "font_sizes"))
+                      if k not in ("width", "height", "fonts", "font_sizes", "kind"))
         return cls(c.chars, c.min_length, c.max_length, c.pad, g.width, g.height, expand_fonts(g.fonts),
-                   tuple(g.font_sizes), style)
+                   tuple(g.font_sizes), style, g.kind)
+
+    def cache_key(self) -> dict:
+        """The fields that determine the images, as a JSON-ready dict (for cache file names).
+
+        The default kind is left out so that sets cached before `kind` existed keep their names.
+        """
+        return {k: v for k, v in self.__dict__.items() if not (k == "kind" and v == "imagecaptcha")}
 
     @property
     def charset(self) -> Charset:
@@ -169,13 +181,20 @@ def seeded_captcha(rng: random.Random):
 
 
 # One generator per worker process, so fonts are loaded once per process.
-_GENERATORS: dict[GeneratorSpec, CaptchaGenerator] = {}
+_GENERATORS: dict = {}
 
 
-def _generator(spec: GeneratorSpec) -> CaptchaGenerator:
+def _generator(spec: GeneratorSpec):
+    """The generator a spec's kind names: anything with `sample(seed, split, index) -> (text, image)`."""
     gen = _GENERATORS.get(spec)
     if gen is None:
-        gen = _GENERATORS[spec] = CaptchaGenerator(spec)
+        if spec.kind == "broad":
+            from captcha_ocr.broad import BroadGenerator
+
+            gen = BroadGenerator(spec.chars, spec.min_length, spec.max_length)
+        else:
+            gen = CaptchaGenerator(spec)
+        _GENERATORS[spec] = gen
     return gen
 
 
@@ -191,6 +210,7 @@ class Chunk:
     width: int
     height: int
     channels: int
+    resize: str = "stretch"  # how a drawn captcha becomes the input (captcha_ocr.names.RESIZE_MODES)
 
 
 def render_chunk(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +221,7 @@ def render_chunk(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
     labels = np.empty((chunk.count, charset.max_length), np.int32)
     for i in range(chunk.count):
         text, img = gen.sample(chunk.seed, chunk.split, chunk.start + i)
-        images[i] = to_array(img, chunk.width, chunk.height, chunk.channels)
+        images[i] = to_array(img, chunk.width, chunk.height, chunk.channels, chunk.resize)
         labels[i] = charset.encode(text)
     return images, labels
 
@@ -213,12 +233,14 @@ def _check_shape(shape) -> None:
 
 
 def chunks_for(
-    spec: GeneratorSpec, seed: int, split: str, count: int, shape: InputShape, chunk_size: int = 256, start: int = 0
+    spec: GeneratorSpec, seed: int, split: str, count: int, shape: InputShape, chunk_size: int = 256, start: int = 0,
+    resize: str = "stretch",
 ) -> list[Chunk]:
     """The chunks that render captchas start .. start+count-1 of a seeded split at `shape`."""
     _check_shape(shape)
     return [
-        Chunk(spec, seed, split, s, min(chunk_size, start + count - s), shape.width, shape.height, shape.channels)
+        Chunk(spec, seed, split, s, min(chunk_size, start + count - s), shape.width, shape.height, shape.channels,
+              resize)
         for s in range(start, start + count, chunk_size)
     ]
 
@@ -231,6 +253,7 @@ def render(
     shape: InputShape,
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    resize: str = "stretch",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render `count` captchas of a seeded split in parallel.
 
@@ -241,11 +264,12 @@ def render(
         shape: (height, width, channels) of the output arrays.
         workers: processes (0 = one per core); 1 renders in this process.
         progress: called with (done, total) after each chunk.
+        resize: how each drawn captcha becomes the array (see `images.to_array`).
 
     Returns:
         (images uint8 (count, H, W, C), labels int32 (count, max_length)).
     """
-    chunks = chunks_for(spec, seed, split, count, shape)
+    chunks = chunks_for(spec, seed, split, count, shape, resize=resize)
     # Filled chunk by chunk: concatenating a list of chunks would hold the set twice at the end.
     images = np.empty((count, *shape), np.uint8)
     labels = np.empty((count, spec.max_length), np.int32)

@@ -84,23 +84,44 @@ def _normalize_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def to_array(src: ImageLike, width: int, height: int, channels: int) -> np.ndarray:
+def to_array(src: ImageLike, width: int, height: int, channels: int, resize: str = "stretch") -> np.ndarray:
     """Decode, convert and resize an image to a uint8 array of shape (height, width, channels).
 
     Args:
         src: a path, encoded bytes, a PIL image or an array (uint8, or float in [0, 1]).
-        width, height: the model's input size; other sizes are resized (bilinear).
+        width, height: the model's input size.
         channels: 1 for grayscale, 3 for RGB.
+        resize: "stretch" resizes to width x height (bilinear); "fit_height" scales to
+            `height` keeping the aspect ratio, then pads the right with the image's
+            border colour up to `width`, or squeezes it horizontally when still wider
+            (see `captcha_ocr.names.RESIZE_MODES`).
 
     Raises:
         UserError: unreadable or corrupt input.
     """
     img = _normalize_mode(open_image(src))
     img = img.convert("L" if channels == 1 else "RGB")
+    if resize == "fit_height":
+        return _fit_height(img, width, height, channels)
     if img.size != (width, height):
         img = img.resize((width, height), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if channels == 1 else arr
+
+
+def _fit_height(img: Image.Image, width: int, height: int, channels: int) -> np.ndarray:
+    """`to_array`'s "fit_height": keep the aspect ratio at the input height, pad or squeeze to the width."""
+    fitted = max(1, min(width, round(img.width * height / img.height)))
+    arr = to_array(img, fitted, height, channels)
+    if fitted == width:
+        return arr
+    # Padding in the border's own colour (the median of the edge pixels), so the pad
+    # looks like more background rather than a bar the model must learn to ignore.
+    edges = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    out = np.empty((height, width, channels), np.uint8)
+    out[:] = np.median(edges, axis=0).round().astype(np.uint8)
+    out[:, :fitted] = arr
+    return out
 
 
 def scale_pixels(images):

@@ -31,9 +31,9 @@ class CaptchaSpec(layers.Layer):
     """Identity layer carrying what a saved model needs to decode its output."""
 
     def __init__(self, chars: str, max_length: int, min_length: int, pad: str, width: int, height: int,
-                 channels: int, loss: str, **kwargs):
+                 channels: int, loss: str, resize: str = "stretch", **kwargs):
         super().__init__(**kwargs)
-        self.spec = ModelSpec(chars, max_length, min_length, pad, width, height, channels, loss)
+        self.spec = ModelSpec(chars, max_length, min_length, pad, width, height, channels, loss, resize)
 
     def call(self, inputs):
         return inputs

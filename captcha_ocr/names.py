@@ -21,6 +21,17 @@ LOSSES: tuple[str, ...] = tuple(LOSS_PROBABILITIES)
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
 
+# How an image of any size becomes the model input (`captcha_ocr.images.to_array`):
+# "stretch" resizes it to the input size; "fit_height" scales it to the input
+# height keeping its aspect ratio, then pads the right with its border colour
+# (or squeezes it when it is still too wide).
+RESIZE_MODES: tuple[str, ...] = ("stretch", "fit_height")
+
+# What draws synthetic captchas (`captcha_ocr.generator`): "imagecaptcha", the
+# `captcha` package's look with the generator section's style; "broad", many
+# fonts, colours, sizes and distortions (`captcha_ocr.broad`).
+GENERATOR_KINDS: tuple[str, ...] = ("imagecaptcha", "broad")
+
 
 def probability_kind(loss: str) -> str:
     """'sigmoid' or 'softmax': how a model trained with `loss` turns logits into probabilities.

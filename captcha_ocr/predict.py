@@ -51,7 +51,7 @@ class Recognizer:
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image -> uint8 (H, W, C) at the model's input size."""
         shape = self.spec.input_shape
-        return to_array(image, shape.width, shape.height, shape.channels)
+        return to_array(image, shape.width, shape.height, shape.channels, self.spec.resize)
 
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""

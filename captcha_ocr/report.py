@@ -349,7 +349,7 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
         lines += ["Lines: mean over the seeds that ran that epoch; bands: min–max over those seeds. "
                   "Losses of different loss functions are on different scales.", ""]
     elif plots is None:
-        lines += ["No plots: matplotlib is not installed (`pip install -e '.[report]'`).", ""]
+        lines += ["No plots: matplotlib is not installed (`pip install matplotlib`).", ""]
     else:
         lines += ["No plots: no run succeeded.", ""]
     lines += [

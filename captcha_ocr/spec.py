@@ -11,7 +11,7 @@ TensorFlow-free: generator worker processes import it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import NamedTuple
 
 from captcha_ocr.charset import Charset
@@ -38,17 +38,19 @@ class ModelSpec:
     height: int
     channels: int
     loss: str
+    resize: str = "stretch"  # models saved before this field existed were all "stretch"
 
     @classmethod
     def from_config(cls, config) -> "ModelSpec":
         """The spec of the model a `Config` builds."""
         c, i = config.charset, config.image
-        return cls(c.chars, c.max_length, c.min_length, c.pad, i.width, i.height, i.channels, config.loss.name)
+        return cls(c.chars, c.max_length, c.min_length, c.pad, i.width, i.height, i.channels, config.loss.name,
+                   i.resize)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":
         """The spec from a mapping holding its fields (other keys, as in an export's spec.json, are ignored)."""
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data or f.default is MISSING})
 
     @property
     def charset(self) -> Charset:

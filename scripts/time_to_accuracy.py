@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import matplotlib  # noqa: F401  (checked now rather than after a 30-minute run)
     except ImportError:
-        raise UserError("curve.png needs matplotlib: pip install -e '.[report]'") from None
+        raise UserError("curve.png needs matplotlib: pip install matplotlib") from None
     earlier = [n for n in ("run", "curve.csv", "summary.json") if (out / n).exists()]
     if earlier:
         if not args.restart:

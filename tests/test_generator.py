@@ -87,3 +87,21 @@ def test_default_style_is_imagecaptcha_and_styles_change_images(tmp_path):
         "generator.noise_curves=3", "generator.rotation=[0, 0]"]))
     _, dark = CaptchaGenerator(styled).sample(0, "s", 3)
     assert np.asarray(dark.convert("L")).mean() < 100 < np.asarray(ours.convert("L")).mean()
+
+
+def test_broad_kind_renders_through_the_same_pipeline_with_fit_height():
+    from captcha_ocr.broad import BroadGenerator
+    from captcha_ocr.images import to_array
+
+    config = load_config(SMOKE, ["generator.kind=broad", "image.resize=fit_height", "charset.min_length=1",
+                                 "charset.max_length=6", "image.width=120", "image.height=32"])
+    spec = GeneratorSpec.from_config(config)
+    images, labels = render(spec, 4, "val", 12, config.image.shape, workers=1, resize="fit_height")
+    again, _ = render(spec, 4, "val", 12, config.image.shape, workers=2, resize="fit_height")
+    assert images.shape == (12, 32, 120, 1) and np.array_equal(images, again)
+    broad = BroadGenerator(spec.chars, 1, 6)
+    for i in range(12):
+        text, img = broad.sample(4, "val", i)
+        assert spec.charset.decode(labels[i]) == text
+        np.testing.assert_array_equal(images[i], to_array(img, 120, 32, 1, "fit_height"))
+    assert len({spec.charset.decode(row) for row in labels}) == 12

@@ -62,3 +62,29 @@ def test_corrupt_missing_and_non_images_are_user_errors(tmp_path):
             to_array(path, 80, 30, 1)
     with pytest.raises(UserError, match="shape"):
         to_array(np.zeros((2, 3, 4, 5)), 80, 30, 1)
+
+
+def _two_to_one() -> Image.Image:
+    """A 100x50 image: a blue (10, 20, 200) frame around content that is not blue."""
+    a = np.zeros((50, 100, 3), np.uint8)
+    a[:] = (10, 20, 200)
+    a[10:40, 10:90] = np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None]
+    return Image.fromarray(a)
+
+
+def test_fit_height_keeps_the_aspect_ratio_and_pads_with_the_border_colour():
+    img = _two_to_one()
+    out = to_array(img, 128, 32, 3, "fit_height")
+    assert out.shape == (32, 128, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, :64], to_array(img, 64, 32, 3))
+    assert (out[:, 64:] == (10, 20, 200)).all()
+    grey = to_array(img, 128, 32, 1, "fit_height")
+    assert grey.shape == (32, 128, 1)
+    np.testing.assert_array_equal(grey[:, :64], to_array(img, 64, 32, 1))
+    blue_as_grey = Image.new("RGB", (1, 1), (10, 20, 200)).convert("L").getpixel((0, 0))
+    assert (grey[:, 64:] == blue_as_grey).all()
+
+
+def test_fit_height_squeezes_images_still_too_wide():
+    wide = _two_to_one().resize((400, 50))
+    np.testing.assert_array_equal(to_array(wide, 128, 32, 3, "fit_height"), to_array(wide, 128, 32, 3))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from captcha_ocr.errors import UserError
 from captcha_ocr.export.pil_ops import decode_image, gray_like_pil, resize_like_pil
 from captcha_ocr.images import scale_pixels
 from captcha_ocr.model import model_spec
@@ -24,6 +25,10 @@ class ServingModule:
 
     def __init__(self, model):
         spec = model_spec(model)
+        if spec.resize != "stretch":
+            # The in-graph copy of PIL (pil_ops) does the stretch resize only.
+            raise UserError(f"export supports models with image.resize: stretch; this one uses {spec.resize} "
+                            "(use it through captcha_ocr.Recognizer, or train with image.resize: stretch)")
         self.spec = spec
         self.charset = spec.charset
         self.model = model
