@@ -30,11 +30,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
@@ -44,6 +42,7 @@ from captcha_ocr.config import Config, changed_keys, load_config
 from captcha_ocr.errors import UserError
 from captcha_ocr.machine import machine_info
 from captcha_ocr.report import Run, Variant, format_table, render_markdown, summarize, table, write_plots
+from captcha_ocr.runner import attempt_error, run_command
 
 # Sections that decide the training, validation and test images: when configs
 # differ here the variants are not compared on identical data.
@@ -117,14 +116,6 @@ def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Se
                 )
 
 
-def _attempt_error(output: str) -> str:
-    """The line that best says why a train process failed: its `error:` line, else its last line."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    line = (errors or lines or ["no output"])[-1]
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
 def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
     """Train (or reuse, or resume) one run in its own process, appending its output to `log`.
 
@@ -138,19 +129,9 @@ def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_
     Returns:
         (exit status, the output of this attempt).
     """
-    cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(config_path),
-           "--set", f"train.seed={seed}", *(a for o in overrides for a in ("--set", o)), "--run-dir", str(run_dir)]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    # Unbuffered, so `tail -f` on the log follows a run as it trains.
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"=== {datetime.now().isoformat(timespec='seconds')} {shlex.join(cmd)}\n")
-        fh.flush()
-        start = fh.tell()
-        status = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
-    with open(log, encoding="utf-8", errors="replace") as fh:
-        fh.seek(start)
-        return status, fh.read()
+    args = ["--config", config_path, "--set", f"train.seed={seed}", *(a for o in overrides for a in ("--set", o)),
+            "--run-dir", run_dir]
+    return run_command("train", args, log)
 
 
 def collect_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:
@@ -205,7 +186,7 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
             started = time.perf_counter()
             reused = rundir.is_finished(run_dir)
             status, output = train_run(path, seed, overrides, run_dir, log_path)
-            run = collect_run(name, seed, run_dir, log_path, status, _attempt_error(output) if status else "")
+            run = collect_run(name, seed, run_dir, log_path, status, attempt_error(output) if status else "")
             rel_log = Path(os.path.relpath(log_path, out)).as_posix()
             if not run.ok:
                 outcome = f"FAILED ({run.error}); see {rel_log}"

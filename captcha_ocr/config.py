@@ -108,6 +108,10 @@ class DataConfig(_Section):
     test_folder: Optional[str] = None
     split: list[float] = [0.8, 0.1, 0.1]
     synthetic_ratio: float = Field(0.0, ge=0, lt=1)
+    unlabeled_folder: Optional[str] = None
+    pseudo_rounds: int = Field(2, ge=1)
+    pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
+    pseudo_share: float = Field(0.5, gt=0, lt=1)
     workers: int = Field(0, ge=0)
     cache_dir: str = "data/cache"
 
@@ -175,6 +179,11 @@ class Config(_Section):
     @model_validator(mode="after")
     def _check(self):
         self.charset.build()  # raises UserError on a bad charset
+        d = self.data
+        if d.source == "synthetic" and (d.folder or d.unlabeled_folder):
+            key = "data.folder" if d.folder else "data.unlabeled_folder"
+            raise UserError(f"{key} is set but data.source is 'synthetic', so the folder would be ignored; "
+                            "set data.source: folder (or remove the folder)")
         return self
 
     def to_dict(self) -> dict:

@@ -29,7 +29,7 @@ import tensorflow as tf
 from captcha_ocr.augment import make_augment
 from captcha_ocr.config import Config
 from captcha_ocr.errors import UserError
-from captcha_ocr.folder import FolderData, list_folder, load_folder, load_items
+from captcha_ocr.folder import FolderData, list_folder, load_folder, load_items, load_unlabeled
 from captcha_ocr.generator import Chunk, GeneratorSpec, render, render_chunk
 from captcha_ocr.images import scale_pixels
 from captcha_ocr.workers import process_pool, worker_count
@@ -210,6 +210,7 @@ class Datasets:
     test_labels: np.ndarray
     steps_per_epoch: int
     description: str
+    pseudo: object = None  # a captcha_ocr.pseudo.PseudoPool when self-training on an unlabeled folder
 
 
 def build_datasets(config: Config, seed: int | None = None, initial_epoch: int = 0) -> Datasets:
@@ -242,6 +243,20 @@ def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
     train_x, train_y = splits["train"].images, splits["train"].labels
     steps = t.steps_per_epoch or max(1, int(len(train_x) / (1.0 - d.synthetic_ratio)) // t.batch_size)
     elements = _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True)
+    pool = None
+    if d.unlabeled_folder:
+        from captcha_ocr.pseudo import PseudoPool
+
+        unlabeled, problems = load_unlabeled(d.unlabeled_folder, config.image.shape, d.workers, config.image.resize)
+        if problems:
+            log.warning(f"{d.unlabeled_folder}: {len(problems)} unreadable images skipped "
+                        f"({'; '.join(f'{Path(p).name}: {why}' for p, why in problems[:3])})")
+        pool = PseudoPool(unlabeled, config.charset.max_length, seed)
+        elements = tf.data.Dataset.sample_from_datasets(
+            [elements, pool.dataset(train_x, train_y)], weights=[1.0 - d.pseudo_share, d.pseudo_share], seed=seed)
+        notes.append(f"self-training on {len(unlabeled)} unlabeled images of {d.unlabeled_folder} "
+                     f"({d.pseudo_rounds} rounds, confidence >= {d.pseudo_min_confidence:g}, "
+                     f"{d.pseudo_share:.0%} of each batch)")
     if d.synthetic_ratio:
         # Mix in synthetic captchas at the configured share, drawn per element.
         if d.train_size:
@@ -256,7 +271,7 @@ def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
     train = _batched(elements, t.batch_size, config.augment, seed)
     val = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size)
     test = splits["test"]
-    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes))
+    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool)
 
 
 def _synthetic_datasets(config: Config, seed: int, start: int) -> Datasets:

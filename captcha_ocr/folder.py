@@ -83,6 +83,41 @@ def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | No
         return path, None, None, message[len(prefix):] if message.startswith(prefix) else message
 
 
+def _load_image(args) -> tuple[str, np.ndarray | None, str | None]:
+    path, shape, resize = args
+    try:
+        return path, to_array(path, shape.width, shape.height, shape.channels, resize), None
+    except UserError as err:
+        return path, None, str(err)
+
+
+def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
+                   resize: str = "stretch") -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """The images of a folder, labels ignored (the files of its labels.csv if it has one, else every image).
+
+    Returns:
+        (uint8 images (n, H, W, C), [(path, why)] of the files that could not be read).
+
+    Raises:
+        UserError: the folder does not exist or holds no readable image.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"unlabeled folder {str(root)!r} not found; give a folder of captcha images")
+    paths = [p for p, _ in list_folder(root)] if (root / "labels.csv").is_file() else [str(p) for p in image_files(root)]
+    jobs = [(p, shape, resize) for p in paths]
+    workers = min(worker_count(workers), max(1, len(jobs) // 64))
+    if workers > 1:
+        with process_pool(workers) as pool:
+            results = list(pool.map(_load_image, jobs, chunksize=64))
+    else:
+        results = [_load_image(j) for j in jobs]
+    good = [r[1] for r in results if r[2] is None]
+    if not good:
+        raise UserError(f"{root}: no readable images to self-train on")
+    return np.stack(good), [(r[0], r[2]) for r in results if r[2] is not None]
+
+
 def load_items(
     items: list[tuple[str, str]], charset: Charset, shape: InputShape, folder: str = "", workers: int = 0,
     resize: str = "stretch",

@@ -32,6 +32,18 @@ RUN_FILES = (CONFIG, MODEL, LAST, HISTORY, METRICS, EVALUATION)
 # Sections whose change makes an existing run's weights meaningless for the new config.
 MODEL_SECTIONS = ("charset", "image", "model", "loss")
 
+# Models shipped inside the package, by the short name that `--model` and `--init-from` take
+# (a file or folder of that name in the working directory wins).
+SHIPPED_MODELS = {"base": Path(__file__).parent / "models" / "base"}
+
+
+def resolve_model(path: str | Path) -> Path:
+    """A `--model`/`--init-from` argument as a path: a shipped model's name ("base") or the path itself."""
+    path = Path(path)
+    if not path.exists() and str(path) in SHIPPED_MODELS:
+        return SHIPPED_MODELS[str(path)]
+    return path
+
 
 def default_run_dir(config_path: str | None) -> Path:
     """runs/<config file's stem> (runs/default without a config file)."""
@@ -160,7 +172,7 @@ def read_run(run_dir: Path) -> RunRecord:
 
 
 def load_run(path: str | Path):
-    """Load a model from a run directory or a `.keras` file.
+    """Load a model from a run directory, a `.keras` file or a shipped model's name (`SHIPPED_MODELS`).
 
     Returns:
         (keras model, run directory or None, run config or None).
@@ -172,14 +184,15 @@ def load_run(path: str | Path):
 
     from captcha_ocr.model import model_spec
 
-    path = Path(path)
+    path = resolve_model(path)
     run_dir = None
     if path.is_dir():
         run_dir, path = path, path / MODEL
         if not path.is_file():
             raise UserError(f"{run_dir} has no {MODEL}; is it a finished (or at least one-epoch) training run?")
     elif not path.is_file():
-        raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME) or a .keras file")
+        raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME), a .keras file "
+                        f"or a shipped model ({', '.join(SHIPPED_MODELS)})")
     elif (path.parent / CONFIG).is_file():
         run_dir = path.parent
     try:

@@ -145,3 +145,23 @@ def test_init_from_a_missing_run_fails_fast(workdir, tmp_path):
                       cwd=workdir)
     assert_user_error(proc, "not found")
     assert not (tmp_path / "r").exists()
+
+
+def test_best_model_breaks_ties_in_whole_captcha_accuracy_by_per_character_accuracy(workdir, monkeypatch):
+    """The smoke run reads no validation captcha whole: model.keras must still be its best reader, not epoch 1."""
+    monkeypatch.chdir(workdir)
+    import numpy as np
+
+    config = load_config(SMOKE, ["train.epochs=3"])
+    run_dir = workdir / "runs" / "ties"
+    metrics = train(config, run_dir, log=lambda *a: None)
+    rows = read_history(run_dir)
+    assert all(r["val_captcha_acc"] == 0.0 for r in rows), "the smoke run is expected to read no captcha whole"
+    best = int(np.argmax([r["val_char_acc"] for r in rows]))
+    assert metrics["best_epoch"] == best + 1
+    assert [r["val_select"] for r in rows] == [1e-6 * r["val_char_acc"] for r in rows]
+    if best == len(rows) - 1:  # then model.keras holds the weights of the last epoch
+        best_model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+        last_model = keras.saving.load_model(run_dir / "last.keras", compile=False)
+        for a, b in zip(best_model.get_weights(), last_model.get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -1,0 +1,44 @@
+"""Run a command (`python -m captcha_ocr.<verb>`) in its own process, its output appended to a log.
+
+Commands that train many runs (`compare`, `learning_curve`) train each in its
+own process: a failing run leaves the others alone, and each run's memory is
+returned when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+
+def run_command(verb: str, args: Sequence[str], log: Path) -> tuple[int, str]:
+    """Run `python -m captcha_ocr.<verb> args...`, appending its output to `log`.
+
+    Returns:
+        (exit status, the output of this attempt).
+    """
+    cmd = [sys.executable, "-m", f"captcha_ocr.{verb}", *map(str, args)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # Unbuffered, so `tail -f` on the log follows a run as it trains.
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"=== {datetime.now().isoformat(timespec='seconds')} {shlex.join(cmd)}\n")
+        fh.flush()
+        start = fh.tell()
+        status = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        fh.seek(start)
+        return status, fh.read()
+
+
+def attempt_error(output: str) -> str:
+    """The line that best says why a command failed: its `error:` line, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    line = (errors or lines or ["no output"])[-1]
+    return line if len(line) <= 200 else line[:197] + "..."

@@ -1,0 +1,66 @@
+"""captcha_ocr.learning_curve: the command on a tiny budget writes its table, plot and estimates."""
+
+import csv
+import json
+
+import pytest
+
+from captcha_ocr.learning_curve import charset_of, labels_needed, split_folder
+from conftest import SMOKE, assert_user_error, run_module
+
+
+def test_labels_needed_from_a_power_law():
+    # error halves when labels quadruple: error = 0.8 * (n / 100) ** -0.5
+    points = [(100, 0.2), (400, 0.6), (1600, 0.8)]
+    est = labels_needed(points, 0.9)
+    assert est == {"labels": 6400, "extrapolated": True}
+    assert labels_needed(points, 0.5)["extrapolated"] is False
+    assert labels_needed([(100, 0.5)], 0.9) is None  # one point: no slope
+    assert labels_needed([(100, 0.95), (200, 0.2)], 0.9) == {"labels": 100, "extrapolated": False}
+
+
+def test_charset_and_split_of_a_folder(generated_folder):
+    assert charset_of(["b2", "a1b", "Z"]) == ("12Zab", 1, 3)
+    pool, test = split_folder(generated_folder, 10, seed=0)
+    assert len(pool) == 14 and len(test) == 10 and not set(pool) & set(test)
+    assert split_folder(generated_folder, 10, seed=0) == (pool, test)
+
+
+def test_tiny_learning_curve_writes_table_plot_and_summary(smoke_run, workdir, tmp_path):
+    data = workdir / "lc-folder"
+    run_module("generate", "--config", SMOKE, "--out", data, "--count", 40, "--seed", 3, cwd=workdir, check=True)
+    out = tmp_path / "lc"
+    args = ["--data", data, "--labels", 10, 20, "--test", 12, "--out", out, "--init-from", smoke_run,
+            "--config", SMOKE, "--methods", "zero_shot", "finetune", "scratch", "--budget-min", 0.5,
+            "--set", "train.epochs=2", "--set", "train.batch_size=8"]
+    proc = run_module("learning_curve", *args, cwd=workdir, timeout=600, check=True)
+    assert "[5/5] scratch-20" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test"] == 12 and summary["pool"] == 28
+    assert [p["labels"] for p in summary["methods"]["finetune"]] == [10, 20]
+    for method in ("finetune", "scratch"):
+        for point in summary["methods"][method]:
+            metrics = json.loads((out / point["run"] / "metrics.json").read_text())
+            assert metrics["test"]["count"] == 12 and point["captcha_acc"] == metrics["test"]["captcha_acc"]
+    assert json.loads((out / "runs" / "finetune-10" / "metrics.json").read_text())["init_from"] == str(smoke_run)
+    assert json.loads((out / "runs" / "scratch-10" / "metrics.json").read_text())["init_from"] is None
+    with open(out / "data" / "labels-20" / "labels.csv") as fh:
+        twenty = list(csv.DictReader(fh))
+    with open(out / "data" / "labels-10" / "labels.csv") as fh:
+        assert list(csv.DictReader(fh)) == twenty[:10]  # nested subsets
+    report = (out / "report.md").read_text()
+    assert "| finetune |" in report and "10 labels" in report and (out / "curve.png").stat().st_size > 1000
+    again = run_module("learning_curve", *args, cwd=workdir, timeout=300, check=True)
+    assert "already finished" in (out / "runs" / "finetune-20.log").read_text() and "[5/5]" in again.stdout
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--labels", "0"], "--labels"),
+    (["--labels", "10", "--test", "24"], "--test 24 leaves none"),
+    (["--labels", "100", "--test", "4"], "--labels 100"),
+    (["--labels", "10", "--budget-min", "0"], "--budget-min"),
+    (["--labels", "10", "--config", "nope.yaml"], "nope.yaml"),
+])
+def test_bad_inputs(generated_folder, workdir, tmp_path, extra, fragment):
+    base = ["--data", generated_folder, "--out", tmp_path / "x", "--config", SMOKE, "--methods", "scratch"]
+    assert_user_error(run_module("learning_curve", *base, *extra, cwd=workdir), fragment)
