@@ -58,14 +58,24 @@ class _SeededSecrets:
 FONT_EXTENSIONS = (".ttf", ".otf", ".ttc")
 
 
+MATPLOTLIB_FONT = "matplotlib:"  # "matplotlib:DejaVuSans.ttf": a font file shipped in matplotlib's package
+
+
 def expand_fonts(entries) -> tuple[str, ...]:
-    """Font files and folders of fonts -> sorted font file paths.
+    """Font files, folders of fonts and `matplotlib:NAME` entries -> font file paths.
+
+    `matplotlib:NAME` names a TrueType file of matplotlib's package (fonts/ttf), which every
+    install of captcha_ocr has, so a config that uses it works on any machine.
 
     Raises:
         UserError: an entry does not exist or a folder holds no fonts.
     """
     out: list[str] = []
     for entry in entries:
+        if str(entry).startswith(MATPLOTLIB_FONT):
+            import matplotlib
+
+            entry = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / str(entry)[len(MATPLOTLIB_FONT):]
         path = Path(entry).expanduser()
         if path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in FONT_EXTENSIONS)

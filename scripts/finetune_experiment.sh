@@ -12,7 +12,7 @@ pretrained=${PRETRAINED:-runs/quickstart}
 mkdir -p "$out"
 python -m captcha_ocr.generate --config $style --out data/other/train --count 2000 --split train --seed 0
 python -m captcha_ocr.generate --config $style --out data/other/test --count 1000 --split test --seed 0
-common=(--config configs/finetune.yaml --set charset.chars=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ
+common=(--config configs/examples/finetune_quickstart.yaml --set charset.chars=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ
         --set charset.max_length=5 --set data.folder=data/other/train --set data.split=[0.9,0.1,0.0]
         --set data.test_folder=data/other/test)
 python -m captcha_ocr.train "${common[@]}" --run-dir "$out/scratch" | tee "$out/scratch.log"
