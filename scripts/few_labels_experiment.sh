@@ -7,7 +7,8 @@
 set -euo pipefail
 budget=${BUDGET:-2.5}
 out=${OUT:-reports/few-labels}
-python scripts/foreign_styles.py --style all --out data/styles --count 3000 --seed 1
+# The same seed always draws the same files, so folders already drawn are kept.
+[ -f data/styles/hatch/labels.csv ] || python scripts/foreign_styles.py --style all --out data/styles --count 3000 --seed 1
 curve() {  # style, methods...
     local style=$1; shift
     python -m captcha_ocr.learning_curve --data "data/styles/$style" --labels 100 500 --test 1000 \
@@ -20,3 +21,4 @@ curve stamp zero_shot finetune
 curve grid zero_shot finetune
 curve dots zero_shot finetune
 curve hatch zero_shot finetune
+python scripts/few_labels_table.py "$out" | tee "$out/table.md"
