@@ -47,11 +47,11 @@ def _progress(label: str):
     return report
 
 
-def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed synthetic set, rendered in parallel once and cached under `data.cache_dir`.
+def cache_path(config: Config, split: str, seed: int, count: int) -> Path:
+    """The file a synthetic set is cached in: named by everything that changes its pixels or labels.
 
-    The cache key covers everything that changes the pixels or labels, so a
-    changed config never reads a stale cache.
+    A changed config never reads a stale cache, and the same config (say, a run's saved
+    config.yaml read back by evaluate or export) always finds the set training rendered.
     """
     spec = GeneratorSpec.from_config(config)
     shape = config.image.shape
@@ -62,7 +62,15 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     key = json.dumps([spec.cache_key(), size, split, seed, count] + ([resize] if resize != "stretch" else []),
                      sort_keys=True, default=list)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(config.data.cache_dir) / f"{split}-{seed}-{count}-{digest}.npz"
+    return Path(config.data.cache_dir) / f"{split}-{seed}-{count}-{digest}.npz"
+
+
+def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed synthetic set, rendered in parallel once and cached under `data.cache_dir` (see `cache_path`)."""
+    spec = GeneratorSpec.from_config(config)
+    shape = config.image.shape
+    resize = config.image.resize
+    path = cache_path(config, split, seed, count)
     if path.is_file():
         with np.load(path) as cached:
             return cached["images"], cached["labels"]

@@ -116,13 +116,25 @@ class GeneratorSpec:
     def cache_key(self) -> dict:
         """The fields that determine the images, as a JSON-ready dict (for cache file names).
 
-        The default kind is left out so that sets cached before `kind` existed keep their names.
+        Whole floats are written as integers: a config's defaults hold `rotation: [-30, 30]`
+        while the same config read back from a run's config.yaml holds [-30.0, 30.0], and both
+        must name the same cache file. The default kind is left out so that sets cached before
+        `kind` existed keep their names.
         """
-        return {k: v for k, v in self.__dict__.items() if not (k == "kind" and v == "imagecaptcha")}
+        return {k: _plain_numbers(v) for k, v in self.__dict__.items() if not (k == "kind" and v == "imagecaptcha")}
 
     @property
     def charset(self) -> Charset:
         return Charset(self.chars, self.max_length, self.min_length, self.pad)
+
+
+def _plain_numbers(value):
+    """`value` with every whole float (30.0) made an int (30), in nested tuples and lists too."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain_numbers(v) for v in value)
+    return value
 
 
 class StyledCaptcha(captcha_image.ImageCaptcha):

@@ -8,7 +8,7 @@ from captcha_ocr.data import _scale, build_datasets, synthetic_set
 from captcha_ocr.data import test_set as load_test_set
 from captcha_ocr.errors import UserError
 from captcha_ocr.generator import GeneratorSpec, render
-from conftest import SMOKE
+from conftest import ROOT, SMOKE
 
 
 @pytest.fixture
@@ -104,3 +104,18 @@ def test_folder_mixed_with_synthetic_at_the_configured_ratio(generated_folder, t
     labels = np.concatenate([y for _, y in data.train.take(8).as_numpy_iterator()])
     from_folder = np.mean([tuple(row) in folder_labels for row in labels])
     assert 0.15 < from_folder < 0.35, from_folder  # 25% folder, 75% synthetic
+
+
+def test_a_runs_saved_config_names_the_same_cache_as_the_config_it_was_trained_with(tmp_path):
+    """`rotation: [-30, 30]` (the defaults) and [-30.0, 30.0] (config.yaml read back) are one cache entry."""
+    from captcha_ocr.config import config_from_dict, read_yaml, save_config
+    from captcha_ocr.data import cache_path
+
+    for path in ("configs/quickstart.yaml", "configs/base_model.yaml", SMOKE):
+        config = load_config(ROOT / path if isinstance(path, str) else path)
+        save_config(config, tmp_path / "config.yaml")
+        saved = config_from_dict(read_yaml(tmp_path / "config.yaml"))
+        for split in ("val", "test"):
+            assert cache_path(saved, split, 0, 100) == cache_path(config, split, 0, 100)
+    other = load_config(SMOKE, ["generator.rotation=[-20, 20]"])
+    assert cache_path(other, "test", 0, 100) != cache_path(load_config(SMOKE), "test", 0, 100)
