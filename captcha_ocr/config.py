@@ -230,6 +230,11 @@ def _format_error(err: dict, source: str) -> str:
     hint = ""
     if err["type"] == "literal_error" and isinstance(got, str):
         hint = did_you_mean(got, [str(x) for x in err.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")])
+    if got is None:
+        # YAML reads ~, null and an empty value as "nothing"; say so rather than show Python's None.
+        return f"{source}: key '{key}': {msg} (got YAML's null: ~, null or an empty value; quote it, e.g. '\"~\"')"
+    if err["type"] == "list_type" and isinstance(got, str):
+        hint = f"; write a list in brackets, quoted for the shell: --set '{key}=[{got.strip('[]')}]'"
     return f"{source}: key '{key}': {msg} (got {got!r}){hint}"
 
 

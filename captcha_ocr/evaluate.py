@@ -107,6 +107,9 @@ def format_report(report: dict, title: str = "") -> str:
             f"{c['true']}→{c['pred']}: {c['count']}" for c in report["confusions"][:10]))
     lines.append("  accuracy vs coverage    " + "  ".join(
         f"{c['coverage']:.0%}: {c['captcha_acc']:.2%}" for c in report["coverage"]))
+    lines.append("  confidence for accuracy " + "  ".join(
+        f"{float(t):.0%}: " + (f">= {v['min_confidence']:.3f} (keeps {v['coverage']:.0%})" if v else "not reached")
+        for t, v in report["confidence_for_accuracy"].items()))
     return "\n".join(lines)
 
 

@@ -200,7 +200,8 @@ def _init_weights(model, source, init_from: str | Path, log) -> None:
 
     kept, fresh = load_matching_weights(model, source)
     if not kept:
-        raise UserError(f"--init-from {init_from}: no layer of that model fits this config; is it a captcha_ocr run?")
+        raise UserError(f"--init-from {init_from}: no layer of that model fits this config ({'; '.join(fresh[:3])}); "
+                        "give a model with the same model.filters and kernel size")
     log(f"init from {init_from}: kept {len(kept)} layers ({', '.join(kept)})")
     log(f"init from {init_from}: re-initialized {len(fresh)} layers ({'; '.join(fresh) or 'none'})")
 

@@ -34,6 +34,7 @@ def test_report_on_hand_made_predictions():
     # 90% accuracy is reachable by keeping captchas of confidence >= 0.8 (half of them)
     assert report["confidence_for_accuracy"]["0.9"] == {"min_confidence": 0.8, "coverage": 0.5}
     assert "whole-captcha accuracy" in format_report(report) and "O→0: 1" in format_report(report)
+    assert "confidence for accuracy 90%: >= 0.800 (keeps 50%)" in format_report(report)
 
 
 def test_no_threshold_when_even_the_most_confident_is_wrong():
