@@ -189,6 +189,12 @@ def load_run(path: str | Path):
     if path.is_dir():
         run_dir, path = path, path / MODEL
         if not path.is_file():
+            from captcha_ocr.export.layout import SPEC_FILE  # TensorFlow-free
+
+            if (run_dir / SPEC_FILE).is_file():
+                raise UserError(f"{run_dir} is an export (it has {SPEC_FILE}), not a run: read it with "
+                                f"captcha_ocr.export.load_exported({str(run_dir)!r}).predict(images), or give the "
+                                "run directory it was exported from")
             raise UserError(f"{run_dir} has no {MODEL}; is it a finished (or at least one-epoch) training run?")
     elif not path.is_file():
         raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME), a .keras file "

@@ -67,6 +67,12 @@ def test_load_run_errors(tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="cannot load as a Keras model"):
         rundir.load_run(tmp_path / "junk.keras")
+    export = tmp_path / "export" / "tflite"
+    export.mkdir(parents=True)
+    (export / "spec.json").write_text("{}")
+    with pytest.raises(UserError, match=r"is an export \(it has spec.json\), not a run: read it with "
+                                        r"captcha_ocr.export.load_exported"):
+        rundir.load_run(export)
 
 
 def test_a_run_written_before_this_version_loads_and_reads(tmp_path):
