@@ -1,0 +1,48 @@
+"""The shipped base model (captcha_ocr/models/base): it loads by name and reads broad captchas above a floor."""
+
+import json
+
+import numpy as np
+
+from captcha_ocr import rundir
+from captcha_ocr.generator import GeneratorSpec, render
+from conftest import run_module
+
+# Well below what it measured on its own 2,000 test captchas (metrics.json), well above chance
+# (1/62 per character): a broken load, a wrong geometry or a stale charset would miss it.
+FLOOR_WHOLE, FLOOR_CHAR = 0.15, 0.6
+
+
+def test_the_base_model_is_shipped_with_its_record():
+    folder = rundir.SHIPPED_MODELS["base"]
+    for name in ("model.keras", "config.yaml", "history.csv", "metrics.json"):
+        assert (folder / name).is_file(), name
+    assert (folder / "model.keras").stat().st_size <= 10 * 2 ** 20
+
+
+def test_the_base_model_reads_fresh_broad_captchas_above_a_floor():
+    from captcha_ocr.predict import Recognizer
+
+    model, run_dir, config = rundir.load_run("base")
+    assert run_dir == rundir.SHIPPED_MODELS["base"] and config.generator.kind == "broad"
+    recognizer = Recognizer(model)
+    # Another split than the training, validation and test sets the model was chosen and measured on.
+    images, labels = render(GeneratorSpec.from_config(config), 0, "shipped-check", 200, config.image.shape,
+                            workers=1, resize=config.image.resize)
+    texts = [p.text for p in recognizer.predict_arrays(images)]
+    truth = config.charset.build().decode_batch(labels)
+    whole = np.mean([t == y for t, y in zip(texts, truth)])
+    chars = np.mean([a == b for t, y in zip(texts, truth) for a, b in zip(t.ljust(8, "_"), y.ljust(8, "_"))])
+    assert whole >= FLOOR_WHOLE and chars >= FLOOR_CHAR, (whole, chars)
+    measured = json.loads((run_dir / "metrics.json").read_text())["test"]["captcha_acc"]
+    assert measured >= FLOOR_WHOLE
+
+
+def test_predict_model_base_reads_a_file(workdir, tmp_path):
+    from captcha_ocr.broad import BroadGenerator
+
+    text, img = BroadGenerator("0123456789", 4, 4).sample(0, "cli-check", 0)
+    img.save(tmp_path / "one.png")
+    proc = run_module("predict", "--model", "base", tmp_path / "one.png", cwd=workdir, check=True)
+    path, read, confidence = proc.stdout.strip().split("\t")
+    assert path.endswith("one.png") and 0.0 <= float(confidence) <= 1.0 and len(read) <= 8
