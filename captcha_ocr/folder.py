@@ -83,6 +83,15 @@ def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | No
         return path, None, None, message[len(prefix):] if message.startswith(prefix) else message
 
 
+def _map_files(load, jobs: list, workers: int) -> list:
+    """`load` over the jobs, in order: in worker processes (chunks of 64 files) when there are enough files."""
+    workers = min(worker_count(workers), max(1, len(jobs) // 64))
+    if workers == 1:
+        return [load(job) for job in jobs]
+    with process_pool(workers) as pool:
+        return list(pool.map(load, jobs, chunksize=64))
+
+
 def _load_image(args) -> tuple[str, np.ndarray | None, str | None]:
     path, shape, resize = args
     try:
@@ -105,13 +114,7 @@ def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
     if not root.is_dir():
         raise UserError(f"unlabeled folder {str(root)!r} not found; give a folder of captcha images")
     paths = [p for p, _ in list_folder(root)] if (root / "labels.csv").is_file() else [str(p) for p in image_files(root)]
-    jobs = [(p, shape, resize) for p in paths]
-    workers = min(worker_count(workers), max(1, len(jobs) // 64))
-    if workers > 1:
-        with process_pool(workers) as pool:
-            results = list(pool.map(_load_image, jobs, chunksize=64))
-    else:
-        results = [_load_image(j) for j in jobs]
+    results = _map_files(_load_image, [(p, shape, resize) for p in paths], workers)
     good = [r[1] for r in results if r[2] is None]
     if not good:
         raise UserError(f"{root}: no readable images to self-train on")
@@ -125,13 +128,7 @@ def load_items(
     """Load (path, label) pairs into arrays at `shape` in parallel processes, skipping and recording bad ones."""
     if not isinstance(shape, InputShape):  # a bare tuple could be in the (width, height, channels) order of old
         raise TypeError(f"shape must be an InputShape(height, width, channels), got {shape!r}")
-    jobs = [(p, lbl, charset, shape, resize) for p, lbl in items]
-    workers = min(worker_count(workers), max(1, len(jobs) // 64))
-    if workers > 1:
-        with process_pool(workers) as pool:
-            results = list(pool.map(_load_one, jobs, chunksize=64))
-    else:
-        results = [_load_one(j) for j in jobs]
+    results = _map_files(_load_one, [(p, lbl, charset, shape, resize) for p, lbl in items], workers)
     good = [r for r in results if r[3] is None]
     problems = [(r[0], r[3]) for r in results if r[3] is not None]
     images = np.stack([r[1] for r in good]) if good else np.empty((0, *shape), np.uint8)
