@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from captcha_ocr.atomic import write_atomic
 from captcha_ocr.augment import make_augment
 from captcha_ocr.config import Config
 from captcha_ocr.errors import UserError
@@ -72,8 +72,9 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     resize = config.image.resize
     path = cache_path(config, split, seed, count)
     if path.is_file():
-        with np.load(path) as cached:
-            return cached["images"], cached["labels"]
+        cached = _read_cache(path, count)
+        if cached is not None:
+            return cached
     start = time.perf_counter()
     images, labels = render(spec, seed, split, count, shape, config.data.workers,
                             progress=_progress(f"rendering {split} set"), resize=resize)
@@ -81,12 +82,27 @@ def synthetic_set(config: Config, split: str, seed: int, count: int) -> tuple[np
     log.info(f"rendered {count} {split} captchas in {seconds:.1f} s ({count / seconds:.0f}/s), cached in {path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, images=images, labels=labels)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: np.savez(tmp, images=images, labels=labels))
     except OSError as err:
         log.warning(f"could not cache {split} set in {path.parent} ({err}); it will be rendered again next time")
     return images, labels
+
+
+def _read_cache(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cached set, or None (with a warning) when the file is truncated or corrupt: it is rendered again.
+
+    Caches are written atomically now, but a kill could truncate one written by an older version.
+    """
+    try:
+        with np.load(path) as cached:
+            images, labels = cached["images"], cached["labels"]
+        if len(images) == len(labels) == count:
+            return images, labels
+        problem = f"{len(images)} images and {len(labels)} labels instead of {count}"
+    except Exception as err:  # zipfile, numpy and OS errors all mean the same: do not trust it
+        problem = f"{type(err).__name__}: {err}"
+    log.warning(f"cache {path} is unreadable ({problem}); rendering it again")
+    return None
 
 
 def _scale(images, labels):

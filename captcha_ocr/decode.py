@@ -25,14 +25,19 @@ def probabilities(logits: np.ndarray, loss: str) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def chosen_classes(logits: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """The argmax class per position and its probability, both of shape (batch, max_length)."""
+    logits = np.asarray(logits)
+    indices = logits.argmax(axis=-1)
+    chosen = np.take_along_axis(probabilities(logits, loss), indices[..., None], axis=-1)[..., 0]
+    return indices, chosen
+
+
 def decode(logits: np.ndarray, charset: Charset, loss: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Decode a batch of logits of shape (batch, max_length, num_classes).
 
     Returns:
         (texts, confidences float (batch,), class indices int (batch, max_length)).
     """
-    logits = np.asarray(logits)
-    indices = logits.argmax(axis=-1)
-    probs = probabilities(logits, loss)
-    chosen = np.take_along_axis(probs, indices[..., None], axis=-1)[..., 0]
+    indices, chosen = chosen_classes(logits, loss)
     return charset.decode_batch(indices), chosen.prod(axis=-1), indices

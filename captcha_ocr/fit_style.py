@@ -46,6 +46,7 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
+from captcha_ocr.atomic import write_atomic
 from captcha_ocr.cli import add_config_args, config_from_args, int_at_least, logger, output_dir, parser, run_cli
 from captcha_ocr.config import Config, config_from_dict
 from captcha_ocr.errors import UserError
@@ -353,16 +354,12 @@ def writable_file(path: str | Path, flag: str) -> Path:
     return path
 
 
-def write_atomic(path: Path, write: Callable[[Path], None], flag: str) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`: never half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_output(path: Path, write: Callable[[Path], None], flag: str) -> None:
+    """Write one output file atomically (`captcha_ocr.atomic`), or say in one line why it cannot be."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, write)
     except OSError as err:
         raise UserError(f"cannot write {flag} {str(path)!r}: {err.strerror or err}; give a writable path") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def build_parser():
@@ -388,9 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = fit_style(args.data, base, args.trials, args.seed)
     command = "python -m captcha_ocr.fit_style " + shlex.join(argv)
     text = config_text(result, out, command)
-    write_atomic(out, lambda p: p.write_text(text, encoding="utf-8"), "--out")
+    write_output(out, lambda p: p.write_text(text, encoding="utf-8"), "--out")
     sheet = style_sheet(result)
-    write_atomic(sheet_path, lambda p: sheet.save(p, format="PNG"), "--sheet")
+    write_output(sheet_path, lambda p: sheet.save(p, format="PNG"), "--sheet")
     changed = ", ".join(f"{s}.{k}" for s, keys in differences(result.config).items() for k in keys)
     logger.info(f"fitted in {result.seconds:.1f} s ({result.trials} styles): distance {result.distance:.3f} "
                 f"(starting style {result.base_distance:.3f})")

@@ -9,11 +9,14 @@ outside the charset, are skipped and reported: never fatal, never silent.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
+from captcha_ocr.atomic import write_text_atomic
 from captcha_ocr.charset import Charset
 from captcha_ocr.errors import UserError
 from captcha_ocr.images import image_files, to_array
@@ -41,6 +44,35 @@ class FolderData:
         return line
 
 
+LABELS_CSV = "labels.csv"
+
+
+def read_labels_csv(path: str | Path) -> list[tuple[str, str]]:
+    """The (file, label) rows of a labels.csv, labels stripped.
+
+    Raises:
+        UserError: the header lacks the columns file,label.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise UserError(f"{path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
+        return [(row["file"], (row["label"] or "").strip()) for row in reader]
+
+
+def write_labels_csv(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
+    """Write (file, label) rows as a labels.csv, atomically: a kill leaves the old file or the new one.
+
+    Raises:
+        OSError: the folder is not writable.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "label"])
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
 def label_from_name(path: Path) -> str:
     """`abcd.png` and `abcd_0042.png` -> 'abcd'."""
     return path.stem.split("_", 1)[0]
@@ -55,13 +87,9 @@ def list_folder(folder: str | Path) -> list[tuple[str, str]]:
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"data folder {str(root)!r} not found; give a folder of labeled images")
-    csv_path = root / "labels.csv"
+    csv_path = root / LABELS_CSV
     if csv_path.is_file():
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
-                raise UserError(f"{csv_path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
-            items = [(str(root / row["file"]), (row["label"] or "").strip()) for row in reader]
+        items = [(str(root / name), label) for name, label in read_labels_csv(csv_path)]
     else:
         items = [(str(p), label_from_name(p)) for p in image_files(root)]
     if not items:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from captcha_ocr.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP")  # what PIL calls the formats of IMAGE_EXTENSIONS
 PIXEL_MAX = 255.0  # uint8 pixels are divided by this: models see [0, 1]
 
 ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
@@ -28,10 +29,20 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def open_image(src: ImageLike) -> Image.Image:
+class ImageTooLarge(UserError):
+    """An image whose header declares more pixels than the caller allows (a decompression bomb, say)."""
+
+
+def open_image(src: ImageLike, max_pixels: int | None = None, formats: Sequence[str] | None = None) -> Image.Image:
     """Open and fully decode an image.
 
+    Args:
+        src: a path, encoded bytes, a PIL image or an array.
+        max_pixels: refuse, before decoding, an encoded image declaring more pixels than this.
+        formats: PIL format names to accept (e.g. SERVED_FORMATS); None accepts any that PIL reads.
+
     Raises:
+        ImageTooLarge: over `max_pixels`.
         UserError: the file is missing, not an image, or truncated/corrupt.
     """
     if isinstance(src, Image.Image):
@@ -40,7 +51,10 @@ def open_image(src: ImageLike) -> Image.Image:
         return _from_array(src)
     name = "<bytes>" if isinstance(src, bytes) else str(src)
     try:
-        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+        img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src, formats=formats)
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise ImageTooLarge(f"{name}: {img.width}x{img.height} pixels is more than the limit of {max_pixels:,}; "
+                                "send a smaller image")
         img.seek(0)
         img.load()
     except FileNotFoundError:
@@ -49,7 +63,9 @@ def open_image(src: ImageLike) -> Image.Image:
         raise UserError(f"{name}: is a folder, not an image") from None
     except UnidentifiedImageError:
         raise UserError(f"{name}: not a readable image (PNG, JPEG, GIF or BMP expected)") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError as err:
+        raise ImageTooLarge(f"{name}: {err}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise UserError(f"{name}: corrupt or truncated image ({err})") from None
     return img
 

@@ -34,10 +34,8 @@ marked so. Run the same command again and finished runs are reused.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -49,7 +47,7 @@ from captcha_ocr import rundir
 from captcha_ocr.charset import DEFAULT_CHARS
 from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError
-from captcha_ocr.folder import list_folder
+from captcha_ocr.folder import LABELS_CSV, list_folder, write_labels_csv
 from captcha_ocr.machine import machine_info
 from captcha_ocr.runner import attempt_error, run_command
 
@@ -84,12 +82,7 @@ def charset_of(labels: Sequence[str]) -> tuple[str, int, int]:
 def write_labels(items: Sequence[tuple[str, str]], folder: Path) -> Path:
     """A labels.csv (absolute paths) describing `items` as a labeled folder; written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".labels.csv.{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "label"])
-        writer.writerows(items)
-    os.replace(tmp, folder / "labels.csv")
+    write_labels_csv(folder / LABELS_CSV, items)
     return folder
 
 

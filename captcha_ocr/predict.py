@@ -28,8 +28,12 @@ from captcha_ocr.rundir import load_run
 
 @dataclass(frozen=True)
 class Prediction:
+    """A reading: the text, its confidence (the product of the positions'), and per position
+    (character or "" for the pad, probability) where the reader knows them (exports give ())."""
+
     text: str
     confidence: float
+    positions: tuple[tuple[str, float], ...] = ()
 
 
 class Recognizer:
@@ -55,7 +59,7 @@ class Recognizer:
 
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
-        from captcha_ocr.decode import decode
+        from captcha_ocr.decode import chosen_classes
 
         if self._forward is None:
             import tensorflow as tf
@@ -67,8 +71,11 @@ class Recognizer:
             outputs.append(np.asarray(self._forward(x)))
         if not outputs:
             return []
-        texts, conf, _ = decode(np.concatenate(outputs), self.charset, self.spec.loss)
-        return [Prediction(t, float(c)) for t, c in zip(texts, conf)]
+        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss)
+        symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]
+        return [Prediction("".join(symbols[i] for i in row), float(probs.prod()),
+                           tuple((symbols[i], float(p)) for i, p in zip(row, probs)))
+                for row, probs in zip(indices, chosen)]
 
     def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
         """Read captchas from paths, PIL images or arrays (any size and mode).

@@ -12,6 +12,7 @@ bytes in any process (given the same Pillow and FreeType).
     python scripts/foreign_styles.py --style stamp --out data/stamp --count 500 --seed 1
     python scripts/foreign_styles.py --style all --out data/styles --count 500   # one subfolder per style
     python scripts/foreign_styles.py --preview /tmp/styles.png                  # 8 samples per style
+    python scripts/foreign_styles.py --style stamp --out data/to-label --count 300 --seed 2 --unlabeled
     python -m captcha_ocr.evaluate --model runs/quickstart --data data/stamp
 
 A folder holds `00000.png ...` and a `labels.csv` (file,label). Evaluating
@@ -32,7 +33,6 @@ import csv
 import functools
 import io
 import math
-import os
 import random
 import string
 from dataclasses import dataclass
@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from captcha_ocr.atomic import write_atomic, write_text_atomic
 from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError, did_you_mean
 
@@ -276,22 +277,7 @@ def render(style: Style, seed: int, index: int) -> tuple[str, Image.Image]:
     return text, img
 
 
-def save_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a file under a temporary name in its folder, then rename it: readers never see half a file.
-
-    Args:
-        path: the file to create or replace.
-        write: writes the content to the path it is given.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only left over when writing failed
-
-
-def write_folder(style: Style, out: str | Path, count: int, seed: int) -> Path:
+def write_folder(style: Style, out: str | Path, count: int, seed: int, labels_name: str = "labels.csv") -> Path:
     """Write `count` captchas of a style as `00000.png ...` and a labels.csv (file,label).
 
     Args:
@@ -299,6 +285,8 @@ def write_folder(style: Style, out: str | Path, count: int, seed: int) -> Path:
         out: the folder, created if missing.
         count: number of images.
         seed: with the style and an image's index, decides everything drawn.
+        labels_name: the labels file's name; another than labels.csv leaves the folder unlabeled
+            for training and labeling, with the answers kept aside.
     Returns:
         The folder.
     Raises:
@@ -310,10 +298,10 @@ def write_folder(style: Style, out: str | Path, count: int, seed: int) -> Path:
     try:
         for index in range(count):
             text, img = render(style, seed, index)
-            save_atomic(folder / f"{index:05d}.png", lambda path: img.save(path, format="PNG"))
+            write_atomic(folder / f"{index:05d}.png", lambda path: img.save(path, format="PNG"), durable=False)
             rows.writerow((f"{index:05d}.png", text))
         # Last, so that a folder with a labels.csv is complete.
-        save_atomic(folder / "labels.csv", lambda path: path.write_text(labels.getvalue(), encoding="utf-8"))
+        write_text_atomic(folder / labels_name, labels.getvalue())
     except OSError as err:
         raise UserError(f"cannot write to {str(folder)!r}: {err.strerror}; give a writable --out folder") from None
     return folder
@@ -366,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
     p.add_argument("--list", action="store_true", help="print the styles")
     p.add_argument("--preview", metavar="FILE.png", help="write a sheet of 8 samples per style")
+    p.add_argument("--unlabeled", action="store_true",
+                   help="write the labels to answers.csv instead of labels.csv: a folder to label (captcha_ocr.serve "
+                        "--label-folder) or to self-train on, with the answers kept for checking")
     args = p.parse_args(argv)
     if not (args.list or args.preview or args.out):
         raise UserError("nothing to do: give --style NAME --out DIR --count N, or --list, or --preview FILE.png")
@@ -379,15 +370,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.preview:
         sheet, path = contact_sheet(styles, args.seed), Path(args.preview)
         try:
-            save_atomic(path, lambda tmp: sheet.save(tmp, format="PNG"))
+            write_atomic(path, lambda tmp: sheet.save(tmp, format="PNG"))
         except OSError as err:
             raise UserError(f"cannot write --preview {str(path)!r}: {err.strerror}") from None
         print(f"wrote a preview of {len(styles)} styles to {path}")
     if args.out:
         for style in styles:
             out = Path(args.out) / style.name if args.style == "all" else Path(args.out)
-            folder = write_folder(style, out, args.count, args.seed)
-            print(f"{style.name}: wrote {args.count} captchas and labels.csv to {folder}")
+            labels_name = "answers.csv" if args.unlabeled else "labels.csv"
+            folder = write_folder(style, out, args.count, args.seed, labels_name)
+            print(f"{style.name}: wrote {args.count} captchas and {labels_name} to {folder}")
 
 
 if __name__ == "__main__":

@@ -56,3 +56,54 @@ def generated_folder(workdir) -> Path:
     out = workdir / "generated"
     run_module("generate", "--config", SMOKE, "--out", out, "--count", 24, "--seed", 7, cwd=workdir, check=True)
     return out
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m captcha_ocr.serve ...` running as a real process on a free localhost port."""
+
+    def __init__(self, *args, cwd: Path, timeout: float = 120):
+        import time
+        import urllib.request
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.log = open(Path(cwd) / f"serve-{self.port}.log", "w+")
+        self.proc = subprocess.Popen([sys.executable, "-m", "captcha_ocr.serve", *map(str, args),
+                                      "--port", str(self.port)], cwd=cwd, env=env, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"the server did not start:\n{self.output()[-3000:]}")
+                time.sleep(0.3)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            self.proc.wait(30)
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -119,3 +119,20 @@ def test_a_runs_saved_config_names_the_same_cache_as_the_config_it_was_trained_w
             assert cache_path(saved, split, 0, 100) == cache_path(config, split, 0, 100)
     other = load_config(SMOKE, ["generator.rotation=[-20, 20]"])
     assert cache_path(other, "test", 0, 100) != cache_path(load_config(SMOKE), "test", 0, 100)
+
+
+def test_a_truncated_or_foreign_cache_file_is_rendered_again(config, tmp_path):
+    """A cache left half-written (by a kill under an older version) or of the wrong size is not trusted."""
+    from captcha_ocr.data import cache_path, synthetic_set
+
+    images, labels = synthetic_set(config, "val", 0, 64)
+    path = cache_path(config, "val", 0, 64)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 3])
+    again, again_labels = synthetic_set(config, "val", 0, 64)
+    np.testing.assert_array_equal(again, images)
+    np.testing.assert_array_equal(again_labels, labels)
+
+    np.savez(path, images=images[:10], labels=labels[:10])  # readable, but not the 64 asked for
+    assert len(synthetic_set(config, "val", 0, 64)[0]) == 64
+    assert not [p for p in path.parent.iterdir() if ".tmp" in p.name]  # no temporary file left behind

@@ -120,6 +120,13 @@ def test_one_style_writes_into_out_itself(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["00000.png", "00001.png", "labels.csv"]
 
 
+def test_unlabeled_keeps_the_answers_aside(tmp_path):
+    _ok(run("--style", "stamp", "--out", tmp_path / "s", "--count", 3, "--seed", 2, "--unlabeled", cwd=tmp_path))
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == ["00000.png", "00001.png", "00002.png", "answers.csv"]
+    assert (tmp_path / "s" / "answers.csv").read_text().startswith("file,label\n00000.png,")
+
+
 def test_styles_differ_and_draw_their_text():
     sizes = [s.size for s in STYLES.values()]
     assert len(STYLES) >= 5

@@ -79,9 +79,10 @@ class ExportedModel:
         """
         items = _as_list(images)
         arrays = [rgb_array(item) for item in items]
-        return self._predict_arrays(arrays)
+        return self.predict_arrays(arrays)
 
-    def _predict_arrays(self, arrays: list[np.ndarray]) -> list[Prediction]:
+    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[Prediction]:
+        """Read uint8 RGB arrays (any sizes; same-sized ones are batched together)."""
         results: list[Prediction | None] = [None] * len(arrays)
         for positions, batch in _in_batches(arrays, self.batch_size):
             indices, confidence = self._run_array(batch)
@@ -123,7 +124,7 @@ class SavedModelReader(ExportedModel):
             for (i, _, _), text, conf in zip(chunk, out["text"].numpy(), out["confidence"].numpy()):
                 results[i] = Prediction(text.decode("utf-8"), float(conf))
         if arrays:
-            for (i, _), pred in zip(arrays, self._predict_arrays([a for _, a in arrays])):
+            for (i, _), pred in zip(arrays, self.predict_arrays([a for _, a in arrays])):
                 results[i] = pred
         return results
 

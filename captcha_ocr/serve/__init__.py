@@ -1,0 +1,18 @@
+"""An HTTP service that reads captchas for other programs, and a labeling page for people.
+
+    python -m captcha_ocr.serve --model base --label-folder my_captchas/
+
+- `captcha_ocr.serve.app`: the FastAPI app (`create_app`): `POST /v1/read`,
+  `GET /v1/models`, `GET /health`, the labeling page `/label` and its routes.
+- `captcha_ocr.serve.models`: the served models (runs, `.keras`, shipped, exports).
+- `captcha_ocr.serve.batcher`: micro-batching of concurrent requests.
+- `captcha_ocr.serve.inputs`: request bodies and limits.
+- `captcha_ocr.serve.labeling`: the labeling queue and its `labels.csv`.
+"""
+
+from captcha_ocr.serve.app import create_app
+from captcha_ocr.serve.inputs import Limits
+from captcha_ocr.serve.labeling import LabelSession
+from captcha_ocr.serve.models import ServedModel, load_served
+
+__all__ = ["create_app", "Limits", "LabelSession", "ServedModel", "load_served"]

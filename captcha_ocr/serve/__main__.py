@@ -1,0 +1,105 @@
+"""Serve models over HTTP, and label a folder in the browser: `python -m captcha_ocr.serve --model RUN`.
+
+    python -m captcha_ocr.serve --model base
+    python -m captcha_ocr.serve --model runs/mine --model base=base --label-folder unlabeled/
+
+Then `curl -F image=@captcha.png http://127.0.0.1:8000/v1/read`, the API docs at
+http://127.0.0.1:8000/docs, and with --label-folder the labeling page at
+http://127.0.0.1:8000/. It listens on 127.0.0.1 only unless --host says otherwise;
+it has no authentication, so only give another address on a network you trust.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Sequence
+
+from captcha_ocr.cli import fraction, int_at_least, logger, parser, run_cli
+from captcha_ocr.errors import UserError
+from captcha_ocr.serve.inputs import Limits
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def build_parser():
+    p = parser("python -m captcha_ocr.serve", __doc__)
+    p.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",
+                   help="a run directory, .keras file, export folder or shipped model (base); repeat to serve "
+                        "several, named NAME=PATH (else by the path's last part); the first is the default")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int_at_least(1), default=8000, help="port (default 8000)")
+    p.add_argument("--label-folder", metavar="DIR",
+                   help="serve the labeling page for this folder of images; labels go to DIR/labels.csv")
+    p.add_argument("--min-confidence", type=fraction, default=0.0,
+                   help="readings below this confidence are marked abstained (requests may set their own)")
+    p.add_argument("--max-batch", type=int_at_least(1), default=64, help="images per model call at most")
+    p.add_argument("--max-wait-ms", type=float, default=2.0,
+                   help="how long a request waits for others to share its model call (default 2 ms)")
+    p.add_argument("--max-body-mb", type=float, default=10.0, help="request body limit (default 10 MB)")
+    p.add_argument("--max-images", type=int_at_least(1), default=64, help="images per request at most")
+    p.add_argument("--max-pixels", type=int_at_least(1), default=4_000_000,
+                   help="pixels per image at most, checked before decoding (default 4,000,000)")
+    p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.max_wait_ms <= 1000:
+        raise UserError(f"--max-wait-ms must be from 0 to 1000, got {args.max_wait_ms:g}")
+    if not 0 < args.max_body_mb <= 1024:
+        raise UserError(f"--max-body-mb must be above 0 and at most 1024, got {args.max_body_mb:g}")
+    import uvicorn
+
+    from captcha_ocr.serve.app import create_app
+    from captcha_ocr.serve.labeling import LabelSession
+    from captcha_ocr.serve.models import load_served, parse_model_args
+
+    limits = Limits(int(args.max_body_mb * 2**20), args.max_images, args.max_pixels)
+    models = []
+    for name, path in parse_model_args(args.model):
+        models.append(load_served(name, path))
+        logger.info(f"model {name!r}: {path} ({models[-1].kind}, {models[-1].spec.width}x{models[-1].spec.height})")
+    session = None
+    if args.label_folder:
+        logger.info(f"reading {args.label_folder} with model {models[0].name!r} to order the labeling queue ...")
+        session = LabelSession.open(args.label_folder, models[0].prepare, models[0].read,
+                                    max_pixels=limits.max_pixels)
+        state = session.state()
+        logger.info(f"labeling {state['total']} images: {state['labeled']} labeled, {state['remaining']} to go"
+                    + (f", {len(state['unreadable'])} unreadable" if state["unreadable"] else ""))
+    if args.host not in LOCAL_HOSTS:
+        print(f"warning: listening on {args.host}: anyone who can reach it can read captchas"
+              + (" and label the folder" if session else "") + "; there is no authentication", file=sys.stderr)
+    check_address(args.host, args.port)
+    app = create_app(models, limits, args.min_confidence, session, args.max_batch, args.max_wait_ms / 1000)
+    url = f"http://{args.host}:{args.port}"
+    logger.info(f"serving on {url}: POST {url}/v1/read, API docs {url}/docs"
+                + (f", labeling page {url}/" if session else ""))
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
+    return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse, in one line, an address the service could not listen on (uvicorn would exit with a log line).
+
+    Raises:
+        UserError: the port is taken or the host is not an address of this machine.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UserError(f"--host {host!r} is not a known address; give 127.0.0.1 or an address of this machine") \
+            from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise UserError(f"cannot listen on {host}:{port}: {err.strerror}; give another --port") from None
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,251 @@
+"""The HTTP service: reading captchas for programs, and the labeling page for people.
+
+`create_app(models, limits, label_session)` builds the FastAPI app. Its routes
+only translate HTTP to the library and back: reading goes through each model's
+`MicroBatcher`, labeling through `LabelSession`. Every client mistake is a 4xx
+answer `{"error": "<one line>"}`; a client never names a file path (images
+come in the request, and the labeling routes take names that the session
+looks up among its folder's files).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from captcha_ocr.errors import UserError
+from captcha_ocr.images import IMAGE_FORMATS, ImageTooLarge, open_image
+from captcha_ocr.serve.batcher import MicroBatcher
+from captcha_ocr.serve.inputs import BodyLimit, Limits, RequestError, read_images
+from captcha_ocr.serve.labeling import LabelSession
+from captcha_ocr.serve.models import ServedModel
+
+STATIC = Path(__file__).with_name("static")
+INLINE_IMAGES = 2  # requests with more images are decoded in a worker thread, off the event loop
+
+
+class Position(BaseModel):
+    char: str  # "" where the model reads the pad (no character at this position)
+    confidence: float
+
+
+class Reading(BaseModel):
+    file: str
+    text: str | None = None
+    confidence: float | None = None
+    abstained: bool | None = None
+    positions: list[Position] | None = None
+    error: str | None = None
+
+
+class ReadResponse(BaseModel):
+    model: str
+    min_confidence: float
+    results: list[Reading]
+
+
+class LabelBody(BaseModel):
+    text: str
+
+
+class FileBody(BaseModel):
+    file: str
+
+
+_READ_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "model": {"type": "string"}, "min_confidence": {"type": "number"}}}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        "images": {"type": "array", "items": {"type": "string", "format": "byte"}},
+        "model": {"type": "string"}, "min_confidence": {"type": "number"}}}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+}}}
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(models: list[ServedModel], limits: Limits = Limits(), min_confidence: float = 0.0,
+               label_session: LabelSession | None = None, max_batch: int = 64, max_wait: float = 0.002) -> FastAPI:
+    """The service for `models` (the first is the default), optionally with a labeling session.
+
+    Args:
+        min_confidence: readings below it are `abstained` unless a request sets its own threshold.
+        max_batch, max_wait: the micro-batching bounds (see `MicroBatcher`).
+    """
+    by_name = {m.name: m for m in models}
+    batchers = {m.name: MicroBatcher(m.read, max_batch, max_wait) for m in models}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        for batcher in batchers.values():
+            await batcher.start()
+        yield
+        for batcher in batchers.values():
+            await batcher.stop()
+
+    app = FastAPI(title="captcha_ocr", summary="Read text captchas with trained models; label folders of them.",
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
+
+    @app.exception_handler(RequestError)
+    async def request_error(request, err: RequestError):
+        return error(err.status, str(err))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, err: StarletteHTTPException):
+        return error(err.status_code, str(err.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, err: RequestValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error(400, f"{where or 'body'}: {first.get('msg', 'invalid')}")
+
+    @app.get("/health")
+    async def health():
+        """Liveness, the loaded models, and how many images each has read in how many model calls."""
+        return {"status": "ok", "models": {name: {"images": b.images, "calls": b.calls}
+                                           for name, b in batchers.items()}}
+
+    @app.get("/v1/models")
+    async def list_models():
+        """The loaded models: charset, length, input size and loss; the first is the default."""
+        return {"default": models[0].name, "models": [m.describe() for m in models]}
+
+    # The answer is built as a plain JSONResponse (validating it through ReadResponse per request costs
+    # throughput); ReadResponse documents it in the OpenAPI schema.
+    @app.post("/v1/read", responses={200: {"model": ReadResponse}}, openapi_extra=_READ_BODY)
+    async def read(request: Request):
+        """Read one or many captcha images (multipart files, JSON base64, or one raw image body).
+
+        Options (form fields, JSON fields or query parameters): `model` (a name from /v1/models)
+        and `min_confidence` (0-1): a reading below it has `abstained: true`.
+        """
+        parsed = await read_images(request, limits)
+        name = parsed.model or models[0].name
+        if name not in by_name:
+            return error(404, f"unknown model {name!r}; loaded: {', '.join(by_name)}")
+        model = by_name[name]
+        threshold = min_confidence if parsed.min_confidence is None else parsed.min_confidence
+        if len(parsed.images) <= INLINE_IMAGES:  # a thread hop costs more than decoding one small captcha
+            prepared = _prepare_all(model, parsed.images, limits)
+        else:
+            prepared = await run_in_threadpool(_prepare_all, model, parsed.images, limits)
+        good = [i for i, p in enumerate(prepared) if p.array is not None]
+        readings = await batchers[name].read(np.stack([prepared[i].array for i in good])) if good else []
+        results: list[dict] = [{"file": n, "error": p.error} for (n, _), p in zip(parsed.images, prepared)]
+        for i, pred in zip(good, readings):
+            results[i] = {"file": parsed.images[i][0], "text": pred.text, "confidence": pred.confidence,
+                          "abstained": pred.confidence < threshold,
+                          "positions": [{"char": c, "confidence": p} for c, p in pred.positions] or None}
+        if not good:
+            status = 413 if all(p.too_large for p in prepared) else 400
+            message = prepared[0].error if len(prepared) == 1 else \
+                f"none of the {len(prepared)} images could be read ({prepared[0].error}; ...)"
+            return JSONResponse({"error": message, "results": results}, status_code=status)
+        return JSONResponse({"model": name, "min_confidence": threshold, "results": results})
+
+    if label_session is not None:
+        _add_labeling(app, label_session)
+    else:
+        @app.get("/", include_in_schema=False)
+        async def home():
+            return RedirectResponse("/docs")
+
+    return app
+
+
+class _Prepared(NamedTuple):
+    array: np.ndarray | None
+    error: str | None = None
+    too_large: bool = False
+
+
+def _prepare_all(model: ServedModel, images: list[tuple[str, bytes]], limits: Limits) -> list[_Prepared]:
+    """Decode and prepare each image; a bad one gets its error and does not stop the others."""
+    out = []
+    for name, data in images:
+        try:
+            out.append(_Prepared(model.prepare(open_image(data, limits.max_pixels, IMAGE_FORMATS))))
+        except UserError as err:  # messages start with "<bytes>: "; name the image as the client did
+            out.append(_Prepared(None, f"{name}: {str(err).partition(': ')[2]}", isinstance(err, ImageTooLarge)))
+    return out
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package, so the docs work with no network."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="captcha_ocr API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
+def _add_labeling(app: FastAPI, session: LabelSession) -> None:
+    """The labeling page at /label (and /) and its JSON routes under /v1/label."""
+
+    @app.get("/", include_in_schema=False)
+    async def home():
+        return RedirectResponse("/label")
+
+    @app.get("/label", include_in_schema=False)
+    async def page():
+        return HTMLResponse((STATIC / "label.html").read_text(encoding="utf-8"))
+
+    @app.get("/v1/label/state")
+    async def state():
+        """Progress (labeled / total), the model's agreement with the person so far, and the next captcha."""
+        return session.state()
+
+    @app.get("/v1/label/images/{file}")
+    async def image(file: str):
+        """An image of the labeling folder, by its file name."""
+        try:
+            return FileResponse(session.image_path(file), headers={"Cache-Control": "no-store"})
+        except KeyError:
+            return error(404, f"no image {file!r} in the labeling folder")
+
+    @app.post("/v1/label/images/{file}")
+    async def label(file: str, body: LabelBody):
+        """Save the label of one image (the model's reading accepted, or corrected); written to labels.csv."""
+        return await _session_call(session.label, file, body.text)
+
+    @app.post("/v1/label/skip")
+    async def skip(body: FileBody):
+        """Move an image to the end of the queue without labeling it."""
+        return await _session_call(session.skip, body.file)
+
+    @app.post("/v1/label/undo")
+    async def undo():
+        """Take back the last label given since the server started."""
+        return await _session_call(session.undo)
+
+
+async def _session_call(method, *args):
+    try:
+        return await run_in_threadpool(method, *args)
+    except KeyError as err:
+        return error(404, f"no image {err.args[0]!r} in the labeling folder")
+    except UserError as err:
+        return error(400, str(err))

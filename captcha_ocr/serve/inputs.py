@@ -1,0 +1,194 @@
+"""What a client may send, and the limits on it.
+
+`read_images` takes a `/v1/read` request apart into (name, bytes) pairs and
+the per-request options, for the three kinds of body the service takes:
+multipart files, JSON with base64 images, or one raw image. `BodyLimit` is an
+ASGI middleware that refuses a body larger than the limit before it is read
+whole. Every refusal is a `RequestError` carrying its HTTP status and one
+line that says what to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The service's limits on requests (`python -m captcha_ocr.serve --help` sets them)."""
+
+    max_body_bytes: int = 10 * 2**20
+    max_images: int = 64
+    max_pixels: int = 4_000_000  # per image, checked from its header before it is decoded
+
+
+class RequestError(Exception):
+    """A client mistake: an HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ReadRequest:
+    images: list[tuple[str, bytes]]  # (name, encoded bytes)
+    model: str | None = None
+    min_confidence: float | None = None
+
+
+def _fraction(value, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(400, f"{where} must be a number from 0 to 1, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise RequestError(400, f"{where} must be from 0 to 1, got {value!r}")
+    return number
+
+
+def _base64(text, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise RequestError(400, f"{where} must be a base64 string, got {type(text).__name__}")
+    if text.startswith("data:"):  # a data URL, as a browser's FileReader gives
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(400, f"{where} is not valid base64") from None
+
+
+async def _from_json(request: Request, limits: Limits) -> ReadRequest:
+    try:
+        body = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RequestError(400, f"the body is not valid JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, 'the JSON body must be an object: {"images": ["<base64>", ...]}')
+    unknown = sorted(set(body) - {"image", "images", "model", "min_confidence"})
+    if unknown:
+        raise RequestError(400, f"unknown field {unknown[0]!r}; the fields are images (or image), model, "
+                                "min_confidence")
+    if "images" in body:
+        if not isinstance(body["images"], list):
+            raise RequestError(400, "images must be a list of base64 strings")
+        encoded = body["images"]
+        names = [f"images[{i}]" for i in range(len(encoded))]
+    elif "image" in body:
+        encoded, names = [body["image"]], ["image"]
+    else:
+        raise RequestError(400, 'no images: send {"images": ["<base64>", ...]} or {"image": "<base64>"}')
+    _check_count(len(names), limits)  # before decoding any of them
+    return ReadRequest([(n, _base64(e, n)) for n, e in zip(names, encoded)], body.get("model"),
+                       body.get("min_confidence"))
+
+
+async def _from_form(request: Request, limits: Limits) -> ReadRequest:
+    try:
+        form = await request.form(max_files=limits.max_images + 1, max_fields=20)
+    except Exception as err:  # starlette/python-multipart raise several types for a malformed body
+        if "too many files" in str(err).lower():
+            raise RequestError(413, f"more than {limits.max_images} images in one request") from None
+        raise RequestError(400, f"malformed multipart body ({str(err)[:200]})") from None
+    images, fields = [], {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            images.append((value.filename or key, await value.read()))
+        elif key in ("model", "min_confidence"):
+            fields[key] = value
+        else:
+            raise RequestError(400, f"unknown form field {key!r}; send image files, and optionally model and "
+                                    "min_confidence")
+    if not images:
+        raise RequestError(400, "no image files in the form; send them as -F image=@captcha.png")
+    return ReadRequest(images, fields.get("model"), fields.get("min_confidence"))
+
+
+def _check_count(count: int, limits: Limits) -> None:
+    if count > limits.max_images:
+        raise RequestError(413, f"{count} images in one request; at most {limits.max_images}")
+
+
+async def read_images(request: Request, limits: Limits) -> ReadRequest:
+    """Take a `/v1/read` request apart; query parameters `model` and `min_confidence` apply when the body has none.
+
+    Raises:
+        RequestError: an unsupported body, malformed fields, or more images than allowed.
+    """
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        parsed = await _from_json(request, limits)
+    elif kind == "multipart/form-data":
+        parsed = await _from_form(request, limits)
+    elif kind.startswith("image/") or kind == "application/octet-stream":
+        parsed = ReadRequest([("body", await request.body())])
+    else:
+        raise RequestError(415, f"unsupported content type {kind or '(none)'!r}; send multipart/form-data image "
+                                "files, application/json with base64 images, or one raw image (image/png ...)")
+    _check_count(len(parsed.images), limits)
+    model = parsed.model if parsed.model is not None else request.query_params.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(400, f"model must be a model's name, got {model!r}")
+    threshold = parsed.min_confidence
+    if threshold is None:
+        threshold = request.query_params.get("min_confidence")
+    return ReadRequest(parsed.images, model, None if threshold is None else _fraction(threshold, "min_confidence"))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over `max_bytes` (by its Content-Length, or as it streams in)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return await _answer(send, 400, "Content-Length is not a number")
+            if int(declared) > self.max_bytes:
+                return await _answer(send, 413, self._message())
+        received, started = 0, False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _answer(send, 413, self._message())
+
+    def _message(self) -> str:
+        return f"the request body is larger than the limit of {self.max_bytes / 2**20:g} MB; send fewer or smaller images"
+
+
+async def _answer(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,193 @@
+"""Label a folder of captchas with a model's help: the state behind the labeling page.
+
+`LabelSession.open(folder, model)` reads every image of the folder once with
+the model and queues the ones that `labels.csv` does not list yet, least
+confident first: those are the readings most worth a person's time, and the
+confident ones go fastest at the end. Each label, skip and undo changes the
+state, and each label or undo rewrites `labels.csv` atomically (the folder
+format that `train` reads with `data.source: folder`), so a killed server loses
+no label and a restarted one resumes where it stopped. Rows of `labels.csv`
+for files that are not in the folder are kept as they were.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from captcha_ocr.errors import UserError
+from captcha_ocr.folder import LABELS_CSV, read_labels_csv, write_labels_csv
+from captcha_ocr.images import image_files, open_image
+from captcha_ocr.predict import Prediction
+
+MAX_LABEL_LENGTH = 64
+
+
+def check_label(text: str) -> str:
+    """A label as typed -> the label to save (stripped).
+
+    Raises:
+        UserError: empty, too long, or with spaces or control characters inside.
+    """
+    text = text.strip()
+    if not text:
+        raise UserError("the label is empty; type the captcha's text, or skip it")
+    if len(text) > MAX_LABEL_LENGTH:
+        raise UserError(f"the label has {len(text)} characters; at most {MAX_LABEL_LENGTH}")
+    bad = [c for c in text if c.isspace() or unicodedata.category(c).startswith("C")]
+    if bad:
+        raise UserError(f"the label has {bad[0]!r} in it; labels are the captcha's characters only")
+    return text
+
+
+@dataclass
+class _Change:
+    file: str
+    previous: str | None  # the label before this change, None if the file had none
+
+
+class LabelSession:
+    """The labeling queue of one folder; every method is safe to call from several threads.
+
+    Args:
+        folder: the folder of images; `labels.csv` is read from and written to it.
+        reads: the model's reading of each readable image, by file name.
+        unreadable: (file name, why) of images that could not be decoded.
+    """
+
+    def __init__(self, folder: Path, reads: dict[str, Prediction], unreadable: list[tuple[str, str]]):
+        self.folder = folder
+        self.reads = reads
+        self.unreadable = unreadable
+        self.csv_path = folder / LABELS_CSV
+        self.labels: dict[str, str] = dict(read_labels_csv(self.csv_path)) if self.csv_path.is_file() else {}
+        self.queue = sorted((f for f in reads if f not in self.labels), key=lambda f: (reads[f].confidence, f))
+        self.changes: list[_Change] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, folder: str | Path, prepare: Callable, read: Callable[[np.ndarray], list[Prediction]],
+             batch_size: int = 64, max_pixels: int | None = None) -> "LabelSession":
+        """Read every image of `folder` with a model and build the queue.
+
+        Args:
+            prepare: decoded PIL image -> the model's input array (`ServedModel.prepare`).
+            read: a batch of such arrays -> predictions (`ServedModel.read`).
+
+        Raises:
+            UserError: the folder does not exist or holds no images.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"--label-folder {str(folder)!r} not found; give a folder of captcha images")
+        files = image_files(folder)
+        if not files:
+            raise UserError(f"--label-folder {folder} holds no PNG, JPEG, GIF or BMP images")
+        reads: dict[str, Prediction] = {}
+        unreadable: list[tuple[str, str]] = []
+        for start in range(0, len(files), batch_size):
+            names, arrays = [], []
+            for path in files[start:start + batch_size]:
+                try:
+                    arrays.append(prepare(open_image(path, max_pixels=max_pixels)))
+                    names.append(path.name)
+                except UserError as err:
+                    unreadable.append((path.name, str(err)))
+            if arrays:
+                reads.update(zip(names, read(np.stack(arrays))))
+        return cls(folder, reads, unreadable)
+
+    def image_path(self, file: str) -> Path:
+        """The path of a file of the session (only those: a name from a client never becomes a path).
+
+        Raises:
+            KeyError: not an image of this folder.
+        """
+        if file not in self.reads:
+            raise KeyError(file)
+        return self.folder / file
+
+    def state(self) -> dict:
+        """Progress, agreement so far and the next item (None when the queue is empty)."""
+        with self._lock:
+            return self._state()
+
+    def label(self, file: str, text: str) -> dict:
+        """Save `text` as the label of `file` (accepting or correcting the model) and move on.
+
+        Raises:
+            KeyError: not an image of this folder.
+            UserError: a label that cannot be saved (see `check_label`).
+        """
+        text = check_label(text)
+        with self._lock:
+            self.image_path(file)
+            change = _Change(file, self.labels.get(file))
+            self.labels[file] = text
+            self._save_or_revert(change)
+            self.changes.append(change)
+            if file in self.queue:
+                self.queue.remove(file)
+            return self._state()
+
+    def skip(self, file: str) -> dict:
+        """Put `file` at the end of the queue, unlabeled."""
+        with self._lock:
+            self.image_path(file)
+            if file in self.queue:
+                self.queue.remove(file)
+                self.queue.append(file)
+            return self._state()
+
+    def undo(self) -> dict:
+        """Take back the last label given in this session; its image comes first in the queue again.
+
+        Raises:
+            UserError: nothing to undo.
+        """
+        with self._lock:
+            if not self.changes:
+                raise UserError("nothing to undo in this session")
+            change = self.changes[-1]
+            current = self.labels.pop(change.file)
+            if change.previous is not None:
+                self.labels[change.file] = change.previous
+            self._save_or_revert(_Change(change.file, current))
+            self.changes.pop()
+            if change.previous is None:
+                self.queue.insert(0, change.file)
+            return self._state()
+
+    def _save_or_revert(self, change: _Change) -> None:
+        """Write labels.csv; if that fails, put the in-memory label back as it was and say why."""
+        try:
+            write_labels_csv(self.csv_path, self.labels.items())
+        except OSError as err:
+            if change.previous is None:
+                self.labels.pop(change.file, None)
+            else:
+                self.labels[change.file] = change.previous
+            raise UserError(f"cannot write {self.csv_path}: {err.strerror or err}; nothing was saved") from None
+
+    def _state(self) -> dict:
+        compared = [f for f in self.labels if f in self.reads]
+        agreed = sum(self.reads[f].text == self.labels[f] for f in compared)
+        item = None
+        if self.queue:
+            file = self.queue[0]
+            pred = self.reads[file]
+            item = {"file": file, "text": pred.text, "confidence": pred.confidence,
+                    "positions": [{"char": c, "confidence": p} for c, p in pred.positions]}
+        labeled_here = sum(f in self.reads for f in self.labels)
+        return {
+            "folder": str(self.folder), "total": len(self.reads), "labeled": labeled_here,
+            "remaining": len(self.queue), "unreadable": [{"file": f, "error": e} for f, e in self.unreadable],
+            "agreement": {"agreed": agreed, "compared": len(compared),
+                          "rate": agreed / len(compared) if compared else None},
+            "can_undo": bool(self.changes), "item": item,
+        }

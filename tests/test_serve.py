@@ -1,0 +1,165 @@
+"""captcha_ocr.serve: the real service as a process, read over HTTP, against the library's own readings."""
+
+from __future__ import annotations
+
+import base64
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import Server, assert_user_error, run_module
+
+
+@pytest.fixture(scope="module")
+def server(smoke_run, workdir):
+    with Server("--model", smoke_run, "--model", "other=" + str(smoke_run), "--min-confidence", "0.5",
+                "--max-images", "8", "--max-body-mb", "1", "--max-pixels", "250000", cwd=workdir) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def files(generated_folder):
+    return sorted(generated_folder.glob("*.png"))[:6]
+
+
+@pytest.fixture(scope="module")
+def expected(smoke_run, files):
+    from captcha_ocr import Recognizer
+
+    return Recognizer.load(smoke_run).predict([str(f) for f in files])
+
+
+def check_reading(result: dict, pred, threshold: float) -> None:
+    assert result["text"] == pred.text
+    assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-5)
+    assert result["abstained"] == (result["confidence"] < threshold)
+    chars = "".join(p["char"] for p in result["positions"])
+    assert chars == pred.text and len(result["positions"]) == 4
+
+
+def test_models_and_health(server, smoke_run):
+    models = httpx.get(server.url + "/v1/models").json()
+    assert models["default"] == smoke_run.name and [m["name"] for m in models["models"]] == [smoke_run.name, "other"]
+    first = models["models"][0]
+    assert first["input"] == {"height": 30, "width": 80, "channels": 1, "resize": "stretch"}
+    assert first["length"] == {"min": 4, "max": 4} and len(first["charset"]) == 62 and first["loss"] == "sigmoid"
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+
+
+def test_read_multipart_json_and_raw_agree_with_the_library(server, files, expected):
+    multipart = [("image", (f.name, f.read_bytes(), "image/png")) for f in files]
+    answer = httpx.post(server.url + "/v1/read", files=multipart).json()
+    assert answer["min_confidence"] == 0.5 and [r["file"] for r in answer["results"]] == [f.name for f in files]
+    for result, pred in zip(answer["results"], expected):
+        check_reading(result, pred, 0.5)
+
+    encoded = [base64.b64encode(f.read_bytes()).decode() for f in files]
+    answer = httpx.post(server.url + "/v1/read", json={"images": encoded, "model": "other", "min_confidence": 0}).json()
+    assert answer["model"] == "other"
+    for result, pred in zip(answer["results"], expected):
+        check_reading(result, pred, 0.0)
+
+    answer = httpx.post(server.url + "/v1/read?min_confidence=1", content=files[0].read_bytes(),
+                        headers={"content-type": "image/png"}).json()
+    check_reading(answer["results"][0], expected[0], 1.0)
+    assert answer["results"][0]["abstained"] is True
+
+
+def test_concurrent_requests_share_model_calls(server, files, expected):
+    before = httpx.get(server.url + "/health").json()["models"]["other"]
+    body = {"image": base64.b64encode(files[1].read_bytes()).decode(), "model": "other"}
+    with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: client.post(server.url + "/v1/read", json=body), range(64)))
+    assert all(a.status_code == 200 for a in answers)
+    assert {a.json()["results"][0]["text"] for a in answers} == {expected[1].text}
+    after = httpx.get(server.url + "/health").json()["models"]["other"]
+    images, calls = after["images"] - before["images"], after["calls"] - before["calls"]
+    assert images == 64 and calls < 64  # some requests were read together in one model call
+
+
+def test_a_bad_image_among_good_ones(server, files, expected):
+    multipart = [("image", ("good.png", files[0].read_bytes(), "image/png")),
+                 ("image", ("bad.png", b"\x89PNG\r\n\x1a\n broken", "image/png"))]
+    answer = httpx.post(server.url + "/v1/read", files=multipart)
+    assert answer.status_code == 200
+    good, bad = answer.json()["results"]
+    check_reading(good, expected[0], 0.5)
+    assert bad["file"] == "bad.png" and "bad.png" in bad["error"] and "text" not in bad
+
+
+def bad_requests(png: bytes) -> dict:
+    """Seventeen kinds of bad input: name -> (request kwargs, expected status)."""
+    huge = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(huge, format="PNG")  # 4 MP: over this server's 250,000-pixel limit
+    tiff = io.BytesIO()
+    Image.new("RGB", (80, 30)).save(tiff, format="TIFF")
+    b64 = base64.b64encode(png).decode()
+    return {
+        "truncated": (dict(files={"image": ("t.png", png[: len(png) // 2], "image/png")}), 400),
+        "empty file": (dict(files={"image": ("e.png", b"", "image/png")}), 400),
+        "text file": (dict(files={"image": ("notes.txt", b"hello, world", "text/plain")}), 400),
+        "huge dimensions": (dict(files={"image": ("huge.png", huge.getvalue(), "image/png")}), 413),
+        "unsupported format": (dict(files={"image": ("a.tiff", tiff.getvalue(), "image/tiff")}), 400),
+        "body over the limit": (dict(content=b"\0" * (2 * 2**20), headers={"content-type": "image/png"}), 413),
+        "wrong JSON field": (dict(json={"picture": b64}), 400),
+        "JSON not an object": (dict(json=[b64]), 400),
+        "broken JSON": (dict(content=b"{\"images\": [", headers={"content-type": "application/json"}), 400),
+        "unknown model": (dict(json={"image": b64, "model": "nope"}), 404),
+        "base64 garbage": (dict(json={"images": ["@@not base64@@"]}), 400),
+        "too many images": (dict(json={"images": [b64] * 9}), 413),
+        "threshold out of range": (dict(json={"image": b64, "min_confidence": 7}), 400),
+        "path as a file name": (dict(files={"image": ("../../etc/passwd", b"root:x:0:0", "image/png")}), 400),
+        "path as base64": (dict(json={"image": "/etc/passwd"}), 400),
+        "unsupported content type": (dict(content=b"hello", headers={"content-type": "text/plain"}), 415),
+        "no images in the form": (dict(files={"model": (None, "other")}), 400),
+    }
+
+
+def test_bad_input_battery_gets_clear_4xx_and_the_service_goes_on(server, files):
+    png = files[0].read_bytes()
+    for name, (kwargs, status) in bad_requests(png).items():
+        answer = httpx.post(server.url + "/v1/read", **kwargs)
+        assert answer.status_code == status, (name, answer.status_code, answer.text)
+        message = answer.json()["error"]
+        assert isinstance(message, str) and message and "\n" not in message, (name, message)
+    assert httpx.get(server.url + "/health").status_code == 200
+    assert httpx.post(server.url + "/v1/read", files={"image": ("ok.png", png, "image/png")}).status_code == 200
+    assert httpx.get(server.url + "/v1/label/state").status_code == 404  # no labeling folder was given
+    assert "/etc" not in server.output()
+
+
+def test_openapi_docs_are_served_without_network(server):
+    spec = httpx.get(server.url + "/openapi.json").json()
+    assert {"/v1/read", "/v1/models", "/health"} <= set(spec["paths"])
+    assert "multipart/form-data" in spec["paths"]["/v1/read"]["post"]["requestBody"]["content"]
+    page = httpx.get(server.url + "/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page
+    assert httpx.get(server.url + "/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_command_line_mistakes(smoke_run, workdir):
+    assert_user_error(run_module("serve", "--model", workdir / "nope", cwd=workdir), "nope", "not found")
+    assert_user_error(run_module("serve", "--model", smoke_run, "--port", "0", cwd=workdir), "--port")
+    assert_user_error(run_module("serve", "--model", smoke_run, "--model", smoke_run, cwd=workdir), "two models")
+    assert_user_error(run_module("serve", "--model", smoke_run, "--label-folder", workdir / "nowhere", cwd=workdir),
+                      "--label-folder")
+
+
+def test_port_in_use_is_one_line(server, smoke_run, workdir):
+    proc = run_module("serve", "--model", smoke_run, "--port", server.port, cwd=workdir)
+    assert_user_error(proc, f"127.0.0.1:{server.port}", "--port")
+
+
+def test_serves_an_export(smoke_run, files, expected, workdir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    run_module("export", "--model", smoke_run, "--format", "onnx", "--out", out, cwd=workdir, check=True)
+    with Server("--model", out, cwd=workdir) as s:
+        assert httpx.get(s.url + "/v1/models").json()["models"][0]["kind"] == "onnx"
+        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+    for result, pred in zip(answer["results"], expected):
+        assert result["text"] == pred.text and result["positions"] is None
+        assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-4)
