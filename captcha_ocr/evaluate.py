@@ -11,6 +11,7 @@ Reports, never mixed up:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from captcha_ocr.atomic import write_text_atomic
 from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError
 from captcha_ocr.images import scale_pixels
@@ -136,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if data.problems:
             print(f"warning: {data.report()}", file=sys.stderr)
         images, labels, what = data.images, data.labels, f"{args.data} ({len(data.paths)} captchas)"
-        default_json = f"evaluation-{Path(args.data).resolve().name}.json"
+        # The folder's name and a digest of its full path: two folders of one name keep two reports.
+        folder = Path(args.data).resolve()
+        default_json = f"evaluation-{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:6]}.json"
     else:
         if config is None:
             raise UserError(f"{args.model} is a bare model file with no run config; give --data FOLDER to evaluate on")
@@ -149,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_report(report, title=f"{args.model} on {what}"))
     out = Path(args.json) if args.json else (run_dir or Path(args.model).parent) / default_json
     output_dir(out.parent, "--json")
-    out.write_text(json.dumps(report, indent=2))
+    try:
+        write_text_atomic(out, json.dumps(report, indent=2))
+    except OSError as err:
+        raise UserError(f"cannot write --json {str(out)!r}: {err.strerror or err}; give a writable path") from None
     print(f"report written to {out}")
     return 0
 

@@ -44,14 +44,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import yaml
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from captcha_ocr.atomic import write_atomic
 from captcha_ocr.cli import add_config_args, config_from_args, int_at_least, logger, output_dir, parser, run_cli
 from captcha_ocr.config import Config, config_from_dict
 from captcha_ocr.errors import UserError
 from captcha_ocr.folder import list_folder
-from captcha_ocr.generate import labeled_grid
+from captcha_ocr.generate import caption_font, labeled_grid
 from captcha_ocr.generator import CaptchaGenerator, GeneratorSpec
 from captcha_ocr.images import open_image, to_array
 from captcha_ocr.style_search import font_choices, generator_updates, knobs_of, search
@@ -333,7 +333,7 @@ def style_sheet(result: FitResult, count: int = 10, columns: int = 5) -> Image.I
     ]
     title_h = 18
     sheet = Image.new("RGB", (max(g.width for _, g in grids), sum(title_h + g.height for _, g in grids)), "white")
-    draw, font, y = ImageDraw.Draw(sheet), ImageFont.load_default(), 0
+    draw, font, y = ImageDraw.Draw(sheet), caption_font(12), 0
     for title, grid in grids:
         draw.text((8, y + 4), title, fill="black", font=font)
         sheet.paste(grid, (0, y + title_h))

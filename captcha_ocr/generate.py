@@ -68,6 +68,13 @@ def contact_sheet(config, seed: int, count: int = 40, columns: int = 5, split: s
     return labeled_grid(sample_images(spec, seed, split, range(count)), columns)
 
 
+def caption_font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans Mono from matplotlib's package: a caption font that tells I from l and 0 from O."""
+    import matplotlib
+
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"), size)
+
+
 def labeled_grid(pairs, columns: int = 5) -> Image.Image:
     """Images in a grid, each at its own size in a cell of the largest one's, captioned with its text.
 
@@ -76,8 +83,8 @@ def labeled_grid(pairs, columns: int = 5) -> Image.Image:
         columns: cells per row.
     """
     pairs = list(pairs)
-    font = ImageFont.load_default()
-    caption = 14
+    font = caption_font(12)
+    caption = 15
     cell_w = max(img.width for _, img in pairs)
     cell_h = max(img.height for _, img in pairs)
     rows = -(-len(pairs) // columns)

@@ -3,7 +3,8 @@
 The images come straight from `captcha.image.ImageCaptcha` (its own unseeded
 randomness, not our seeded generator), are saved as JPEG with a `labels.csv`
 (file,label) instead of labels in file names, and a few are saved in other
-modes (RGBA PNG, palette GIF) the way real scraped captchas come.
+modes the way real scraped captchas come: RGBA PNGs with a transparent
+background, and palette GIFs whose background entry is transparent.
 
     python scripts/make_foreign_folder.py --out data/foreign --count 500
     python -m captcha_ocr.evaluate --model runs/quickstart --data data/foreign
@@ -17,9 +18,21 @@ import secrets
 import string
 from pathlib import Path
 
+import numpy as np
 from captcha.image import ImageCaptcha
+from PIL import Image
 
 CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+def transparent_background(img: Image.Image) -> Image.Image:
+    """RGBA whose background is transparent and whose text is opaque (alpha from how much darker than
+    the background median a pixel is), so that readers must composite it: over white it reads as before."""
+    gray = np.asarray(img.convert("L"), np.float32)
+    alpha = np.clip((np.median(gray) - gray) * 4.0, 0, 255).astype(np.uint8)
+    rgba = img.convert("RGBA")
+    rgba.putalpha(Image.fromarray(alpha))
+    return rgba
 
 
 def main() -> None:
@@ -38,10 +51,13 @@ def main() -> None:
             img = gen.generate_image(text)
             if i % 10 == 1:
                 name = f"img{i:05d}.png"
-                img.convert("RGBA").save(out / name)
+                transparent_background(img).save(out / name)
             elif i % 10 == 2:
                 name = f"img{i:05d}.gif"
-                img.convert("P", palette=1, colors=64).save(out / name)
+                gif = img.convert("P", palette=Image.ADAPTIVE, colors=64)
+                # The palette entry of the most pixels (the background) is transparent, as on scraped GIFs.
+                background = max(gif.getcolors(), key=lambda c: c[0])[1]
+                gif.save(out / name, transparency=background)
             else:
                 name = f"img{i:05d}.jpg"
                 img.save(out / name, quality=85)

@@ -64,3 +64,13 @@ def test_evaluate_on_a_folder_reports_skipped_files(smoke_run, generated_folder,
                       cwd=workdir, check=True)
     assert "2 skipped" in proc.stderr and "XYZW_broken.png" in proc.stderr and "'+' outside the charset" in proc.stderr
     assert json.loads(out.read_text())["count"] == 24
+
+
+def test_two_folders_of_one_name_keep_two_reports(smoke_run, generated_folder, workdir, tmp_path):
+    for parent in ("a", "b"):
+        shutil.copytree(generated_folder, tmp_path / parent / "captchas")
+        proc = run_module("evaluate", "--model", smoke_run, "--data", tmp_path / parent / "captchas",
+                          cwd=workdir, check=True)
+        assert f"report written to {smoke_run}" in proc.stdout
+    reports = sorted(smoke_run.glob("evaluation-captchas-*.json"))
+    assert len(reports) == 2 and all(json.loads(r.read_text())["count"] == 24 for r in reports)
