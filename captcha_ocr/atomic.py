@@ -15,8 +15,11 @@ from typing import Callable
 
 
 def temporary_path(path: Path) -> Path:
-    """A hidden name beside `path`, unique per process and thread, keeping its suffix (np.savez needs .npz)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")
+    """A hidden name beside `path`, unique per process and thread, keeping its suffixes
+    (np.savez needs .npz, Keras .keras and .weights.h5)."""
+    suffix = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    return path.with_name(f".{stem}.{os.getpid()}-{threading.get_ident()}.tmp{suffix}")
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None], durable: bool = True) -> None:

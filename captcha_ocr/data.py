@@ -109,28 +109,83 @@ def _scale(images, labels):
     return scale_pixels(images), labels
 
 
+ORDER_CHUNK = 256  # in-memory elements are gathered this many at a time (one NumPy gather, not one per element)
+
+
+def _order(n: int, seed: int, shuffle: bool, repeat: bool, start: int):
+    """Indices of the elements to visit, from element `start` on.
+
+    Pass p (0, 1, ...) visits all n in an order drawn from (seed, p) alone, so element k of the
+    sequence depends only on the seed and k: a resumed run continues exactly where it stopped.
+    """
+    passes, offset = divmod(start, n)
+    while True:
+        order = np.random.default_rng([seed, passes]).permutation(n) if shuffle else np.arange(n)
+        yield from (order[i:i + ORDER_CHUNK] for i in range(offset, n, ORDER_CHUNK))
+        if not repeat:
+            return
+        passes, offset = passes + 1, 0
+
+
 def _elements(images: np.ndarray, labels: np.ndarray, *, shuffle: bool = False, seed: int = 0,
-              repeat: bool = False) -> tf.data.Dataset:
-    """Unbatched uint8 (image, label) elements of in-memory arrays (shuffled each pass if `shuffle`)."""
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.repeat() if repeat else ds
+              repeat: bool = False, start: int = 0) -> tf.data.Dataset:
+    """Unbatched uint8 (image, label) elements of in-memory arrays (see `_order`), from element `start` on."""
+    if not (shuffle or repeat or start):
+        return tf.data.Dataset.from_tensor_slices((images, labels))
+
+    def chunks():
+        for index in _order(len(images), seed, shuffle, repeat, start):
+            yield images[index], labels[index]
+
+    return tf.data.Dataset.from_generator(chunks, output_signature=(
+        tf.TensorSpec((None, *images.shape[1:]), images.dtype),
+        tf.TensorSpec((None, *labels.shape[1:]), labels.dtype))).unbatch()
 
 
-def _batched(ds: tf.data.Dataset, batch_size: int, augment=None, seed: int = 0) -> tf.data.Dataset:
-    """Batch, scale to [0, 1], augment (training only) and prefetch."""
+def _mix(build_first, build_second, share: float, seed: int, start: int) -> tf.data.Dataset:
+    """Elements drawn from two sources, `share` of them from the second, by a choice sequence of (seed, position).
+
+    Args:
+        build_first, build_second: start -> that source's elements from its own element `start` on.
+        start: the position of the mix to begin at; each source begins where the choices before it leave it.
+    """
+    block = 4096
+
+    def choices(position: int):
+        index, offset = divmod(position, block)
+        while True:
+            picked = np.random.default_rng([seed, 7919, index]).random(block) < share
+            yield from picked[offset:].astype(np.int64)
+            index, offset = index + 1, 0
+
+    taken = 0  # how many of the first `start` choices went to the second source
+    index, rest = divmod(start, block)
+    for i in range(index):
+        taken += int((np.random.default_rng([seed, 7919, i]).random(block) < share).sum())
+    taken += int((np.random.default_rng([seed, 7919, index]).random(block)[:rest] < share).sum())
+    choice = tf.data.Dataset.from_generator(lambda: choices(start), output_signature=tf.TensorSpec((), tf.int64))
+    return tf.data.Dataset.choose_from_datasets([build_first(start - taken), build_second(taken)], choice)
+
+
+def _batched(ds: tf.data.Dataset, batch_size: int, augment=None, seed: int = 0, start: int = 0) -> tf.data.Dataset:
+    """Batch, scale to [0, 1], augment (training only) and prefetch.
+
+    Batch k (counting from the first batch of the run, so `start` elements in) is augmented with
+    draws from (seed, k) alone, whatever was drawn before it.
+    """
     ds = ds.batch(batch_size).map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None and augment.enabled:
         fn = make_augment(augment, seed)
-        ds = ds.map(lambda x, y: (fn(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate(start // batch_size).map(lambda k, xy: (fn(xy[0], k), xy[1]),
+                                                   num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def from_arrays(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool = False,
-                seed: int = 0, repeat: bool = False, augment=None) -> tf.data.Dataset:
-    """Batches of in-memory uint8 images: shuffled each epoch if `shuffle`, scaled to [0, 1]."""
-    return _batched(_elements(images, labels, shuffle=shuffle, seed=seed, repeat=repeat), batch_size, augment, seed)
+                seed: int = 0, repeat: bool = False, augment=None, start: int = 0) -> tf.data.Dataset:
+    """Batches of in-memory uint8 images: shuffled each pass if `shuffle`, scaled to [0, 1], from element `start`."""
+    return _batched(_elements(images, labels, shuffle=shuffle, seed=seed, repeat=repeat, start=start), batch_size,
+                    augment, seed, start)
 
 
 def _stream_chunks(spec: GeneratorSpec, seed: int, shape, resize: str, workers: int, start: int):
@@ -172,7 +227,7 @@ def synthetic_stream(config: Config, seed: int, batch_size: int, start: int = 0)
     Args:
         start: index of the first captcha; a resumed run starts where it stopped.
     """
-    return _batched(_stream_elements(config, seed, start), batch_size, config.augment, seed)
+    return _batched(_stream_elements(config, seed, start), batch_size, config.augment, seed, start)
 
 
 def _split_items(items: list, fractions: list[float], seed: int) -> list[list]:
@@ -243,19 +298,18 @@ def build_datasets(config: Config, seed: int | None = None, initial_epoch: int =
     Args:
         config: the run's config.
         seed: overrides `train.seed` (the data and shuffling seed).
-        initial_epoch: a resumed run's first epoch (the stream continues after what was seen).
+        initial_epoch: a resumed run's first epoch: every source continues exactly where the
+            epochs before it left off (element k of a run depends on the seed and k alone).
     """
     seed = config.train.seed if seed is None else seed
-    t = config.train
-    start = initial_epoch * (t.steps_per_epoch or 0) * t.batch_size
     build = _folder_datasets if config.data.source == "folder" else _synthetic_datasets
-    data = build(config, seed, start)
+    data = build(config, seed, initial_epoch)
     if config.augment.enabled:
         data.description += "; augmented"
     return data
 
 
-def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
+def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
     """A labeled folder's splits, its training part optionally mixed with synthetic captchas."""
     d, t = config.data, config.train
     splits = folder_splits(config, seed)
@@ -266,7 +320,9 @@ def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
             log.warning(part.report())
     train_x, train_y = splits["train"].images, splits["train"].labels
     steps = t.steps_per_epoch or max(1, int(len(train_x) / (1.0 - d.synthetic_ratio)) // t.batch_size)
-    elements = _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True)
+    start = initial_epoch * steps * t.batch_size  # elements that the epochs before initial_epoch drew
+    labeled = lambda at: _elements(train_x, train_y, shuffle=True, seed=seed, repeat=True, start=at)  # noqa: E731
+    first = labeled
     pool = None
     if d.unlabeled_folder:
         from captcha_ocr.pseudo import PseudoPool
@@ -276,29 +332,29 @@ def _folder_datasets(config: Config, seed: int, start: int) -> Datasets:
             log.warning(f"{d.unlabeled_folder}: {len(problems)} unreadable images skipped "
                         f"({'; '.join(f'{Path(p).name}: {why}' for p, why in problems[:3])})")
         pool = PseudoPool(unlabeled, config.charset.max_length, seed)
-        elements = tf.data.Dataset.sample_from_datasets(
-            [elements, pool.dataset(train_x, train_y)], weights=[1.0 - d.pseudo_share, d.pseudo_share], seed=seed)
+        first = lambda at: _mix(labeled, lambda _: pool.dataset(train_x, train_y), d.pseudo_share,  # noqa: E731
+                                seed + 1, at)
         notes.append(f"self-training on {len(unlabeled)} unlabeled images of {d.unlabeled_folder} "
                      f"({d.pseudo_rounds} rounds, confidence >= {d.pseudo_min_confidence:g}, "
                      f"{d.pseudo_share:.0%} of each batch)")
+    elements = first(start)
     if d.synthetic_ratio:
         # Mix in synthetic captchas at the configured share, drawn per element.
         if d.train_size:
             sx, sy = synthetic_set(config, "train", seed, d.train_size)
-            synth = _elements(sx, sy, shuffle=True, seed=seed, repeat=True)
+            synth = lambda at: _elements(sx, sy, shuffle=True, seed=seed, repeat=True, start=at)  # noqa: E731
             notes.append(f"mixed with a synthetic pool of {d.train_size} at {d.synthetic_ratio:.0%}")
         else:
-            synth = _stream_elements(config, seed, int(start * d.synthetic_ratio))
+            synth = lambda at: _stream_elements(config, seed, at)  # noqa: E731
             notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
-        elements = tf.data.Dataset.sample_from_datasets(
-            [elements, synth], weights=[1.0 - d.synthetic_ratio, d.synthetic_ratio], seed=seed)
-    train = _batched(elements, t.batch_size, config.augment, seed)
+        elements = _mix(first, synth, d.synthetic_ratio, seed, start)
+    train = _batched(elements, t.batch_size, config.augment, seed, start)
     val = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size)
     test = splits["test"]
     return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool)
 
 
-def _synthetic_datasets(config: Config, seed: int, start: int) -> Datasets:
+def _synthetic_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
     """Fixed synthetic validation and test sets, and a training pool or an endless stream."""
     d, t = config.data, config.train
     val_x, val_y = synthetic_set(config, "val", seed, d.val_size)
@@ -308,12 +364,12 @@ def _synthetic_datasets(config: Config, seed: int, start: int) -> Datasets:
         note = f"synthetic: train pool {d.train_size}, val {d.val_size}, test {d.test_size} (seed {seed})"
         steps = t.steps_per_epoch or max(1, len(train_x) // t.batch_size)
         train = from_arrays(train_x, train_y, t.batch_size, shuffle=True, seed=seed, repeat=True,
-                            augment=config.augment)
+                            augment=config.augment, start=initial_epoch * steps * t.batch_size)
     else:
         if not t.steps_per_epoch:
             raise UserError("data.train_size is 0 (endless stream): set train.steps_per_epoch, "
                             "e.g. --set train.steps_per_epoch=200")
         note = f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})"
         steps = t.steps_per_epoch
-        train = synthetic_stream(config, seed, t.batch_size, start=start)
+        train = synthetic_stream(config, seed, t.batch_size, start=initial_epoch * steps * t.batch_size)
     return Datasets(train, from_arrays(val_x, val_y, t.batch_size), test_x, test_y, steps, note)

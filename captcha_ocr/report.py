@@ -247,7 +247,7 @@ def table(summaries: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
             f"{len(s['succeeded'])}/{len(s['seeds'])}",
             format_mean_std(_values(s["test_captcha_acc"])),
             format_mean_std(_values(s["test_char_acc"])),
-            f"{s['best_epoch']['mean']:.1f}" if s["best_epoch"] else NONE,
+            _epoch(s["best_epoch"]["mean"]) if s["best_epoch"] else NONE,
         ]
         for t in thresholds:
             row += [format_reach(s["reach"][t], "images"), format_reach(s["reach"][t], "time_s")]
@@ -478,3 +478,8 @@ def write_plots(variants: Sequence[Variant], out_dir: Path) -> list[str] | None:
     fig.suptitle("Loss (line: mean over seeds, band: min–max; each loss function has its own scale)")
     fig.savefig(out_dir / names[1], dpi=110)
     return names
+
+
+def _epoch(mean: float) -> str:
+    """An epoch as a whole number; a mean over seeds that is not one with a decimal."""
+    return f"{mean:.0f}" if float(mean).is_integer() else f"{mean:.1f}"

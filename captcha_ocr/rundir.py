@@ -3,11 +3,19 @@
     config.yaml       the resolved config (defaults + file + --set)
     model.keras       the best model on validation whole-captcha accuracy
     last.keras        the model after the last finished epoch
-    history.csv       per-epoch loss, accuracies, learning rate, wall-clock time, images seen
+    history.csv       per epoch (counted from 1, as metrics.json's best_epoch and the log's "Epoch N/M"):
+                      loss, accuracies, learning rate, wall-clock time, images seen
     logs/             TensorBoard logs
-    backup/           resume state of Keras's BackupAndRestore (removed when the run finishes)
+    backup/           the resume point: state.json (epochs done) and that epoch's weights and
+                      optimizer state (removed when the run finishes)
     metrics.json      test metrics of model.keras, written when the run finishes
     evaluation.json   the full test report of model.keras (per position, confusions, coverage)
+
+Every file is written atomically (`captcha_ocr.atomic`), and each epoch's files
+are written in an order that makes the backup the commit point: history row,
+checkpoints, backup weights, and last `backup/state.json` (`captcha_ocr.resume`).
+A run killed at any moment resumes from the last epoch whose state.json was
+written; history rows beyond it are dropped and that epoch is trained again.
 
 A run is *finished* when metrics.json exists. `train` prepares and writes a
 run directory; `evaluate`, `predict`, `export` and `compare` read one through
@@ -17,11 +25,13 @@ run directory; `evaluate`, `predict`, `export` and `compare` read one through
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from captcha_ocr.atomic import write_text_atomic
 from captcha_ocr.config import Config, changed_keys, config_from_dict, read_yaml
 from captcha_ocr.errors import UserError
 
@@ -99,25 +109,62 @@ def _describe(changes: dict[str, tuple]) -> str:
     return f"{', '.join(sections)} config ({shown}{more})"
 
 
+BACKUP_STATE = "state.json"
+LEGACY_BACKUP_STATE = "training_metadata.json"  # keras.callbacks.BackupAndRestore's, used before resume.py
+
+
+def backup_state(run_dir: Path) -> tuple[int, Path | None]:
+    """(epochs the resume backup holds, its weights file); (0, None) if there is none."""
+    backup = Path(run_dir) / BACKUP
+    for name, weights_key in ((BACKUP_STATE, "weights"), (LEGACY_BACKUP_STATE, None)):
+        try:
+            state = json.loads((backup / name).read_text())
+            weights = backup / (state[weights_key] if weights_key else "latest.weights.h5")
+            if weights.is_file():
+                return int(state["epoch"]), weights
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0, None
+
+
 def backup_epoch(run_dir: Path) -> int:
     """The number of epochs the resume backup holds (0 if none)."""
-    path = Path(run_dir) / BACKUP / "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
-    try:
-        return int(json.loads(path.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
-        return 0
+    return backup_state(run_dir)[0]
 
 
-def trim_history(run_dir: Path, epochs: int) -> None:
-    """Drop history rows of epochs that the backup does not hold (killed between the two writes)."""
-    history = Path(run_dir) / HISTORY
-    if not history.is_file():
-        return
-    with open(history, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) - 1 > epochs:
-        with open(history, "w", newline="") as fh:
-            csv.writer(fh).writerows(rows[: epochs + 1])
+COUNT_COLUMNS = ("epoch", "images", "pseudo_labels")  # written as whole numbers; the rest as floats
+
+
+def history_columns(rows: list[dict]) -> list[str]:
+    """history.csv's columns: epoch, then every other key in sorted order (as Keras's CSVLogger wrote them)."""
+    keys = sorted({k for row in rows for k in row} - {"epoch"})
+    return ["epoch", *keys]
+
+
+def write_history(run_dir: Path, rows: list[dict]) -> None:
+    """Rewrite history.csv whole, atomically, from rows of one epoch each."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, history_columns(rows), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (int(v) if k in COUNT_COLUMNS else float(v)) for k, v in row.items()})
+    write_text_atomic(Path(run_dir) / HISTORY, buffer.getvalue())
+
+
+def trim_history(run_dir: Path, epochs: int) -> list[dict]:
+    """Keep the history rows of epochs 1..`epochs` (one each, in order); returns them.
+
+    Rows past the backup belong to an epoch that is trained again; a duplicate or out-of-order
+    row (left by versions before resume.py) is dropped in favour of the last row of its epoch.
+    """
+    by_epoch: dict[int, dict] = {}
+    for row in read_history(run_dir):
+        if "epoch" in row:
+            by_epoch[int(row["epoch"])] = row
+    rows = [by_epoch[e] for e in range(1, epochs + 1) if e in by_epoch]
+    if (Path(run_dir) / HISTORY).is_file():
+        write_history(run_dir, rows)
+    return rows
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
@@ -127,8 +174,17 @@ def read_history(path: Path) -> list[dict[str, float]]:
         path = path / HISTORY
     if not path.is_file():
         return []
+    rows = []
     with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(fh)]
+        for row in csv.DictReader(fh):
+            try:
+                rows.append({k: float(v) for k, v in row.items() if k and v not in (None, "")})
+            except (TypeError, ValueError):
+                continue  # a second header, written by two trainings at once before runs were locked
+    if rows and rows[0].get("epoch") == 0:  # written before epochs were counted from 1 (Keras's CSVLogger)
+        for row in rows:
+            row["epoch"] = row.get("epoch", -1) + 1
+    return rows
 
 
 def previous_progress(run_dir: Path) -> tuple[float, int]:
@@ -141,8 +197,8 @@ def previous_progress(run_dir: Path) -> tuple[float, int]:
 
 def write_results(run_dir: Path, metrics: dict, evaluation: dict) -> None:
     """Write evaluation.json and then metrics.json (which marks the run finished), and drop the backup."""
-    (run_dir / EVALUATION).write_text(json.dumps(evaluation, indent=2))
-    (run_dir / METRICS).write_text(json.dumps(metrics, indent=2))
+    write_text_atomic(run_dir / EVALUATION, json.dumps(evaluation, indent=2))
+    write_text_atomic(run_dir / METRICS, json.dumps(metrics, indent=2))
     shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
 
 

@@ -58,9 +58,12 @@ def selection_score(logs: dict) -> float:
     return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0))
 
 
-def _callbacks(run_dir: Path, config: Config, elapsed: float, images_seen: int, best_so_far: float | None,
-               extra_first: Sequence = ()):
+def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Sequence = ()):
     import keras
+
+    from captcha_ocr.resume import ReseedEachEpoch, ResumableEarlyStopping, RunRecorder
+
+    elapsed, images_seen = (rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))) if rows else (0.0, 0)
 
     class Clock(keras.callbacks.Callback):
         """Adds wall-clock time, images seen, the learning rate and the selection score to each epoch's logs."""
@@ -90,21 +93,15 @@ def _callbacks(run_dir: Path, config: Config, elapsed: float, images_seen: int, 
                 self.model.stop_training = True
 
     cbs = [
+        ReseedEachEpoch(config.train.seed),
         Clock(),
-        *extra_first,  # before the checkpoints and the CSV log, which record what they add to the logs
-        keras.callbacks.BackupAndRestore(str(run_dir / rundir.BACKUP), double_checkpoint=True,
-                                         delete_checkpoint=False),
-        # A resumed run starts from the best score it reached, or its first epoch would replace
-        # model.keras whatever it scored.
-        keras.callbacks.ModelCheckpoint(str(run_dir / rundir.MODEL), monitor=SELECT, mode="max",
-                                        save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.ModelCheckpoint(str(run_dir / rundir.LAST)),
-        keras.callbacks.CSVLogger(str(run_dir / rundir.HISTORY), append=True),
+        *extra_first,  # before the recorder, which records what they add to the logs
+        RunRecorder(run_dir, rows, selection_score),
         keras.callbacks.TensorBoard(str(run_dir / rundir.LOGS), write_graph=False, profile_batch=0),
     ]
     if config.train.early_stopping_patience:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=SELECT, mode="max",
-                                                 patience=config.train.early_stopping_patience))
+        cbs.append(ResumableEarlyStopping(rows, selection_score, monitor=SELECT,
+                                          patience=config.train.early_stopping_patience))
     return cbs
 
 
@@ -125,6 +122,13 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
         The content of metrics.json.
     """
     run_dir = Path(run_dir)
+    from captcha_ocr.resume import run_lock
+
+    with run_lock(run_dir):
+        return _train(config, run_dir, restart, init_from, callbacks, log)
+
+
+def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: Sequence, log) -> dict:
     status = rundir.prepare_run_dir(run_dir, config, restart)
     if status == "finished":
         log(f"{run_dir} is already finished (metrics.json); pass --restart to train it again")
@@ -132,14 +136,14 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
 
     import keras
     from captcha_ocr.data import build_datasets
-    from captcha_ocr.evaluate import evaluate_arrays, format_report
     from captcha_ocr.model import build_model
+    from captcha_ocr.resume import finished_before, restore
 
     keras.utils.set_random_seed(config.train.seed)
     initial_epoch = rundir.backup_epoch(run_dir) if status == "resume" else 0
-    rundir.trim_history(run_dir, initial_epoch)
+    rows = rundir.trim_history(run_dir, initial_epoch)
     if status == "resume":
-        log(f"resuming {run_dir} after epoch {initial_epoch}")
+        log(f"resuming {run_dir} after epoch {initial_epoch} (its backup); epoch {initial_epoch + 1} comes next")
     source = None
     if init_from and initial_epoch == 0:  # a resumed run gets its weights from the backup instead
         source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
@@ -150,12 +154,11 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
     if source is not None:
         _init_weights(model, source, init_from, log)
     compile_model(model, config, data.steps_per_epoch)
+    if initial_epoch:
+        restore(model, run_dir)
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / rundir.CONFIG)
-    elapsed, images_seen = rundir.previous_progress(run_dir)
-    earlier = rundir.read_history(run_dir)
-    best_so_far = max(map(selection_score, earlier)) if earlier else None
     extra = []
     if data.pseudo is not None:
         from captcha_ocr.pseudo import labeler
@@ -163,20 +166,37 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
         d = config.data
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
                              d.pseudo_rounds, config.train.epochs, initial_epoch))
-    model.fit(
-        data.train,
-        epochs=config.train.epochs,
-        steps_per_epoch=data.steps_per_epoch,
-        validation_data=data.val,
-        shuffle=False,  # the tf.data pipeline shuffles
-        callbacks=_callbacks(run_dir, config, elapsed, images_seen, best_so_far, extra) + list(callbacks),
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    t = config.train
+    done = finished_before(rows, t.epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
+    if done:
+        log(f"no epochs left to train: {done}")
+    else:
+        model.fit(
+            data.train,
+            epochs=t.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=data.val,
+            shuffle=False,  # the tf.data pipeline shuffles
+            callbacks=_callbacks(run_dir, config, rows, extra) + list(callbacks),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _finish(run_dir, config, model, data, init_from, extra, log)
+
+
+def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, log) -> dict:
+    """Evaluate model.keras on the test set and write metrics.json, which marks the run finished."""
+    import keras
+
+    from captcha_ocr.atomic import write_atomic
+    from captcha_ocr.evaluate import evaluate_arrays, format_report
+
     best = keras.saving.load_model(run_dir / rundir.MODEL, compile=False)
-    best.save(run_dir / rundir.MODEL)  # without the optimizer's state: a third of the size, all prediction needs
+    # Without the optimizer's state: a third of the size, all prediction needs.
+    write_atomic(run_dir / rundir.MODEL, best.save)
     report = evaluate_arrays(best, data.test_images, data.test_labels, batch_size=config.train.batch_size)
     history = rundir.read_history(run_dir)
-    best_epoch = max(range(len(history)), key=lambda i: selection_score(history[i])) + 1 if history else 0
+    best_epoch = int(max(history, key=selection_score)["epoch"]) if history else 0  # the first of equals
     metrics = {
         "test": {k: report[k] for k in ("captcha_acc", "char_acc", "count")},
         "best_epoch": best_epoch,

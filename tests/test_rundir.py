@@ -53,10 +53,26 @@ def test_history_trim_and_backup_epoch(tmp_path):
     assert rundir.backup_epoch(run) == 0
     (run / rundir.BACKUP).mkdir()
     (run / rundir.BACKUP / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
+    assert rundir.backup_epoch(run) == 0, "a state without its weights file is no backup"
+    (run / rundir.BACKUP / "latest.weights.h5").write_bytes(b"")  # the format of Keras's BackupAndRestore
     assert rundir.backup_epoch(run) == 2
-    rundir.trim_history(run, 2)
-    assert [r["epoch"] for r in rundir.read_history(run)] == [0, 1]
+    (run / rundir.BACKUP / "epoch-1.weights.h5").write_bytes(b"")
+    (run / rundir.BACKUP / rundir.BACKUP_STATE).write_text(json.dumps({"epoch": 1, "weights": "epoch-1.weights.h5"}))
+    assert rundir.backup_state(run) == (1, run / rundir.BACKUP / "epoch-1.weights.h5")  # ours wins
+    assert [r["epoch"] for r in rundir.trim_history(run, 2)] == [1, 2], "counted from 1; older files from 0"
+    assert (run / rundir.HISTORY).read_text() == "epoch,images,loss\n1,32,2.5\n2,64,2.0\n"
     assert rundir.read_history(tmp_path / "none") == []
+
+
+def test_trim_history_repairs_what_older_versions_left(tmp_path):
+    """Rows written twice, out of order, and a second header from two trainings at once (issue 14)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / rundir.HISTORY).write_text("epoch,loss,images\n0,2.5,32\n1,2.0,64\n1,1.9,64\nepoch,loss,images\n"
+                                      "3,1.2,128\n2,1.5,96\n4,1.0,160\n")
+    rows = rundir.trim_history(run, 4)
+    assert [(r["epoch"], r["loss"]) for r in rows] == [(1, 2.5), (2, 1.9), (3, 1.5), (4, 1.2)]
+    assert [r["images"] for r in rundir.read_history(run)] == [32, 64, 96, 128]
 
 
 def test_load_run_errors(tmp_path):

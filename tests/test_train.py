@@ -110,7 +110,7 @@ def test_resume_after_interruption(workdir):
         resumed_at = int(proc.stdout.split("after epoch ")[1].split()[0])
         assert resumed_at >= 1
         epochs = [int(r["epoch"]) for r in _history_rows(run_dir)]
-        assert epochs == list(range(30)), "each epoch once, none repeated or lost"
+        assert epochs == list(range(1, 31)), "each epoch once, none repeated or lost"
         assert proc.stdout.count("Epoch ") == 30 - resumed_at
         assert (run_dir / "metrics.json").is_file()
 
