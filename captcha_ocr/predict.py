@@ -110,7 +110,8 @@ def expand_paths(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def build_parser():
     p = parser("python -m captcha_ocr.predict", __doc__)
-    p.add_argument("--model", required=True, help="a run directory or a .keras model file")
+    p.add_argument("--model", required=True,
+                   help="a run directory, a .keras model file, a shipped model (base) or an export folder")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.add_argument("--min-confidence", type=fraction, default=0.0,
@@ -128,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed += 1
     if not paths:
         raise UserError("no images to read; give image files, folders or globs")
-    rec = Recognizer.load(args.model)
+    from captcha_ocr.reader import load_reader
+
+    rec = load_reader(args.model)  # a run, a .keras file, a shipped model or an export
     for start in range(0, len(paths), args.batch_size):
         good_paths, arrays = [], []
         for path in paths[start:start + args.batch_size]:
@@ -140,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed += 1
         if not arrays:
             continue
-        for path, pred in zip(good_paths, rec.predict_arrays(np.stack(arrays))):
+        for path, pred in zip(good_paths, rec.read(np.stack(arrays))):
             text = pred.text if pred.confidence >= args.min_confidence else "?"
             if args.json:
                 print(json.dumps({"path": path, "text": text, "confidence": round(pred.confidence, 4),

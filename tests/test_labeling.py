@@ -14,9 +14,9 @@ from captcha_ocr.serve.labeling import LabelSession, check_label
 
 @pytest.fixture(scope="module")
 def model(smoke_run):
-    from captcha_ocr.serve.models import load_served
+    from captcha_ocr.reader import load_reader
 
-    return load_served("smoke", smoke_run)
+    return load_reader(smoke_run, "smoke")
 
 
 @pytest.fixture

@@ -51,3 +51,14 @@ def test_save_load_same_predictions(smoke_run, generated_folder):
     alone = Recognizer.load(smoke_run / "model.keras").predict([str(files[0])])[0]
     assert alone.text == by_path[0].text
     np.testing.assert_allclose(alone.confidence, by_path[0].confidence, rtol=1e-5)
+
+
+def test_predict_reads_with_an_export_as_with_its_run(smoke_run, generated_folder, workdir, tmp_path):
+    out = tmp_path / "savedmodel"
+    run_module("export", "--model", smoke_run, "--format", "savedmodel", "--out", out, cwd=workdir, check=True)
+    by_run = run_module("predict", "--model", smoke_run, generated_folder, cwd=workdir, check=True).stdout
+    by_export = run_module("predict", "--model", out, generated_folder, cwd=workdir, check=True).stdout
+    rows = lambda text: [line.split("\t") for line in text.splitlines()]  # noqa: E731
+    assert [r[:2] for r in rows(by_export)] == [r[:2] for r in rows(by_run)] and len(rows(by_run)) == 24
+    for a, b in zip(rows(by_run), rows(by_export)):
+        assert abs(float(a[2]) - float(b[2])) <= 0.002

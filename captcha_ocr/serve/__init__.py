@@ -4,7 +4,8 @@
 
 - `captcha_ocr.serve.app`: the FastAPI app (`create_app`): `POST /v1/read`,
   `GET /v1/models`, `GET /health`, the labeling page `/label` and its routes.
-- `captcha_ocr.serve.models`: the served models (runs, `.keras`, shipped, exports).
+- `captcha_ocr.reader` (outside this package, as `predict` uses it too): the models,
+  whatever their kind (runs, `.keras`, shipped, exports).
 - `captcha_ocr.serve.batcher`: micro-batching of concurrent requests.
 - `captcha_ocr.serve.inputs`: request bodies and limits.
 - `captcha_ocr.serve.labeling`: the labeling queue and its `labels.csv`.
@@ -13,6 +14,5 @@
 from captcha_ocr.serve.app import create_app
 from captcha_ocr.serve.inputs import Limits
 from captcha_ocr.serve.labeling import LabelSession
-from captcha_ocr.serve.models import ServedModel, load_served
 
-__all__ = ["create_app", "Limits", "LabelSession", "ServedModel", "load_served"]
+__all__ = ["create_app", "Limits", "LabelSession"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.cli import fraction, int_at_least, logger, parser, run_cli
@@ -54,12 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from captcha_ocr.serve.app import create_app
     from captcha_ocr.serve.labeling import LabelSession
-    from captcha_ocr.serve.models import load_served, parse_model_args
+    from captcha_ocr.reader import load_reader
 
     limits = Limits(int(args.max_body_mb * 2**20), args.max_images, args.max_pixels)
     models = []
     for name, path in parse_model_args(args.model):
-        models.append(load_served(name, path))
+        models.append(load_reader(path, name))
         logger.info(f"model {name!r}: {path} ({models[-1].kind}, {models[-1].spec.width}x{models[-1].spec.height})")
     session = None
     if args.label_folder:
@@ -79,6 +80,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (f", labeling page {url}/" if session else ""))
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
     return 0
+
+
+def parse_model_args(values: Sequence[str]) -> list[tuple[str, str]]:
+    """`--model` values -> (name, path): `NAME=PATH`, or a bare path named after its last part.
+
+    Raises:
+        UserError: two models with one name.
+    """
+    named: list[tuple[str, str]] = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or Path(value).exists():
+            path = value
+            name = Path(value.rstrip("/")).stem or value
+        if any(name == other for other, _ in named):
+            raise UserError(f"two models are named {name!r}; name them with --model NAME=PATH")
+        named.append((name, path))
+    return named
 
 
 def check_address(host: str, port: int) -> None:

@@ -28,7 +28,7 @@ from captcha_ocr.images import IMAGE_FORMATS, ImageTooLarge, open_image
 from captcha_ocr.serve.batcher import MicroBatcher
 from captcha_ocr.serve.inputs import BodyLimit, Limits, RequestError, read_images
 from captcha_ocr.serve.labeling import LabelSession
-from captcha_ocr.serve.models import ServedModel
+from captcha_ocr.reader import Reader
 
 STATIC = Path(__file__).with_name("static")
 INLINE_IMAGES = 2  # requests with more images are decoded in a worker thread, off the event loop
@@ -77,7 +77,7 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(models: list[ServedModel], limits: Limits = Limits(), min_confidence: float = 0.0,
+def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: float = 0.0,
                label_session: LabelSession | None = None, max_batch: int = 64, max_wait: float = 0.002) -> FastAPI:
     """The service for `models` (the first is the default), optionally with a labeling session.
 
@@ -176,7 +176,7 @@ class _Prepared(NamedTuple):
     too_large: bool = False
 
 
-def _prepare_all(model: ServedModel, images: list[tuple[str, bytes]], limits: Limits) -> list[_Prepared]:
+def _prepare_all(model: Reader, images: list[tuple[str, bytes]], limits: Limits) -> list[_Prepared]:
     """Decode and prepare each image; a bad one gets its error and does not stop the others."""
     out = []
     for name, data in images:

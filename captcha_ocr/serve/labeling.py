@@ -76,8 +76,8 @@ class LabelSession:
         """Read every image of `folder` with a model and build the queue.
 
         Args:
-            prepare: decoded PIL image -> the model's input array (`ServedModel.prepare`).
-            read: a batch of such arrays -> predictions (`ServedModel.read`).
+            prepare: decoded PIL image -> the model's input array (`Reader.prepare`).
+            read: a batch of such arrays -> predictions (`Reader.read`).
 
         Raises:
             UserError: the folder does not exist or holds no images.
