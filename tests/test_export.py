@@ -161,6 +161,14 @@ def test_onnx_reads_like_keras(exports, keras_reader, pngs):
     from captcha_ocr.export import load_exported
 
     _compare(keras_reader.predict(pngs), load_exported(exports["onnx"][0]).predict(pngs), 1e-4)
+    import json
+
+    import onnxruntime
+
+    folder = exports["onnx"][0]
+    spec = json.loads((folder / "spec.json").read_text())
+    session = onnxruntime.InferenceSession(str(folder / spec["file"]), providers=["CPUExecutionProvider"])
+    assert spec["signatures"]["serve_array"]["outputs"] == [o.name for o in session.get_outputs()]
 
 
 def test_transparent_gif_reads_like_keras(exports, keras_reader, pngs):

@@ -147,6 +147,13 @@ def _quantize_int8(converter, float_flatbuffer: bytes, calibration: np.ndarray) 
     return debugger.get_nondebug_quantized_model()
 
 
+def onnx_outputs(path: Path) -> list[str]:
+    """The output names of an ONNX model, in the order a session's `run` returns them."""
+    import onnx
+
+    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
+
+
 def _write_onnx(serving: ServingModule, out: Path) -> None:
     try:
         import tf2onnx
@@ -215,6 +222,8 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
             _write_onnx(serving, target)
         extra = {"calibration_images": len(calibration)} if calibration is not None else {}
         spec = export_spec(model, fmt, model_path, quantize, extra)
+        if fmt == "onnx":  # the order onnxruntime returns them in, read from the file itself
+            spec["signatures"]["serve_array"]["outputs"] = onnx_outputs(target / MODEL_FILES["onnx"])
         (target / SPEC_FILE).write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
         if out.exists():
             shutil.rmtree(out)
