@@ -6,8 +6,12 @@ and the command-line `--help` stay fast.
 
 import os
 
-# TensorFlow's C++ start-up chatter hides our own output; users can set it back.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow's C++ start-up chatter hides our own output; users can set it back, and then see all of it.
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from captcha_ocr import quiet
+
+    quiet.install()
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,33 @@
+"""captcha_ocr.quiet: TensorFlow's start-up lines are held back, anything else on stderr is not."""
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | {"PYTHONPATH": str(ROOT)}
+
+
+def run(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], env=ENV | env, capture_output=True, text=True, timeout=120)
+
+
+def test_importing_tensorflow_prints_nothing():
+    proc = run("import captcha_ocr, tensorflow as tf; print(tf.constant(2) * 3)")
+    assert proc.returncode == 0 and "6" in proc.stdout
+    assert proc.stderr == "", proc.stderr
+
+
+def test_other_lines_written_while_held_still_reach_stderr():
+    code = ("import os\nfrom captcha_ocr.quiet import known_lines_held_back\nwith known_lines_held_back():\n"
+            "    os.write(2, b'I0000 00:00:1795.1  42 port.cc:153] oneDNN custom operations are on.\\n')\n"
+            "    os.write(2, b'E0000 00:00:1795.2  42 some_kernel.cc:7] a real problem\\n')\n")
+    proc = run(code)
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == ["E0000 00:00:1795.2  42 some_kernel.cc:7] a real problem"]
+
+
+def test_a_user_who_sets_the_log_level_sees_everything():
+    proc = run("import captcha_ocr, tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
+    assert proc.returncode == 0 and "oneDNN" in proc.stderr
