@@ -450,12 +450,16 @@ def write_plots(variants: Sequence[Variant], out_dir: Path) -> list[str] | None:
     max_time = max((r.history[-1].get("time_s", 0) for v in variants for r in v.succeeded if r.history), default=0)
     t_scale, t_unit = _time_unit(max_time)
 
-    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    fig = Figure(figsize=(17, 4.8), layout="constrained")
     FigureCanvasAgg(fig)
-    by_images, by_time = fig.subplots(1, 2, sharey=True)
+    by_images, by_time, chars = fig.subplots(1, 3)
     _draw(by_images, variants, "images", "val_captcha_acc", y_scale=100)
     _draw(by_time, variants, "time_s", "val_captcha_acc", x_scale=t_scale, y_scale=100)
-    for ax in (by_images, by_time):
+    # Per character: short runs whose whole-captcha accuracy is still 0 show their progress here.
+    _draw(chars, variants, "images", "val_char_acc", y_scale=100)
+    chars.set(title="per character, against training images seen", xlabel="training images seen (images)",
+              ylabel="validation per-character accuracy (%)")
+    for ax in (by_images, by_time, chars):
         for t in THRESHOLDS:
             ax.axhline(t * 100, color="gray", linestyle=":", linewidth=1)
         ax.set_ylim(-2, 102)
@@ -463,7 +467,7 @@ def write_plots(variants: Sequence[Variant], out_dir: Path) -> list[str] | None:
                   ylabel="validation whole-captcha accuracy (%)")
     by_time.set(title="against wall-clock training time", xlabel=f"wall-clock training time ({t_unit}, mean over seeds)")
     by_images.legend(loc="best", fontsize="small")
-    fig.suptitle("Validation whole-captcha accuracy (line: mean over seeds, band: min–max; dotted: 50% and 90%)")
+    fig.suptitle("Validation accuracy (line: mean over seeds, band: min–max; dotted: 50% and 90%)")
     fig.savefig(out_dir / names[0], dpi=110)
 
     fig = Figure(figsize=(12, 4.8), layout="constrained")
