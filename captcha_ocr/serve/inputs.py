@@ -160,6 +160,7 @@ class BodyLimit:
             if not declared.isdigit():
                 return await _answer(send, 400, "Content-Length is not a number")
             if int(declared) > self.max_bytes:
+                await _drain(receive, int(declared))
                 return await _answer(send, 413, self._message())
         received, started = 0, False
 
@@ -181,10 +182,29 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
+                await _drain(receive)
                 await _answer(send, 413, self._message())
 
     def _message(self) -> str:
         return f"the request body is larger than the limit of {self.max_bytes / 2**20:g} MB; send fewer or smaller images"
+
+
+DRAIN_LIMIT = 256 * 2**20  # bodies up to this size are read to the end (and dropped) after a 413
+
+
+async def _drain(receive, declared: int = 0) -> None:
+    """Read and drop a refused body before answering, so that the client reads the 413, not a reset.
+
+    A server that closes a connection with unread data makes the kernel reset it, and the client
+    may lose the answer; and once an answer is complete, uvicorn hands out no more of the body.
+    Bodies larger than DRAIN_LIMIT are answered at once and cut off.
+    """
+    read = declared if declared > DRAIN_LIMIT else 0  # a larger declared body is not read at all
+    while read <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        read += len(message.get("body", b""))
 
 
 async def _answer(send, status: int, message: str) -> None:
