@@ -60,3 +60,16 @@ def test_int_at_least_and_fraction_messages():
                                  (fraction, "1.5", "between 0 and 1"), (fraction, "abc", "between 0 and 1")]:
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(text)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(smoke_run, generated_folder, workdir):
+    """`predict ... | head -1`: no traceback when the reader stops early."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    cmd = f"{sys.executable} -m captcha_ocr.predict --model {smoke_run} --batch-size 1 {generated_folder} | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=workdir, capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert len(proc.stdout.splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
