@@ -151,18 +151,18 @@ def _mix(build_first, build_second, share: float, seed: int, start: int) -> tf.d
     """
     block = 4096
 
+    def picks(index: int) -> np.ndarray:
+        """Block `index` of the choice sequence: True where the second source is drawn."""
+        return np.random.default_rng([seed, 7919, index]).random(block) < share
+
     def choices(position: int):
         index, offset = divmod(position, block)
         while True:
-            picked = np.random.default_rng([seed, 7919, index]).random(block) < share
-            yield from picked[offset:].astype(np.int64)
+            yield from picks(index)[offset:].astype(np.int64)
             index, offset = index + 1, 0
 
-    taken = 0  # how many of the first `start` choices went to the second source
-    index, rest = divmod(start, block)
-    for i in range(index):
-        taken += int((np.random.default_rng([seed, 7919, i]).random(block) < share).sum())
-    taken += int((np.random.default_rng([seed, 7919, index]).random(block)[:rest] < share).sum())
+    index, rest = divmod(start, block)  # how many of the first `start` choices went to the second source:
+    taken = sum(int(picks(i).sum()) for i in range(index)) + int(picks(index)[:rest].sum())
     choice = tf.data.Dataset.from_generator(lambda: choices(start), output_signature=tf.TensorSpec((), tf.int64))
     return tf.data.Dataset.choose_from_datasets([build_first(start - taken), build_second(taken)], choice)
 

@@ -187,12 +187,16 @@ def read_history(path: Path) -> list[dict[str, float]]:
     return rows
 
 
-def previous_progress(run_dir: Path) -> tuple[float, int]:
-    """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
-    rows = read_history(run_dir)
+def progress(rows: list[dict]) -> tuple[float, int]:
+    """Wall-clock seconds and images seen recorded by the last of these history rows ((0.0, 0) if none)."""
     if not rows:
         return 0.0, 0
     return rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))
+
+
+def previous_progress(run_dir: Path) -> tuple[float, int]:
+    """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
+    return progress(read_history(run_dir))
 
 
 def write_results(run_dir: Path, metrics: dict, evaluation: dict) -> None:

@@ -63,7 +63,7 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Seq
 
     from captcha_ocr.resume import ReseedEachEpoch, ResumableEarlyStopping, RunRecorder
 
-    elapsed, images_seen = (rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))) if rows else (0.0, 0)
+    elapsed, images_seen = rundir.progress(rows)
 
     class Clock(keras.callbacks.Callback):
         """Adds wall-clock time, images seen, the learning rate and the selection score to each epoch's logs."""

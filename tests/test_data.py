@@ -136,3 +136,19 @@ def test_a_truncated_or_foreign_cache_file_is_rendered_again(config, tmp_path):
     np.savez(path, images=images[:10], labels=labels[:10])  # readable, but not the 64 asked for
     assert len(synthetic_set(config, "val", 0, 64)[0]) == 64
     assert not [p for p in path.parent.iterdir() if ".tmp" in p.name]  # no temporary file left behind
+
+
+def test_a_mix_begun_at_element_k_is_the_whole_mix_from_k():
+    """Two sources mixed by (seed, position): resuming at element k draws what an unbroken run draws."""
+    from captcha_ocr.data import _mix
+
+    def source(offset):
+        return lambda at: tf.data.Dataset.range(offset + at, offset + 10**6)
+
+    def first(count, start):
+        return [int(x) for x in _mix(source(0), source(10**7), 0.3, 5, start).take(count)]
+
+    whole = first(9000, 0)
+    assert 0.25 < np.mean([x >= 10**7 for x in whole]) < 0.35
+    for k in (1, 4095, 4096, 5000):  # within the first block of choices, at its end, past it
+        assert first(9000 - k, k) == whole[k:]
