@@ -141,7 +141,7 @@ def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"unlabeled folder {str(root)!r} not found; give a folder of captcha images")
-    paths = [p for p, _ in list_folder(root)] if (root / "labels.csv").is_file() else [str(p) for p in image_files(root)]
+    paths = [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
     results = _map_files(_load_image, [(p, shape, resize) for p in paths], workers)
     good = [r[1] for r in results if r[2] is None]
     if not good:

@@ -33,13 +33,15 @@ class ImageTooLarge(UserError):
     """An image whose header declares more pixels than the caller allows (a decompression bomb, say)."""
 
 
-def open_image(src: ImageLike, max_pixels: int | None = None, formats: Sequence[str] | None = None) -> Image.Image:
+def open_image(src: ImageLike, max_pixels: int | None = None, formats: Sequence[str] | None = None,
+               name: str | None = None) -> Image.Image:
     """Open and fully decode an image.
 
     Args:
         src: a path, encoded bytes, a PIL image or an array.
         max_pixels: refuse, before decoding, an encoded image declaring more pixels than this.
-        formats: PIL format names to accept (e.g. SERVED_FORMATS); None accepts any that PIL reads.
+        formats: PIL format names to accept (e.g. IMAGE_FORMATS); None accepts any that PIL reads.
+        name: what error messages call the image (default: its path, or "<bytes>").
 
     Raises:
         ImageTooLarge: over `max_pixels`.
@@ -49,7 +51,7 @@ def open_image(src: ImageLike, max_pixels: int | None = None, formats: Sequence[
         return src
     if isinstance(src, np.ndarray):
         return _from_array(src)
-    name = "<bytes>" if isinstance(src, bytes) else str(src)
+    name = name or ("<bytes>" if isinstance(src, bytes) else str(src))
     try:
         img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src, formats=formats)
         if max_pixels is not None and img.width * img.height > max_pixels:

@@ -72,8 +72,8 @@ class Recognizer:
         if not outputs:
             return []
         indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss)
-        symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]
-        return [Prediction("".join(symbols[i] for i in row), float(probs.prod()),
+        symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
+        return [Prediction(self.charset.decode(row), float(probs.prod()),
                            tuple((symbols[i], float(p)) for i, p in zip(row, probs)))
                 for row, probs in zip(indices, chosen)]
 

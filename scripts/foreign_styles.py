@@ -29,9 +29,7 @@ files: the fonts every install has are few.
 from __future__ import annotations
 
 import colorsys
-import csv
 import functools
-import io
 import math
 import random
 import string
@@ -42,9 +40,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from captcha_ocr.atomic import write_atomic, write_text_atomic
+from captcha_ocr.atomic import write_atomic
 from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError, did_you_mean
+from captcha_ocr.folder import write_labels_csv
 
 
 @functools.lru_cache(maxsize=None)
@@ -292,16 +291,14 @@ def write_folder(style: Style, out: str | Path, count: int, seed: int, labels_na
     Raises:
         UserError: the folder cannot be created or written.
     """
-    folder, labels = output_dir(out), io.StringIO()
-    rows = csv.writer(labels, lineterminator="\n")
-    rows.writerow(("file", "label"))
+    folder, rows = output_dir(out), []
     try:
         for index in range(count):
             text, img = render(style, seed, index)
             write_atomic(folder / f"{index:05d}.png", lambda path: img.save(path, format="PNG"), durable=False)
-            rows.writerow((f"{index:05d}.png", text))
+            rows.append((f"{index:05d}.png", text))
         # Last, so that a folder with a labels.csv is complete.
-        write_text_atomic(folder / labels_name, labels.getvalue())
+        write_labels_csv(folder / labels_name, rows)
     except OSError as err:
         raise UserError(f"cannot write to {str(folder)!r}: {err.strerror}; give a writable --out folder") from None
     return folder

@@ -13,7 +13,6 @@ background, and palette GIFs whose background entry is transparent.
 from __future__ import annotations
 
 import argparse
-import csv
 import secrets
 import string
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from captcha.image import ImageCaptcha
 from PIL import Image
+
+from captcha_ocr.folder import write_labels_csv
 
 CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -43,25 +44,24 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gen = ImageCaptcha()
-    with open(out / "labels.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "label"])
-        for i in range(args.count):
-            text = "".join(secrets.choice(CHARS) for _ in range(4))
-            img = gen.generate_image(text)
-            if i % 10 == 1:
-                name = f"img{i:05d}.png"
-                transparent_background(img).save(out / name)
-            elif i % 10 == 2:
-                name = f"img{i:05d}.gif"
-                gif = img.convert("P", palette=Image.ADAPTIVE, colors=64)
-                # The palette entry of the most pixels (the background) is transparent, as on scraped GIFs.
-                background = max(gif.getcolors(), key=lambda c: c[0])[1]
-                gif.save(out / name, transparency=background)
-            else:
-                name = f"img{i:05d}.jpg"
-                img.save(out / name, quality=85)
-            writer.writerow([name, text])
+    rows = []
+    for i in range(args.count):
+        text = "".join(secrets.choice(CHARS) for _ in range(4))
+        img = gen.generate_image(text)
+        if i % 10 == 1:
+            name = f"img{i:05d}.png"
+            transparent_background(img).save(out / name)
+        elif i % 10 == 2:
+            name = f"img{i:05d}.gif"
+            gif = img.convert("P", palette=Image.ADAPTIVE, colors=64)
+            # The palette entry of the most pixels (the background) is transparent, as on scraped GIFs.
+            background = max(gif.getcolors(), key=lambda c: c[0])[1]
+            gif.save(out / name, transparency=background)
+        else:
+            name = f"img{i:05d}.jpg"
+            img.save(out / name, quality=85)
+        rows.append((name, text))
+    write_labels_csv(out / "labels.csv", rows)  # last, and whole: a folder with a labels.csv is complete
     print(f"wrote {args.count} captchas and labels.csv to {out}")
 
 

@@ -181,9 +181,9 @@ def _prepare_all(model: Reader, images: list[tuple[str, bytes]], limits: Limits)
     out = []
     for name, data in images:
         try:
-            out.append(_Prepared(model.prepare(open_image(data, limits.max_pixels, IMAGE_FORMATS))))
-        except UserError as err:  # messages start with "<bytes>: "; name the image as the client did
-            out.append(_Prepared(None, f"{name}: {str(err).partition(': ')[2]}", isinstance(err, ImageTooLarge)))
+            out.append(_Prepared(model.prepare(open_image(data, limits.max_pixels, IMAGE_FORMATS, name))))
+        except UserError as err:  # the message names the image as the client did
+            out.append(_Prepared(None, str(err), isinstance(err, ImageTooLarge)))
     return out
 
 
