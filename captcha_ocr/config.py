@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from captcha_ocr.charset import DEFAULT_CHARS, Charset
 from captcha_ocr.errors import UserError, did_you_mean
-from captcha_ocr.names import ACTIVATIONS, GENERATOR_KINDS, LOSSES, RESIZE_MODES
+from captcha_ocr.names import ACTIVATIONS, GENERATOR_KINDS, LOSSES, RESIZE_MODES, is_frame_loss
 from captcha_ocr.spec import InputShape
 
 
@@ -142,8 +142,10 @@ class ModelConfig(_Section):
     activation: Literal[ACTIVATIONS] = "relu"
     bn_momentum: float = Field(0.99, gt=0, lt=1)
     dropout: float = Field(0.0, ge=0, lt=1)
+    width_pools: Optional[int] = Field(None, ge=0)
     head_units: int = Field(0, ge=0)
     head_dropout: float = Field(0.25, ge=0, lt=1)
+    rnn_units: int = Field(0, ge=0)
 
 
 class LossConfig(_Section):
@@ -164,6 +166,7 @@ class TrainConfig(_Section):
     time_budget_min: float = Field(0.0, ge=0)
     seed: int = 0
     jit_compile: bool = False
+    precision: Literal["float32", "mixed_bfloat16"] = "float32"
 
 
 class Config(_Section):
@@ -184,6 +187,13 @@ class Config(_Section):
             key = "data.folder" if d.folder else "data.unlabeled_folder"
             raise UserError(f"{key} is set but data.source is 'synthetic', so the folder would be ignored; "
                             "set data.source: folder (or remove the folder)")
+        ctc = is_frame_loss(self.loss.name)
+        if ctc and self.loss.label_smoothing:
+            raise UserError("loss.label_smoothing does not apply to loss.name: ctc (it sums over alignments); "
+                            "set it to 0")
+        if self.model.rnn_units and not ctc:
+            raise UserError("model.rnn_units (a recurrent layer over the frames) needs loss.name: ctc; "
+                            "set it to 0 for the per-position losses")
         return self
 
     def to_dict(self) -> dict:

@@ -1,7 +1,11 @@
-"""The CNN: blocks of Conv2D -> BatchNorm -> activation -> pooling, and a dense head.
+"""The CNN: blocks of Conv2D -> BatchNorm -> activation -> pooling, and a head.
 
-The head outputs `max_length x num_classes` logits, reshaped to
-`(max_length, num_classes)`: one row of class logits per ordered position.
+For the per-position losses the head is dense: `max_length x num_classes`
+logits, reshaped to `(max_length, num_classes)`, one row of class logits per
+ordered position. For `ctc` it reads the feature map column by column: each
+column (a frame) becomes one row of class logits (the pad class is CTC's
+blank), optionally through a bidirectional GRU over the frames, so the output
+is `(frames, num_classes)`; `model.width_pools` keeps enough columns.
 BatchNormalization keeps its learned scale (gamma) and offset, which is the
 seed design's `conv -> bn -> scale -> relu`; the convolution has no bias
 because BN's offset replaces it.
@@ -22,7 +26,7 @@ from keras import layers
 from captcha_ocr import schedules  # noqa: F401  (registers the schedule saved with optimizers)
 from captcha_ocr.config import Config
 from captcha_ocr.errors import UserError
-from captcha_ocr.names import ACTIVATIONS
+from captcha_ocr.names import ACTIVATIONS, is_frame_loss
 from captcha_ocr.spec import ModelSpec
 
 
@@ -76,20 +80,20 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
 # One factory per name of `captcha_ocr.names.ACTIVATIONS` (a test checks that they agree).
 ACTIVATION_LAYERS = {
-    "relu": lambda name: layers.ReLU(name=name),
-    "leaky_relu": lambda name: layers.LeakyReLU(negative_slope=0.1, name=name),
-    "prelu": lambda name: layers.PReLU(shared_axes=[1, 2], name=name),  # one slope per channel
-    "elu": lambda name: layers.ELU(name=name),
-    "tanh": lambda name: layers.Activation("tanh", name=name),
-    "sigmoid": lambda name: layers.Activation("sigmoid", name=name),
+    "relu": lambda **kw: layers.ReLU(**kw),
+    "leaky_relu": lambda **kw: layers.LeakyReLU(negative_slope=0.1, **kw),
+    "prelu": lambda **kw: layers.PReLU(shared_axes=[1, 2], **kw),  # one slope per channel
+    "elu": lambda **kw: layers.ELU(**kw),
+    "tanh": lambda **kw: layers.Activation("tanh", **kw),
+    "sigmoid": lambda **kw: layers.Activation("sigmoid", **kw),
 }
 
 
-def activation_layer(name: str, layer_name: str | None = None) -> layers.Layer:
+def activation_layer(name: str, layer_name: str | None = None, dtype=None) -> layers.Layer:
     """A fresh activation layer by config name (one of `captcha_ocr.names.ACTIVATIONS`)."""
     if name not in ACTIVATIONS or name not in ACTIVATION_LAYERS:
         raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
-    return ACTIVATION_LAYERS[name](layer_name)
+    return ACTIVATION_LAYERS[name](name=layer_name, dtype=dtype)
 
 
 def conv_output_size(size: int, kernel: int, padding: int, stride: int) -> int:
@@ -126,7 +130,7 @@ def block_output_shapes(config: Config) -> list[BlockShape]:
         dims = [int(d) for d in dims]
         conv = (dims[0], dims[1], filters)
         if m.pool != "none":
-            dims = [conv_output_size(d, m.pool_size, 0, m.pool_size) for d in dims]
+            dims = [conv_output_size(d, p, 0, p) for d, p in zip(dims, pool_size(config, i))]
         if min(dims) < 1:
             raise UserError(
                 f"model.filters: block {i + 1} of {len(m.filters)} shrinks the {config.image.height}x"
@@ -135,6 +139,30 @@ def block_output_shapes(config: Config) -> list[BlockShape]:
         h, w = dims
         shapes.append(BlockShape(conv, (h, w, filters)))
     return shapes
+
+
+def pool_size(config: Config, block: int) -> tuple[int, int]:
+    """(height, width) pooling of block `block` (0-based): the width is pooled by the first `width_pools` only."""
+    m = config.model
+    pools_width = m.width_pools is None or block < m.width_pools
+    return m.pool_size, (m.pool_size if pools_width else 1)
+
+
+def frames(config: Config) -> int:
+    """How many frames (feature-map columns) a CTC head reads: the last block's output width.
+
+    Raises:
+        UserError: too few for every text of max_length characters (a repeated
+            character needs a blank frame between its two copies: 2 * max_length - 1).
+    """
+    h, w, _ = block_output_shapes(config)[-1].pooled
+    need = 2 * config.charset.max_length - 1
+    if w < need:
+        raise UserError(
+            f"model: the ctc head would read {w} frames (columns of the last feature map), fewer than the "
+            f"{need} that {config.charset.max_length} characters can need; set model.width_pools to fewer "
+            "blocks (they pool the width), or a wider image.width")
+    return w
 
 
 def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model:
@@ -147,35 +175,65 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
 
     Returns:
         A Keras model mapping float32 images in [0, 1] of shape (H, W, C) to
-        logits of shape (max_length, num_classes).
+        float32 logits of shape (max_length, num_classes), or (frames, num_classes) for ctc.
+        Under `train.precision: mixed_bfloat16` every layer but the logits computes
+        in bfloat16 on float32 weights (`float32_copy` makes the model that is saved).
     """
     m = config.model
     charset = config.charset.build()
-    block_output_shapes(config)  # clear error before Keras's own
+    shapes = block_output_shapes(config)  # clear error before Keras's own
+    ctc = is_frame_loss(config.loss.name)
+    if ctc:
+        frames(config)
+    # Mixed precision: every layer but the logits computes in bfloat16 on float32 weights.
+    dt = "mixed_bfloat16" if config.train.precision == "mixed_bfloat16" else None
     inputs = keras.Input((config.image.height, config.image.width, config.image.channels), name="image")
     x = inputs
     norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
     for i, filters in enumerate(m.filters, start=1):
         x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
-                          name=f"conv{i}")(x)
-        x = norm(momentum=m.bn_momentum, name=f"bn{i}")(x)
-        x = activation_layer(m.activation, f"act{i}")(x)
+                          name=f"conv{i}", dtype=dt)(x)
+        x = norm(momentum=m.bn_momentum, name=f"bn{i}", dtype=dt)(x)
+        x = activation_layer(m.activation, f"act{i}", dt)(x)
         if m.pool == "max":
-            x = layers.MaxPooling2D(m.pool_size, name=f"pool{i}")(x)
+            x = layers.MaxPooling2D(pool_size(config, i - 1), name=f"pool{i}", dtype=dt)(x)
         elif m.pool == "avg":
-            x = layers.AveragePooling2D(m.pool_size, name=f"pool{i}")(x)
+            x = layers.AveragePooling2D(pool_size(config, i - 1), name=f"pool{i}", dtype=dt)(x)
         if m.dropout:
-            x = layers.Dropout(m.dropout, name=f"drop{i}")(x)
-    x = layers.Flatten(name="flatten")(x)
+            x = layers.Dropout(m.dropout, name=f"drop{i}", dtype=dt)(x)
+    if ctc:
+        h, w, c = shapes[-1].pooled
+        x = layers.Permute((2, 1, 3), name="columns", dtype=dt)(x)  # (width, height, channels): a frame per column
+        x = layers.Reshape((w, h * c), name="frames", dtype=dt)(x)
+    else:
+        x = layers.Flatten(name="flatten", dtype=dt)(x)
     if m.head_units:
-        x = layers.Dense(m.head_units, name="head_hidden")(x)
-        x = activation_layer(m.activation, "head_act")(x)
+        x = layers.Dense(m.head_units, name="head_hidden", dtype=dt)(x)
+        x = activation_layer(m.activation, "head_act", dt)(x)
+    if m.rnn_units:
+        x = layers.Bidirectional(layers.GRU(m.rnn_units, return_sequences=True, dtype=dt), name="rnn", dtype=dt)(x)
     if m.head_dropout:
-        x = layers.Dropout(m.head_dropout, name="head_dropout")(x)
-    x = layers.Dense(charset.max_length * charset.num_classes, name="logits")(x)
-    x = layers.Reshape((charset.max_length, charset.num_classes), name="positions")(x)
-    outputs = CaptchaSpec(**ModelSpec.from_config(config).to_dict(), name="spec")(x)
+        x = layers.Dropout(m.head_dropout, name="head_dropout", dtype=dt)(x)
+    if ctc:
+        x = layers.Dense(charset.num_classes, name="logits", dtype="float32")(x)
+    else:
+        x = layers.Dense(charset.max_length * charset.num_classes, name="logits", dtype="float32")(x)
+        x = layers.Reshape((charset.max_length, charset.num_classes), name="positions", dtype="float32")(x)
+    outputs = CaptchaSpec(**ModelSpec.from_config(config).to_dict(), name="spec", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="captcha_cnn")
+
+
+def float32_copy(model: keras.Model, config: Config) -> keras.Model:
+    """The same weights in a model that computes in float32: what a mixed-precision run saves.
+
+    Mixed-precision layers keep float32 weights, so the copy is exact; only the
+    arithmetic of the copy differs (float32 throughout, as every reader expects).
+    """
+    if config.train.precision == "float32":
+        return model
+    copy = build_model(config.model_copy(update={"train": config.train.model_copy(update={"precision": "float32"})}))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def model_spec(model: keras.Model) -> ModelSpec:
@@ -240,9 +298,10 @@ def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
     """Copy the output rows of the characters (and the pad) that two charsets share, position by position.
 
     The logits layer's kernel has one column per (position, class), in the
-    order of the `positions` reshape: column p * num_classes + class. A class
-    keeps its column where its character is in both charsets; the pad class
-    maps to the pad class. Everything else keeps `layer`'s fresh initialisation.
+    order of the `positions` reshape: column p * num_classes + class (a ctc
+    head has one "position", shared by every frame). A class keeps its column
+    where its character is in both charsets; the pad class (ctc's blank) maps
+    to the pad class. Everything else keeps `layer`'s fresh initialisation.
 
     Returns:
         What was copied, for the log ("rows of 36 shared characters and the pad at 4 of 5 positions").
@@ -253,14 +312,16 @@ def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
     old_index = {c: i for i, c in enumerate(old_cs.chars)}
     pairs = [(j, old_index[c]) for j, c in enumerate(new_cs.chars) if c in old_index]
     pairs.append((new_cs.pad_index, old_cs.pad_index))
-    positions = min(old_cs.max_length, new_cs.max_length)
+    new_positions = kernel.shape[1] // new_cs.num_classes
+    positions = min(src_kernel.shape[1] // old_cs.num_classes, new_positions)
     new_cols = [p * new_cs.num_classes + j for p in range(positions) for j, _ in pairs]
     old_cols = [p * old_cs.num_classes + i for p in range(positions) for _, i in pairs]
     kernel[:, new_cols] = src_kernel[:, old_cols]
     bias[new_cols] = src_bias[old_cols]
     layer.set_weights([kernel, bias])
-    return (f"rows of {len(pairs) - 1} shared characters and the pad at {positions} of {new_cs.max_length} "
-            f"positions; {len(new_cs.chars) - len(pairs) + 1} new characters start fresh")
+    where = "the blank, for every frame" if is_frame_loss(new.loss) else f"the pad at {positions} of {new_positions} positions"
+    return (f"rows of {len(pairs) - 1} shared characters and {where}; "
+            f"{len(new_cs.chars) - len(pairs) + 1} new characters start fresh")
 
 
 def _shapes(shapes) -> str:

@@ -11,13 +11,18 @@ from captcha_ocr.errors import UserError
 
 # Each loss, and the function that turns its logits into the class probabilities
 # it models: "sigmoid" (every class an independent yes/no) or "softmax" (one
-# choice among the classes of a position).
+# choice among the classes of a position, or of a frame for ctc).
 LOSS_PROBABILITIES: dict[str, str] = {
     "sigmoid": "sigmoid",
     "softmax": "softmax",
     "sparse_softmax": "softmax",
+    "ctc": "softmax",
 }
 LOSSES: tuple[str, ...] = tuple(LOSS_PROBABILITIES)
+# The losses whose model emits one row of class scores per frame (a column of the
+# feature map) instead of one per ordered position: the pad class is CTC's blank,
+# and decoding collapses repeats and drops blanks (`captcha_ocr.decode`).
+FRAME_LOSSES: tuple[str, ...] = ("ctc",)
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
 
@@ -31,6 +36,12 @@ RESIZE_MODES: tuple[str, ...] = ("stretch", "fit_height")
 # `captcha` package's look with the generator section's style; "broad", many
 # fonts, colours, sizes and distortions (`captcha_ocr.broad`).
 GENERATOR_KINDS: tuple[str, ...] = ("imagecaptcha", "broad")
+
+
+def is_frame_loss(loss: str) -> bool:
+    """True for a loss whose model emits frames (CTC), False for one row per position."""
+    probability_kind(loss)  # the unknown-name error
+    return loss in FRAME_LOSSES
 
 
 def probability_kind(loss: str) -> str:

@@ -71,7 +71,7 @@ class Recognizer:
             outputs.append(np.asarray(self._forward(x)))
         if not outputs:
             return []
-        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss)
+        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length)
         symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
         return [Prediction(self.charset.decode(row), float(probs.prod()),
                            tuple((symbols[i], float(p)) for i, p in zip(row, probs)))

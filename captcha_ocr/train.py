@@ -36,12 +36,12 @@ def make_optimizer(config: Config, steps_per_epoch: int):
 
 def compile_model(model, config: Config, steps_per_epoch: int) -> None:
     """Compile with the configured loss, optimizer and the two accuracies."""
-    from captcha_ocr.losses import captcha_acc, char_acc, get_loss
+    from captcha_ocr.losses import get_loss, get_metrics
 
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=get_loss(config.loss.name, config.loss.label_smoothing),
-        metrics=[char_acc, captcha_acc],
+        metrics=get_metrics(config.loss.name),
         jit_compile=config.train.jit_compile,
     )
 

@@ -86,3 +86,86 @@ def test_confidence_definitions():
     logits[0, 0] = [2.0, 0.0, 0.0]
     np.testing.assert_allclose(probabilities(logits, "sigmoid")[0, 0, 0], 1 / (1 + np.exp(-2)))
     np.testing.assert_allclose(probabilities(logits, "softmax")[0, 0, 0], np.exp(2) / (np.exp(2) + 2))
+
+
+def np_ctc_nll(label, logits, blank):
+    """-log p(label): the probability summed over every frame path that collapses to it (brute force)."""
+    import itertools
+
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p = p / p.sum(-1, keepdims=True)
+    total = 0.0
+    for path in itertools.product(range(logits.shape[1]), repeat=len(logits)):
+        text = [c for i, c in enumerate(path) if c != blank and (i == 0 or path[i - 1] != c)]
+        if text == list(label):
+            total += np.prod([p[t, c] for t, c in enumerate(path)])
+    return -np.log(total)
+
+
+def test_ctc_loss_matches_the_sum_over_alignments():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, (5, 5, 4)).astype(np.float32)  # 5 frames, classes 0-2 and the blank 3
+    texts = [[0], [0, 1], [1, 1], [2, 0, 2], [0, 0, 1]]
+    labels = np.array([t + [3] * (3 - len(t)) for t in texts], np.int32)
+    got = get_loss("ctc")(tf.constant(labels), tf.constant(logits)).numpy()
+    want = [np_ctc_nll(t, logits[i], 3) for i, t in enumerate(texts)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def frame_logits(rows, classes=63):
+    out = np.full((len(rows), len(rows[0]), classes), -5.0, np.float32)
+    for b, row in enumerate(rows):
+        for t, c in enumerate(row):
+            out[b, t, c] = 5.0
+    return out
+
+
+def test_ctc_greedy_decoding_merges_repeats_and_drops_blanks():
+    from captcha_ocr.decode import ctc_greedy as np_greedy
+    from captcha_ocr.losses import ctc_greedy
+
+    b = 62  # the pad is the blank
+    rows = [[10, 10, b, 10, 11, 11, b, b],  # A A _ A B B -> AAB: a blank separates two As
+            [b, 0, 0, 0, b, b, b, b],       # one 0 over three frames
+            [36, 37, 38, 39, 40, b, b, b],  # abcde: cut to the 4 positions
+            [b] * 8]                        # nothing read
+    logits = frame_logits(rows)
+    logits[1, 2, 0] = 1.0  # a less sure middle frame of the 0: the read keeps its surest frame
+    logits[1, 2, 5] = 0.5
+    cs = Charset()
+    texts, conf, idx = decode(logits, cs, "ctc")
+    assert texts == ["AAB", "0", "abcd", ""]
+    np.testing.assert_array_equal(idx[1], [0, b, b, b])
+    peak = 1 / (1 + 62 * np.exp(-10.0))
+    np.testing.assert_allclose(conf, [peak ** 3, peak, peak ** 4, 1.0], rtol=1e-6)
+    tf_idx, tf_probs = ctc_greedy(tf.constant(logits), 4)
+    np.testing.assert_array_equal(tf_idx.numpy(), idx)
+    np.testing.assert_allclose(np.prod(tf_probs.numpy(), axis=-1), conf, rtol=1e-6)
+    # on random logits too (many repeats and blanks at 3 classes)
+    rand = np.random.default_rng(1).normal(0, 2, (200, 12, 3)).astype(np.float32)
+    a, pa = ctc_greedy(tf.constant(rand), 5)
+    b_, pb = np_greedy(rand, 5)
+    np.testing.assert_array_equal(a.numpy(), b_)
+    np.testing.assert_allclose(pa.numpy(), pb, rtol=1e-6)
+
+
+def test_ctc_metrics_compare_the_decoded_text():
+    from captcha_ocr.losses import get_metrics
+
+    char, whole = get_metrics("ctc")
+    assert (char.__name__, whole.__name__) == ("char_acc", "captcha_acc")
+    b = 62
+    logits = frame_logits([[10, b, 11, 11, b, b], [10, 10, 11, b, b, b], [10, 11, 11, 12, b, 12]])
+    labels = np.array([[10, 11, b, b], [10, 10, 11, b], [10, 11, 12, 12]], np.int32)
+    # the second reads AB (the repeated A needs a blank between): A B _ _ against A A B _,
+    # right at positions 1 and 4; the third ABCC
+    np.testing.assert_allclose(whole(labels, logits).numpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(char(labels, logits).numpy(), [1.0, 0.5, 1.0])
+
+
+def test_ctc_has_no_label_smoothing():
+    from captcha_ocr.config import load_config
+    from captcha_ocr.errors import UserError
+
+    with pytest.raises(UserError, match="label_smoothing does not apply"):
+        load_config(None, ["loss.name=ctc", "loss.label_smoothing=0.1"])

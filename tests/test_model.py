@@ -47,8 +47,74 @@ def test_output_shape_for_each_loss_and_activation(loss, activation):
     model = build_model(config)
     x = np.random.default_rng(0).random((2, config.image.height, config.image.width, 1), np.float32)
     y = model(x, training=False)
-    assert tuple(y.shape) == (2, 4, 63)
+    # ctc: one row per column of the last 5x20 feature map (80 px wide, pooled twice)
+    assert tuple(y.shape) == ((2, 20, 63) if loss == "ctc" else (2, 4, 63))
+    assert y.dtype == "float32"
     assert np.isfinite(np.asarray(y)).all()
+
+
+def test_width_pools_keep_the_columns_a_ctc_head_reads():
+    config = load_config(SMOKE, ["loss.name=ctc", "model.filters=[8,16,16]", "model.width_pools=1"])
+    shapes = block_output_shapes(config)
+    assert [s.pooled[:2] for s in shapes] == [(15, 40), (7, 40), (3, 40)]
+    model = build_model(config)
+    assert tuple(model.get_layer("pool3").output.shape[1:]) == shapes[-1].pooled
+    assert tuple(model.output.shape[1:]) == (40, 63)
+    assert model.get_layer("frames").output.shape[-1] == 3 * 16  # a frame: the column's height x channels
+
+
+def test_a_ctc_head_with_too_few_frames_is_a_clear_error():
+    # 80 px pooled 4 times: 5 frames, but 4 characters can need 7 ("aabb" = a _ a b _ b)
+    with pytest.raises(UserError, match="5 frames.*7.*model.width_pools"):
+        build_model(load_config(SMOKE, ["loss.name=ctc", "model.filters=[4,4,4,4]"]))
+
+
+def test_ctc_with_a_recurrent_layer():
+    model = build_model(load_config(SMOKE, ["loss.name=ctc", "model.rnn_units=8"]))
+    assert model.get_layer("rnn").output.shape[1:] == (20, 16)  # both directions
+    with pytest.raises(UserError, match="needs loss.name: ctc"):
+        load_config(SMOKE, ["model.rnn_units=8"])
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_saves_float32(tmp_path):
+    import keras
+
+    from captcha_ocr.model import float32_copy
+
+    config = load_config(SMOKE, ["train.precision=mixed_bfloat16"])
+    model = build_model(config)
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("conv1").kernel.dtype == "float32"
+    assert model.get_layer("logits").compute_dtype == "float32"
+    x = np.random.default_rng(0).random((4, 30, 80, 1), np.float32)
+    y = np.asarray(model(x, training=False))
+    assert y.dtype == np.float32
+    copy = float32_copy(model, config)
+    assert all(layer.compute_dtype == "float32" for layer in copy.layers if layer.weights)
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    copy.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert all(layer.compute_dtype == "float32" for layer in loaded.layers if layer.weights)
+    z = np.asarray(loaded(x, training=False))
+    # the same weights: bfloat16 arithmetic differs from float32 in the 3rd significant digit
+    np.testing.assert_allclose(z, y, atol=0.1 * np.abs(y).max())
+    assert not np.array_equal(z, y)
+
+
+def test_ctc_head_keeps_the_rows_of_shared_characters():
+    base = build_model(load_config(SMOKE, ["loss.name=ctc"]))
+    config = load_config(SMOKE, ["loss.name=ctc", "charset.chars=0123456789xyz#", "charset.max_length=6"])
+    model = build_model(config)
+    kept, fresh = load_matching_weights(model, base)
+    assert kept[-1] == ("logits (partly: rows of 13 shared characters and the blank, for every frame; "
+                        "1 new characters start fresh)")
+    kernel, bias = model.get_layer("logits").get_weights()
+    src_kernel, src_bias = base.get_layer("logits").get_weights()
+    cs = config.charset.build()
+    np.testing.assert_array_equal(kernel[:, cs.chars.index("x")], src_kernel[:, 59])  # x in 0-9A-Za-z
+    np.testing.assert_array_equal(kernel[:, cs.pad_index], src_kernel[:, 62])
+    assert not np.allclose(kernel[:, cs.chars.index("#")], src_kernel[:, 13])
 
 
 def test_head_follows_charset_and_length():

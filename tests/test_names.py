@@ -33,15 +33,19 @@ def test_decode_uses_the_probabilities_the_table_names(loss):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_the_serving_graph_uses_the_probabilities_the_table_names(loss):
+def test_the_serving_graph_decodes_as_decode_does(loss):
+    from captcha_ocr.decode import decode
     from captcha_ocr.export.serving import ServingModule
     from captcha_ocr.model import build_model
 
     config = load_config(SMOKE, [f"loss.name={loss}", "charset.chars=0123456789"])
     serving = ServingModule(build_model(config))
-    _, confidence = serving.decode(tf.constant(LOGITS))
-    expected = probabilities(LOGITS, loss).max(axis=-1).prod(axis=-1)
+    indices, confidence = serving.decode(tf.constant(LOGITS))
+    _, expected, expected_indices = decode(LOGITS, config.charset.build(), loss)
+    np.testing.assert_array_equal(indices.numpy(), expected_indices)
     np.testing.assert_allclose(confidence.numpy(), expected, rtol=1e-5)
+    if loss != "ctc":  # the product over positions of each one's largest probability
+        np.testing.assert_allclose(expected, probabilities(LOGITS, loss).max(axis=-1).prod(axis=-1), rtol=1e-6)
 
 
 def test_config_accepts_exactly_the_table_names():

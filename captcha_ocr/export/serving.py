@@ -14,7 +14,9 @@ import tensorflow as tf
 from captcha_ocr.errors import UserError
 from captcha_ocr.export.pil_ops import decode_image, gray_like_pil, resize_like_pil
 from captcha_ocr.images import scale_pixels
+from captcha_ocr.losses import ctc_greedy
 from captcha_ocr.model import model_spec
+from captcha_ocr.names import is_frame_loss
 
 PREPROCESS_SCOPE, DECODE_SCOPE = "preprocess", "decode"
 
@@ -53,6 +55,9 @@ class ServingModule:
 
     def decode(self, logits):
         """Logits -> (indices int32, confidence float32) as in captcha_ocr.decode."""
+        if is_frame_loss(self.spec.loss):
+            indices, chosen = ctc_greedy(logits, self.spec.max_length)
+            return indices, tf.reduce_prod(chosen, axis=-1)
         indices = tf.argmax(logits, axis=-1, output_type=tf.int32)
         probs = tf.sigmoid(logits) if self.spec.probabilities == "sigmoid" else tf.nn.softmax(logits, axis=-1)
         # The chosen class has the largest logit, and softmax and sigmoid are monotonic,
