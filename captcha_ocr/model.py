@@ -65,7 +65,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
         fusable = (training and self.trainable and mask is None and len(inputs.shape) == 4
                    and self.axis in (-1, 3) and self.scale and self.center and not self.renorm
-                   and inputs.dtype == tf.float32)
+                   and inputs.dtype in (tf.float32, tf.bfloat16))
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(

@@ -190,9 +190,11 @@ def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, 
 
     from captcha_ocr.atomic import write_atomic
     from captcha_ocr.evaluate import evaluate_arrays, format_report
+    from captcha_ocr.model import float32_copy
 
-    best = keras.saving.load_model(run_dir / rundir.MODEL, compile=False)
-    # Without the optimizer's state: a third of the size, all prediction needs.
+    # Computing in float32 (a mixed-precision run's weights are float32 already), and without
+    # the optimizer's state: a third of the size, all prediction needs.
+    best = float32_copy(keras.saving.load_model(run_dir / rundir.MODEL, compile=False), config)
     write_atomic(run_dir / rundir.MODEL, best.save)
     report = evaluate_arrays(best, data.test_images, data.test_labels, batch_size=config.train.batch_size)
     history = rundir.read_history(run_dir)

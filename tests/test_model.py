@@ -160,6 +160,27 @@ def test_fused_batch_norm_matches_keras_batch_norm():
                                rtol=1e-5, atol=1e-5)
 
 
+def test_fused_batch_norm_runs_the_fused_kernel_in_bfloat16(monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    from captcha_ocr.model import FusedBatchNormalization
+
+    calls = []
+    kernel = tf.compat.v1.nn.fused_batch_norm
+    monkeypatch.setattr(tf.compat.v1.nn, "fused_batch_norm", lambda *a, **k: calls.append(a[0].dtype) or kernel(*a, **k))
+    x = tf.random.stateless_normal((8, 6, 10, 5), seed=(1, 2)) * 3.0 + 1.5
+    fused = FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    plain = keras.layers.BatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    ys = [layer(x, training=True) for layer in (fused, plain)]
+    assert calls == [tf.bfloat16]
+    assert ys[0].dtype == ys[1].dtype == "bfloat16"
+    assert fused.moving_mean.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(tf.cast(ys[0], tf.float32)), np.asarray(tf.cast(ys[1], tf.float32)),
+                               atol=0.05)
+    np.testing.assert_allclose(np.asarray(fused.moving_mean), np.asarray(plain.moving_mean), atol=0.01)
+
+
 def test_blocks_use_the_fused_batch_norm():
     from captcha_ocr.model import FusedBatchNormalization
 

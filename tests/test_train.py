@@ -165,3 +165,20 @@ def test_best_model_breaks_ties_in_whole_captcha_accuracy_by_per_character_accur
         last_model = keras.saving.load_model(run_dir / "last.keras", compile=False)
         for a, b in zip(best_model.get_weights(), last_model.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, generated_folder):
+    run_dir = workdir / "runs" / "ctc-bf16"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc",
+               "--set", "train.precision=mixed_bfloat16", "--set", "train.epochs=3", cwd=workdir, check=True)
+    rows = read_history(run_dir)
+    assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]  # a falling CTC loss, computed in bfloat16
+    from captcha_ocr.rundir import load_run
+
+    model = load_run(run_dir)[0]
+    assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
+    assert model.output.shape[1:] == (20, 63)  # frames
+    proc = run_module("predict", "--model", run_dir, "--json", *sorted(generated_folder.glob("*.png"))[:3],
+                      cwd=workdir, check=True)
+    reads = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(reads) == 3 and all(0 <= r["confidence"] <= 1 and len(r["text"]) <= 4 for r in reads)
