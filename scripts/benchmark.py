@@ -771,7 +771,8 @@ def build_parser():
     p.add_argument("--quick", action="store_true",
                    help=f"fewer images and steps, synthetic sets capped at {QUICK_DATA_CAPS} (under 2 minutes)")
     p.add_argument("--model", help="time and size this run directory or .keras file (default: the config's model)")
-    p.add_argument("--out", default="reports/benchmark", help="folder for benchmark.json and benchmark.md")
+    p.add_argument("--out", default="reports/my-benchmark",
+                   help="folder for benchmark.json and benchmark.md (default: reports/my-benchmark; reports/benchmark is the committed record)")
     return p
 
 
