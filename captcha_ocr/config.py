@@ -167,6 +167,8 @@ class TrainConfig(_Section):
     seed: int = 0
     jit_compile: bool = False
     precision: Literal["float32", "mixed_bfloat16"] = "float32"
+    distribute: Literal["none", "mirrored", "auto"] = "none"
+    cpu_replicas: int = Field(0, ge=0)
 
 
 class Config(_Section):

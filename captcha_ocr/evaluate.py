@@ -117,9 +117,10 @@ def format_report(report: dict, title: str = "") -> str:
 
 def build_parser():
     p = parser("python -m captcha_ocr.evaluate", __doc__)
-    p.add_argument("--model", required=True, help="a run directory or a .keras model file")
+    p.add_argument("--model", required=True, help="a run directory, a .keras model file or a shipped model (base)")
     p.add_argument("--data", help="a labeled folder (default: the run's own test set)")
-    p.add_argument("--json", help="where to write the JSON report (default: in the run directory)")
+    p.add_argument("--json", help="where to write the JSON report (default: in the run directory; for a shipped "
+                   "model, the current directory)")
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
     return p
 
@@ -127,7 +128,7 @@ def build_parser():
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from captcha_ocr.model import model_spec
-    from captcha_ocr.rundir import load_run
+    from captcha_ocr.rundir import load_run, shipped_name
 
     model, run_dir, config = load_run(args.model)
     spec = model_spec(model)
@@ -151,7 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = "evaluation.json"
     report = evaluate_arrays(model, images, labels, args.batch_size)
     print(format_report(report, title=f"{args.model} on {what}"))
-    out = Path(args.json) if args.json else (run_dir or Path(args.model).parent) / default_json
+    if args.json:
+        out = Path(args.json)
+    elif shipped_name(args.model):  # never into the installed package
+        out = Path(f"{shipped_name(args.model)}-{default_json}")
+    else:
+        out = (run_dir or Path(args.model).parent) / default_json
     output_dir(out.parent, "--json")
     try:
         write_text_atomic(out, json.dumps(report, indent=2))

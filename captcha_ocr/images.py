@@ -9,6 +9,7 @@ images are composited over white, 16-bit images are scaled to 8 bits.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -66,7 +67,11 @@ def open_image(src: ImageLike, max_pixels: int | None = None, formats: Sequence[
     except UnidentifiedImageError:
         raise UserError(f"{name}: not a readable image (PNG, JPEG, GIF or BMP expected)") from None
     except Image.DecompressionBombError as err:
-        raise ImageTooLarge(f"{name}: {err}") from None
+        # PIL refuses the largest images inside Image.open, before the check above sees them.
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(found.group(1)):,} pixels" if found else "the image"
+        limit = max_pixels if max_pixels is not None else 2 * Image.MAX_IMAGE_PIXELS
+        raise ImageTooLarge(f"{name}: {size} is more than the limit of {limit:,}; send a smaller image") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise UserError(f"{name}: corrupt or truncated image ({err})") from None
     return img

@@ -97,20 +97,26 @@ def fit_power_law(points: Sequence[tuple[int, float]]) -> tuple[float, float] | 
     return float(a), float(b)
 
 
+MAX_LABELS = 10**9  # beyond this a power-law estimate says nothing
+
+
 def labels_needed(points: Sequence[tuple[int, float]], target: float) -> dict | None:
     """The label count at which the fitted power law reaches `target` whole-captcha accuracy.
 
     Returns:
         {"labels", "extrapolated"} or None when it cannot be estimated (fewer than two
-        usable points, or the error does not fall with more labels).
+        usable points, the error does not fall with more labels, or it falls so slowly
+        that the law would need more than `MAX_LABELS`).
     """
     reached = sorted(n for n, acc in points if acc >= target)
     fit = fit_power_law(points)
     if fit is None or fit[1] >= 0:
         return {"labels": reached[0], "extrapolated": False} if reached else None
     a, b = fit
-    n = math.exp((math.log(1 - target) - a) / b)
-    n = math.ceil(n - 1e-6)  # float noise must not add a label to an exact answer
+    log_n = (math.log(1 - target) - a) / b
+    if log_n > math.log(MAX_LABELS):  # a nearly flat curve: no count worth printing (and exp would overflow)
+        return {"labels": reached[0], "extrapolated": False} if reached else None
+    n = math.ceil(math.exp(log_n) - 1e-6)  # float noise must not add a label to an exact answer
     return {"labels": int(n), "extrapolated": n > max(count for count, _ in points)}
 
 

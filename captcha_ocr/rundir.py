@@ -55,6 +55,11 @@ def resolve_model(path: str | Path) -> Path:
     return path
 
 
+def shipped_name(path: str | Path) -> str | None:
+    """The shipped model's name if `path` resolves to one ("base"), else None."""
+    return str(path) if resolve_model(path) != Path(path) else None
+
+
 def default_run_dir(config_path: str | None) -> Path:
     """runs/<config file's stem> (runs/default without a config file)."""
     return Path("runs") / (Path(config_path).stem if config_path else "default")

@@ -134,6 +134,9 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         log(f"{run_dir} is already finished (metrics.json); pass --restart to train it again")
         return rundir.read_run(run_dir).metrics
 
+    from captcha_ocr.distribute import strategy_scope
+
+    scope = strategy_scope(config, log)  # first: logical devices must exist before TensorFlow starts
     import keras
     from captcha_ocr.data import build_datasets
     from captcha_ocr.model import build_model
@@ -149,13 +152,14 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
     data = build_datasets(config, initial_epoch=initial_epoch)
     log(f"data: {data.description}")
-    model = build_model(config)
-    model.summary(print_fn=lambda line, *a, **k: log(line))
-    if source is not None:
-        _init_weights(model, source, init_from, log)
-    compile_model(model, config, data.steps_per_epoch)
-    if initial_epoch:
-        restore(model, run_dir)
+    with scope:
+        model = build_model(config)
+        model.summary(print_fn=lambda line, *a, **k: log(line))
+        if source is not None:
+            _init_weights(model, source, init_from, log)
+        compile_model(model, config, data.steps_per_epoch)
+        if initial_epoch:
+            restore(model, run_dir)
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / rundir.CONFIG)

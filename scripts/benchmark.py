@@ -15,7 +15,8 @@ Measures, at the config's input size and with its model:
   synthetic pool, stream or folder, as configured) and through the same
   batches held in memory, same model and same number of steps after warm-up;
   and, on those in-memory batches, the model with Keras's own (unfused)
-  BatchNormalization and with XLA (`train.jit_compile`), for comparison;
+  BatchNormalization, with XLA (`train.jit_compile`) and in the other
+  `train.precision` (float32 / mixed_bfloat16), for comparison;
 - achieved training GFLOP/s (FLOPs counted from the layers, see
   `count_flops`) against the GFLOP/s of a large float32 matmul run on the same
   threads;
@@ -394,9 +395,10 @@ def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float,
 def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[Metric]:
     """In-memory training images/s of the same model built or compiled another way, against `rate`.
 
-    The variants: Keras's own (unfused) BatchNormalization layers, and XLA
-    (`train.jit_compile: true`) unless the config already uses it. Same batches,
-    same steps as `measure_training`, in the same run.
+    The variants: Keras's own (unfused) BatchNormalization layers, XLA
+    (`train.jit_compile: true`) unless the config already uses it, and the
+    other `train.precision` (mixed_bfloat16 for a float32 config, float32 for a
+    mixed one). Same batches, same steps as `measure_training`, in the same run.
     """
     import keras
 
@@ -409,6 +411,10 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
         xla = config.to_dict()
         xla["train"]["jit_compile"] = True
         variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(xla, "xla variant"), True))
+    other = config.to_dict()
+    other["train"]["precision"] = "mixed_bfloat16" if config.train.precision == "float32" else "float32"
+    variants.append((other["train"]["precision"], f"train.precision: {other['train']['precision']}",
+                     config_from_dict(other, "precision variant"), True))
     metrics = []
     for name, what, variant, fused in variants:
         keras.utils.set_random_seed(config.train.seed)
@@ -733,7 +739,7 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     training, forward, model, memory = measure_training(config, sizes)
     metrics += training
     rates = {m.name: m.value for m in training}
-    log("training variants (unfused BatchNorm, XLA) ...")
+    log("training variants (unfused BatchNorm, XLA, the other precision) ...")
     metrics += measure_variants(config, sizes, memory, rates["train_images_per_s_memory"])
     log("matmul ...")
     matmul = measure_matmul(sizes)
@@ -765,7 +771,8 @@ def build_parser():
     p.add_argument("--quick", action="store_true",
                    help=f"fewer images and steps, synthetic sets capped at {QUICK_DATA_CAPS} (under 2 minutes)")
     p.add_argument("--model", help="time and size this run directory or .keras file (default: the config's model)")
-    p.add_argument("--out", default="reports/benchmark", help="folder for benchmark.json and benchmark.md")
+    p.add_argument("--out", default="reports/my-benchmark",
+                   help="folder for benchmark.json and benchmark.md (default: reports/my-benchmark; reports/benchmark is the committed record)")
     return p
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,28 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def history_rows(run_dir: Path) -> list[dict]:
+    """The rows of a run's history.csv as written so far."""
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def start_and_interrupt(run_dir: Path, workdir: Path, sig: int, args: list[str]) -> int:
+    """Start the train command on the smoke config, send `sig` once 2 epochs are recorded; returns the epochs done."""
+    cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(SMOKE), "--run-dir", str(run_dir), *args]
+    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit
+    # that; restore the default so the training process gets Ctrl-C as a user's terminal sends it.
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 240
+    while len(history_rows(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    return len(history_rows(run_dir))

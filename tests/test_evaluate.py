@@ -74,3 +74,14 @@ def test_two_folders_of_one_name_keep_two_reports(smoke_run, generated_folder, w
         assert f"report written to {smoke_run}" in proc.stdout
     reports = sorted(smoke_run.glob("evaluation-captchas-*.json"))
     assert len(reports) == 2 and all(json.loads(r.read_text())["count"] == 24 for r in reports)
+
+
+def test_a_shipped_model_writes_its_report_in_the_current_directory(generated_folder, tmp_path):
+    from captcha_ocr.rundir import SHIPPED_MODELS
+
+    before = sorted(p.name for p in SHIPPED_MODELS["base"].iterdir())
+    proc = run_module("evaluate", "--model", "base", "--data", generated_folder, cwd=tmp_path, check=True)
+    written = list(tmp_path.glob("base-evaluation-generated-*.json"))
+    assert len(written) == 1 and json.loads(written[0].read_text())["count"] == 24
+    assert f"report written to {written[0].name}" in proc.stdout
+    assert sorted(p.name for p in SHIPPED_MODELS["base"].iterdir()) == before  # nothing into the package

@@ -88,3 +88,16 @@ def test_fit_height_keeps_the_aspect_ratio_and_pads_with_the_border_colour():
 def test_fit_height_squeezes_images_still_too_wide():
     wide = _two_to_one().resize((400, 50))
     np.testing.assert_array_equal(to_array(wide, 128, 32, 3, "fit_height"), to_array(wide, 128, 32, 3))
+
+
+def test_an_image_that_pil_refuses_as_a_bomb_gets_our_message(tmp_path, monkeypatch):
+    """PIL refuses the largest images inside Image.open, before open_image's own check sees them."""
+    from PIL import Image
+
+    from captcha_ocr.images import ImageTooLarge, open_image
+
+    path = tmp_path / "wide.png"
+    Image.new("L", (300, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # refused from 20,000 pixels on
+    with pytest.raises(ImageTooLarge, match=r"wide.png: 30,000 pixels is more than the limit of 25,000; send a smaller"):
+        open_image(path, max_pixels=25_000)

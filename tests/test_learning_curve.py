@@ -17,6 +17,8 @@ def test_labels_needed_from_a_power_law():
     assert labels_needed(points, 0.5)["extrapolated"] is False
     assert labels_needed([(100, 0.5)], 0.9) is None  # one point: no slope
     assert labels_needed([(100, 0.95), (200, 0.2)], 0.9) == {"labels": 100, "extrapolated": False}
+    # a nearly flat curve (8.2% -> 8.3%): more labels than any folder holds, so no estimate (it overflowed once)
+    assert labels_needed([(100, 0.082), (500, 0.083)], 0.9) is None
 
 
 def test_charset_and_split_of_a_folder(generated_folder):

@@ -31,6 +31,7 @@ BENCHMARK_METRICS = (
     "matmul_gflops_per_s", "train_to_matmul_ratio",
     "train_images_per_s_memory_keras_batchnorm", "train_keras_batchnorm_speed_ratio",
     "train_images_per_s_memory_xla", "train_xla_speed_ratio",
+    "train_images_per_s_memory_mixed_bfloat16", "train_mixed_bfloat16_speed_ratio",
     "predict_latency_median_ms", "predict_latency_p99_ms", "predict_batch_images_per_s", "model_file_mb",
     "peak_rss_mib", "peak_rss_generator_worker_mib",
 ) + tuple(f"export_{fmt}_{what}" for fmt in ("savedmodel", "tflite", "tflite_int8", "onnx")

@@ -2,19 +2,14 @@
 
 import csv
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import keras
 
 from captcha_ocr.config import load_config
 from captcha_ocr.rundir import read_history
 from captcha_ocr.train import train
-from conftest import ROOT, SMOKE, assert_user_error, run_module
+from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -75,41 +70,18 @@ def test_resume_refuses_a_changed_model(smoke_run, workdir):
     assert_user_error(proc, "different model config", "--run-dir")
 
 
-def _history_rows(run_dir: Path) -> list[dict]:
-    path = run_dir / "history.csv"
-    if not path.is_file():
-        return []
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
-
-def _start_and_interrupt(run_dir: Path, workdir: Path, sig: int, args: list[str]) -> int:
-    cmd = [sys.executable, "-m", "captcha_ocr.train", "--config", str(SMOKE), "--run-dir", str(run_dir), *args]
-    # A shell that starts jobs in the background makes them ignore SIGINT, and children inherit
-    # that; restore the default so the training process gets Ctrl-C as a user's terminal sends it.
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 240
-    while len(_history_rows(run_dir)) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    return len(_history_rows(run_dir))
-
-
 def test_resume_after_interruption(workdir):
     for sig in (signal.SIGINT, signal.SIGKILL):
         run_dir = workdir / "runs" / f"resume-{sig}"
         args = ["--set", "train.epochs=30"]
-        done = _start_and_interrupt(run_dir, workdir, sig, args)
+        done = start_and_interrupt(run_dir, workdir, sig, args)
         assert 2 <= done < 30, "the first process was stopped mid-run"
         assert not (run_dir / "metrics.json").exists()
         proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, *args, cwd=workdir, check=True)
         assert "resuming" in proc.stdout
         resumed_at = int(proc.stdout.split("after epoch ")[1].split()[0])
         assert resumed_at >= 1
-        epochs = [int(r["epoch"]) for r in _history_rows(run_dir)]
+        epochs = [int(r["epoch"]) for r in history_rows(run_dir)]
         assert epochs == list(range(1, 31)), "each epoch once, none repeated or lost"
         assert proc.stdout.count("Epoch ") == 30 - resumed_at
         assert (run_dir / "metrics.json").is_file()
@@ -120,7 +92,7 @@ def test_time_budget_stops_training_after_the_epoch_that_passes_it(workdir):
     proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.epochs=50",
                       "--set", "train.time_budget_min=0.0001", cwd=workdir, check=True)
     assert "time budget of 0.0001 min reached after epoch 1" in proc.stdout
-    assert len(_history_rows(run_dir)) == 1
+    assert len(history_rows(run_dir)) == 1
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 1
 
 
