@@ -44,7 +44,7 @@ MODEL_SECTIONS = ("charset", "image", "model", "loss")
 
 # Models shipped inside the package, by the short name that `--model` and `--init-from` take
 # (a file or folder of that name in the working directory wins).
-SHIPPED_MODELS = {"base": Path(__file__).parent / "models" / "base"}
+SHIPPED_MODELS = {name: Path(__file__).parent / "models" / name for name in ("base", "base_ctc")}
 
 
 def resolve_model(path: str | Path) -> Path:
