@@ -5,9 +5,9 @@ the test set (`--test`, 1,000 by default), and trains on the first N labels of
 the rest for each `--labels N` (nested subsets: the 500 include the 100), with
 each `--methods` entry:
 
-- `zero_shot`: the `--init-from` model (the shipped `base` by default) as it
+- `zero_shot`: the `--init-from` model (the shipped `base_ctc` by default) as it
   is, no training (one point, drawn flat across the label counts);
-- `finetune`: `--config` (configs/finetune.yaml) started from `--init-from`;
+- `finetune`: `--config` (configs/finetune_ctc.yaml by default) started from `--init-from`;
 - `scratch`: the same config and data from random weights, for contrast;
 - `pseudo`: `finetune` plus self-training on the folder's images that are not
   among the N labels and not in the test set, their labels unused
@@ -279,8 +279,10 @@ def build_parser():
     p.add_argument("--test", type=int_at_least(1), default=1000, help="held-out test captchas (default 1000)")
     p.add_argument("--methods", nargs="+", default=["zero_shot", "finetune", "scratch"], choices=METHODS,
                    help="what to train at each count (default: zero_shot finetune scratch)")
-    p.add_argument("--init-from", default="base", help="the pretrained model (default: the shipped base model)")
-    p.add_argument("--config", default="configs/finetune.yaml", help="the training config (default: %(default)s)")
+    p.add_argument("--init-from", default="base_ctc",
+                   help="the pretrained model (default: the shipped CTC base model, base_ctc)")
+    p.add_argument("--config", default="configs/finetune_ctc.yaml",
+                   help="the training config (default: %(default)s; configs/finetune.yaml with --init-from base)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value in every training (repeatable)")
     p.add_argument("--chars", help="the charset (default: the characters of the folder's labels)")

@@ -14,7 +14,7 @@ out=${OUT:-reports/few-labels}
 curve() {  # style, methods...
     local style=$1; shift
     python -m captcha_ocr.learning_curve --data "data/styles/$style" --labels 100 500 --test 1000 \
-        --init-from base --budget-min "$budget" --methods "$@" --out "$out/$style" --set train.epochs=40 \
+        --init-from base --config configs/finetune.yaml --budget-min "$budget" --methods "$@" --out "$out/$style" --set train.epochs=40 \
         || echo "warning: some runs of $style failed; see $out/$style/runs" >&2  # the other styles still run
 }
 curve ledger zero_shot finetune scratch

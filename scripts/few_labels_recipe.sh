@@ -8,6 +8,7 @@ set -euo pipefail
 curve() {  # out, style, then learning_curve options
     local out=$1 style=$2; shift 2
     python -m captcha_ocr.learning_curve --data "data/styles/$style" --labels 500 --test 1000 --init-from base \
+        --config configs/finetune.yaml \
         --out "$out/$style" "$@" || echo "warning: some runs of $style failed; see $out/$style/runs" >&2
 }
 # 1. The 40-epoch schedule with 4x the budget (8 min): does time limit the 2-minute figures? With
@@ -26,5 +27,11 @@ for style in stamp ledger wave; do
 done
 for style in grid dots hatch; do
     curve reports/few-labels-12ep "$style" --budget-min 15 --methods finetune --set train.epochs=12
+done
+# 4. 100 labels with the recipe (the 500-label runs above are reused; the report then holds finetune only).
+for style in stamp ledger wave grid dots hatch; do
+    python -m captcha_ocr.learning_curve --data "data/styles/$style" --labels 100 500 --test 1000 --init-from base \
+        --config configs/finetune.yaml --out "reports/few-labels-12ep/$style" --budget-min 15 --methods finetune \
+        --set train.epochs=12 || echo "warning: some runs of $style failed" >&2
 done
 python scripts/few_labels_table.py reports/few-labels-12ep | tee reports/few-labels-12ep/table.md
