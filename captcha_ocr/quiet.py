@@ -5,7 +5,9 @@ notice, "could not find cuda drivers", the CPU-feature notice), before its log
 level applies, straight to file descriptor 2. `install()` wraps the first
 `import tensorflow` so that descriptor 2 goes to a temporary file while it
 runs; afterwards every line that is not one of those known notices is written
-to stderr as it came, so a real error during the import is still seen.
+to stderr as it came, so a real error during the import is still seen. A
+TFLite interpreter prints one more notice when it is made (its XNNPACK
+delegate); `captcha_ocr.export.readers` holds that back the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KNOWN_LINES = re.compile(
     r"|^[IW]\d{4} [\d:.]+\s+\d+ (port|cudart_stub|cpu_feature_guard|cuda_dnn|cuda_fft|cuda_blas)\.cc:\d+\] "
     r"|^E\d{4} [\d:.]+\s+\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
     r"|^To enable the following instructions: .* in other operations, rebuild TensorFlow"
+    r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"  # each TFLite interpreter, when it is made
 )
 
 

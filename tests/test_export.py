@@ -318,3 +318,10 @@ def test_a_ctc_model_exports_and_reads_like_keras(workdir, pngs):
         # After three barely trained epochs many confidences are near 1e-6; TFLite's differed from
         # Keras's by up to 1.6e-7 there (measured), while the texts were the same.
         _compare(expected, load_exported(out).predict(pngs), 1e-4, conf_atol=1e-6)
+
+
+def test_predict_on_a_tflite_export_prints_no_runtime_notice(exports, pngs, workdir):
+    """The interpreter's 'Created TensorFlow Lite XNNPACK delegate' line is held back, like TensorFlow's start-up lines."""
+    proc = run_module("predict", "--model", exports["tflite"][0], pngs[0], cwd=workdir, check=True)
+    assert proc.stderr == "", proc.stderr
+    assert proc.stdout.count("\t") == 2

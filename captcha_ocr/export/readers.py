@@ -166,9 +166,13 @@ def tflite_interpreter(path: Path | None = None, model_content: bytes | None = N
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
+    from captcha_ocr.quiet import known_lines_held_back
+
+    with warnings.catch_warnings(), known_lines_held_back():  # its XNNPACK notice
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice, on every load
-        return Interpreter(model_path=None if path is None else str(path), model_content=model_content)
+        interpreter = Interpreter(model_path=None if path is None else str(path), model_content=model_content)
+        interpreter.allocate_tensors()  # where the delegate is applied, and its notice printed
+    return interpreter
 
 
 class TFLiteReader(ExportedModel):
