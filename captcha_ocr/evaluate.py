@@ -152,10 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = "evaluation.json"
     report = evaluate_arrays(model, images, labels, args.batch_size)
     print(format_report(report, title=f"{args.model} on {what}"))
+    shipped = shipped_name(args.model)
     if args.json:
         out = Path(args.json)
-    elif shipped_name(args.model):  # never into the installed package
-        out = Path(f"{shipped_name(args.model)}-{default_json}")
+    elif shipped:  # never into the installed package
+        out = Path(f"{shipped}-{default_json}")
     else:
         out = (run_dir or Path(args.model).parent) / default_json
     output_dir(out.parent, "--json")

@@ -199,11 +199,6 @@ def progress(rows: list[dict]) -> tuple[float, int]:
     return rows[-1].get("time_s", 0.0), int(rows[-1].get("images", 0))
 
 
-def previous_progress(run_dir: Path) -> tuple[float, int]:
-    """Wall-clock seconds and images seen recorded by the last finished epoch, for a resumed run."""
-    return progress(read_history(run_dir))
-
-
 def write_results(run_dir: Path, metrics: dict, evaluation: dict) -> None:
     """Write evaluation.json and then metrics.json (which marks the run finished), and drop the backup."""
     write_text_atomic(run_dir / EVALUATION, json.dumps(evaluation, indent=2))

@@ -49,7 +49,8 @@ def test_history_trim_and_backup_epoch(tmp_path):
     (run / rundir.HISTORY).write_text("epoch,loss,images\n0,2.5,32\n1,2.0,64\n2,1.5,96\n")
     assert rundir.read_history(run) == rundir.read_history(run / rundir.HISTORY)
     assert [r["loss"] for r in rundir.read_history(run)] == [2.5, 2.0, 1.5]
-    assert rundir.previous_progress(run) == (0.0, 96)
+    assert rundir.progress(rundir.read_history(run)) == (0.0, 96)
+    assert rundir.progress([]) == (0.0, 0)
     assert rundir.backup_epoch(run) == 0
     (run / rundir.BACKUP).mkdir()
     (run / rundir.BACKUP / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
