@@ -7,6 +7,7 @@ finished epoch; a changed charset, image, model or loss is refused.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -47,15 +48,19 @@ def compile_model(model, config: Config, steps_per_epoch: int) -> None:
 
 
 # The score that picks model.keras (and stops early): validation whole-captcha accuracy, ties
-# broken by per-character accuracy. The weight keeps a per-character difference below one captcha
-# of any validation set up to a million, so it only ever decides between equal whole-captcha
-# accuracies: a run whose validation never reads a captcha whole still keeps its best reader.
+# broken by per-character accuracy, and remaining ties by validation loss. The weights keep each
+# key below the smallest step of the one before for any validation set under a million characters,
+# so the score orders epochs as the tuple (whole, per-character, -loss) would: a run whose
+# validation never reads a captcha whole still keeps its best reader, and of the epochs that read a
+# small validation set equally well, the one that fits it best wins instead of the first.
 SELECT = "val_select"
 
 
 def selection_score(logs: dict) -> float:
     """`SELECT` of one epoch's logs (or history row)."""
-    return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0))
+    loss = float(logs.get("val_loss", float("nan")))
+    fit = 1.0 / (1.0 + loss) if math.isfinite(loss) and loss >= 0 else 0.0
+    return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0)) + 1e-12 * fit
 
 
 def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Sequence = ()):

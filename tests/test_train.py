@@ -5,10 +5,11 @@ import json
 import signal
 
 import keras
+import pytest
 
 from captcha_ocr.config import load_config
 from captcha_ocr.rundir import read_history
-from captcha_ocr.train import train
+from captcha_ocr.train import selection_score, train
 from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 
@@ -129,14 +130,32 @@ def test_best_model_breaks_ties_in_whole_captcha_accuracy_by_per_character_accur
     metrics = train(config, run_dir, log=lambda *a: None)
     rows = read_history(run_dir)
     assert all(r["val_captcha_acc"] == 0.0 for r in rows), "the smoke run is expected to read no captcha whole"
-    best = int(np.argmax([r["val_char_acc"] for r in rows]))
+    best = max(range(len(rows)), key=lambda i: (rows[i]["val_char_acc"], -rows[i]["val_loss"]))
     assert metrics["best_epoch"] == best + 1
-    assert [r["val_select"] for r in rows] == [1e-6 * r["val_char_acc"] for r in rows]
+    for r in rows:
+        assert r["val_select"] == pytest.approx(1e-6 * r["val_char_acc"] + 1e-12 / (1 + r["val_loss"]), abs=1e-16)
     if best == len(rows) - 1:  # then model.keras holds the weights of the last epoch
         best_model = keras.saving.load_model(run_dir / "model.keras", compile=False)
         last_model = keras.saving.load_model(run_dir / "last.keras", compile=False)
         for a, b in zip(best_model.get_weights(), last_model.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_val, length", [(50, 6), (1000, 8), (100_000, 8)])
+def test_the_selection_score_orders_epochs_by_whole_then_per_character_accuracy_then_loss(n_val, length):
+    """The smallest step of each key outweighs everything the keys after it can add."""
+    def row(whole, chars, loss):
+        return {"val_captcha_acc": whole / n_val, "val_char_acc": chars / (n_val * length), "val_loss": loss}
+
+    ranked = [row(3, 3 * length, 50.0),  # one more captcha whole beats every per-character count and loss
+              row(2, n_val * length, 0.0),
+              row(2, n_val * length - 1, 0.0),  # one more character beats any loss
+              row(2, 2 * length + 1, 1e6),
+              row(2, 2 * length, 0.10),  # equal reads: the lower loss wins
+              row(2, 2 * length, 0.11),
+              row(2, 2 * length, float("nan"))]  # a diverged epoch ranks below every finite loss
+    scores = [selection_score(r) for r in ranked]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
 
 
 def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, generated_folder):
