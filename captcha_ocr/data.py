@@ -290,6 +290,7 @@ class Datasets:
     steps_per_epoch: int
     description: str
     pseudo: object = None  # a captcha_ocr.pseudo.PseudoPool when self-training on an unlabeled folder
+    val_size: int = 0  # validation captchas
 
 
 def build_datasets(config: Config, seed: int | None = None, initial_epoch: int = 0) -> Datasets:
@@ -351,7 +352,8 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
     train = _batched(elements, t.batch_size, config.augment, seed, start)
     val = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size)
     test = splits["test"]
-    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool)
+    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool,
+                    val_size=len(splits["val"].images))
 
 
 def _synthetic_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
@@ -372,4 +374,4 @@ def _synthetic_datasets(config: Config, seed: int, initial_epoch: int) -> Datase
         note = f"synthetic: endless train stream, val {d.val_size}, test {d.test_size} (seed {seed})"
         steps = t.steps_per_epoch
         train = synthetic_stream(config, seed, t.batch_size, start=initial_epoch * steps * t.batch_size)
-    return Datasets(train, from_arrays(val_x, val_y, t.batch_size), test_x, test_y, steps, note)
+    return Datasets(train, from_arrays(val_x, val_y, t.batch_size), test_x, test_y, steps, note, val_size=len(val_x))

@@ -53,6 +53,7 @@ def compile_model(model, config: Config, steps_per_epoch: int) -> None:
 # so the score orders epochs as the tuple (whole, per-character, -loss) would: a run whose
 # validation never reads a captcha whole still keeps its best reader, and of the epochs that read a
 # small validation set equally well, the one that fits it best wins instead of the first.
+# The accuracies must be exact for ties to be ties: `exact_fractions` first.
 SELECT = "val_select"
 
 
@@ -63,7 +64,18 @@ def selection_score(logs: dict) -> float:
     return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0)) + 1e-12 * fit
 
 
-def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Sequence = ()):
+def exact_fractions(logs: dict, captchas: int, positions: int) -> None:
+    """Snap the validation accuracies in `logs` to the counts they stand for, k/captchas and k/(captchas*positions).
+
+    Keras averages them in float32, batch by batch, so the same count reads as 0.98666674 after one
+    epoch and 0.98666662 after another; that difference would outweigh the loss in `selection_score`.
+    """
+    for key, total in (("val_captcha_acc", captchas), ("val_char_acc", captchas * positions)):
+        if key in logs and total:
+            logs[key] = round(float(logs[key]) * total) / total
+
+
+def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, extra_first: Sequence = ()):
     import keras
 
     from captcha_ocr.resume import ReseedEachEpoch, ResumableEarlyStopping, RunRecorder
@@ -71,7 +83,8 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Seq
     elapsed, images_seen = rundir.progress(rows)
 
     class Clock(keras.callbacks.Callback):
-        """Adds wall-clock time, images seen, the learning rate and the selection score to each epoch's logs."""
+        """Adds wall-clock time, images seen, the learning rate and the selection score to each epoch's logs
+        (and makes its validation accuracies exact fractions)."""
 
         def on_train_begin(self, logs=None):
             self.start = time.perf_counter() - elapsed
@@ -91,6 +104,7 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], extra_first: Seq
             lr = self.model.optimizer.learning_rate
             logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
             if "val_captcha_acc" in logs:
+                exact_fractions(logs, val_size, config.charset.max_length)
                 logs[SELECT] = selection_score(logs)
             budget = config.train.time_budget_min * 60
             if budget and logs["time_s"] >= budget:
@@ -187,7 +201,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
             steps_per_epoch=data.steps_per_epoch,
             validation_data=data.val,
             shuffle=False,  # the tf.data pipeline shuffles
-            callbacks=_callbacks(run_dir, config, rows, extra) + list(callbacks),
+            callbacks=_callbacks(run_dir, config, rows, data.val_size, extra) + list(callbacks),
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(run_dir, config, model, data, init_from, extra, log)

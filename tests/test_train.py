@@ -9,7 +9,7 @@ import pytest
 
 from captcha_ocr.config import load_config
 from captcha_ocr.rundir import read_history
-from captcha_ocr.train import selection_score, train
+from captcha_ocr.train import exact_fractions, selection_score, train
 from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 
@@ -132,7 +132,8 @@ def test_best_model_breaks_ties_in_whole_captcha_accuracy_by_per_character_accur
     assert all(r["val_captcha_acc"] == 0.0 for r in rows), "the smoke run is expected to read no captcha whole"
     best = max(range(len(rows)), key=lambda i: (rows[i]["val_char_acc"], -rows[i]["val_loss"]))
     assert metrics["best_epoch"] == best + 1
-    for r in rows:
+    for r in rows:  # exact fractions of the 64 validation captchas' 4 positions
+        assert r["val_char_acc"] * 64 * 4 == round(r["val_char_acc"] * 64 * 4)
         assert r["val_select"] == pytest.approx(1e-6 * r["val_char_acc"] + 1e-12 / (1 + r["val_loss"]), abs=1e-16)
     if best == len(rows) - 1:  # then model.keras holds the weights of the last epoch
         best_model = keras.saving.load_model(run_dir / "model.keras", compile=False)
@@ -156,6 +157,17 @@ def test_the_selection_score_orders_epochs_by_whole_then_per_character_accuracy_
               row(2, 2 * length, float("nan"))]  # a diverged epoch ranks below every finite loss
     scores = [selection_score(r) for r in ranked]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+
+
+def test_validation_accuracies_that_count_the_same_reads_become_the_same_number():
+    """Two epochs of dots's first 500-label run: 592 of 600 digits right in both, as Keras's float32 means logged them."""
+    epochs = [{"val_captcha_acc": 0.9200000166893005, "val_char_acc": 0.986666738986969, "val_loss": 0.2707},
+              {"val_captcha_acc": 0.9200000166893005, "val_char_acc": 0.9866666197776794, "val_loss": 0.1086}]
+    assert selection_score(epochs[0]) > selection_score(epochs[1])  # the noise outweighed the loss
+    for logs in epochs:
+        exact_fractions(logs, captchas=50, positions=6)
+        assert (logs["val_captcha_acc"], logs["val_char_acc"]) == (46 / 50, 592 / 600)
+    assert selection_score(epochs[1]) > selection_score(epochs[0])  # now the lower loss wins
 
 
 def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, generated_folder):
