@@ -113,6 +113,7 @@ class DataConfig(_Section):
     pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
     pseudo_share: float = Field(0.5, gt=0, lt=1)
     workers: int = Field(0, ge=0)
+    service: Optional[str] = None  # grpc://HOST:PORT of a tf.data service dispatcher (captcha_ocr.data_service)
     cache_dir: str = "data/cache"
 
     @field_validator("split")

@@ -206,7 +206,11 @@ def _stream_chunks(spec: GeneratorSpec, seed: int, shape, resize: str, workers: 
 
 
 def _stream_elements(config: Config, seed: int, start: int = 0) -> tf.data.Dataset:
-    """Unbatched uint8 elements of the endless stream rendered by `data.workers` processes."""
+    """Unbatched uint8 elements of the endless stream rendered by `data.workers` processes (or `data.service`)."""
+    if config.data.service:
+        from captcha_ocr.data_service import service_elements
+
+        return service_elements(config, seed, start)
     spec = GeneratorSpec.from_config(config)
     shape = config.image.shape
     height, width, channels = shape
@@ -303,8 +307,14 @@ def build_datasets(config: Config, seed: int | None = None, initial_epoch: int =
             epochs before it left off (element k of a run depends on the seed and k alone).
     """
     seed = config.train.seed if seed is None else seed
+    d = config.data
+    if d.service and not (d.train_size == 0 and (d.source == "synthetic" or d.synthetic_ratio > 0)):
+        raise UserError("data.service renders the endless synthetic stream only: set data.train_size=0 "
+                        "(and train.steps_per_epoch), or leave data.service out")
     build = _folder_datasets if config.data.source == "folder" else _synthetic_datasets
     data = build(config, seed, initial_epoch)
+    if d.service:
+        data.description += f"; rendered by the tf.data service at {d.service}"
     if config.augment.enabled:
         data.description += "; augmented"
     return data

@@ -1,0 +1,170 @@
+"""Render the synthetic training stream on other machines, through TensorFlow's tf.data service.
+
+    python -m captcha_ocr.data_service dispatcher --port 5050
+    python -m captcha_ocr.data_service worker --dispatcher HOST:5050 --port 5051 [--processes N]
+    python -m captcha_ocr.train --config configs/X.yaml --set data.service=grpc://HOST:5050
+
+The trainer sends the service a dataset graph of chunk indices (`Dataset.range`) mapped by one op
+that renders a chunk. That op is a `PyFunc` with a fixed token (`TOKEN`) and the generator's
+settings as JSON in its input, so it needs no pickled Python from the trainer: every worker process
+registers `render` under that token before it starts, and renders with `--processes` processes of
+its own. The dispatcher hands each chunk index to one worker (`distributed_epoch`), so:
+
+- the captchas are those of the local stream: captcha k of a seed is the same image on any machine
+  (workers must run the same captcha_ocr and package versions, fonts included);
+- their order is the order in which the workers finish chunks, so it changes from run to run, and a
+  resumed run restarts the stream at the chunk where its captcha count falls: it is not exact.
+
+(`Dataset.from_generator`, which the local stream uses, cannot run on a service worker: its
+generator lives in the trainer's process.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+from typing import Sequence
+
+import numpy as np
+
+from captcha_ocr.errors import UserError
+
+TOKEN = "captcha_ocr.data_service.render"
+CHUNK = 128  # captchas a worker renders per request
+_state: dict = {}  # the registered function and the worker's process pool, kept alive here
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def chunk_job(config, seed: int) -> str:
+    """The JSON that tells a worker what to render for this config and seed (the op's first input)."""
+    from dataclasses import asdict
+
+    from captcha_ocr.generator import GeneratorSpec
+
+    spec = GeneratorSpec.from_config(config)
+    height, width, channels = config.image.shape
+    return json.dumps({"spec": asdict(spec), "seed": seed, "width": width, "height": height,
+                       "channels": channels, "resize": config.image.resize})
+
+
+def render(job, index) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk `index` of the job's stream: uint8 images (CHUNK, H, W, C) and int32 labels (CHUNK, max_length)."""
+    from captcha_ocr.generator import Chunk, GeneratorSpec, render_chunk
+
+    job = json.loads(job.item() if isinstance(job, np.ndarray) else job)
+    spec = GeneratorSpec(**{k: _tuples(v) for k, v in job["spec"].items()})
+    chunk = Chunk(spec, job["seed"], "train", int(index) * CHUNK, CHUNK, job["width"], job["height"],
+                  job["channels"], job["resize"])
+    pool = _state.get("pool")
+    return pool.submit(render_chunk, chunk).result() if pool else render_chunk(chunk)
+
+
+def register(processes: int = 0) -> None:
+    """Make `render` the function that `TOKEN` runs in this process, on `processes` processes (0: inline)."""
+    from tensorflow.python.ops import script_ops
+
+    if processes and "pool" not in _state:
+        from captcha_ocr.workers import process_pool
+
+        _state["pool"] = process_pool(processes)
+    _state["render"] = render
+    script_ops._py_funcs._funcs[TOKEN] = render  # a weak-value registry: _state holds the reference
+
+
+def service_address(url: str) -> str:
+    """`grpc://HOST:PORT` checked and returned as given.
+
+    Raises:
+        UserError: not that form, or nothing answers there.
+    """
+    host, _, port = url.removeprefix("grpc://").rpartition(":")
+    if not url.startswith("grpc://") or not host or not port.isdigit():
+        raise UserError(f"data.service: {url!r} is not grpc://HOST:PORT, e.g. grpc://localhost:5050")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise UserError(f"data.service: no tf.data dispatcher answers at {host}:{port} ({e.strerror or e}); start "
+                        f"one with `python -m captcha_ocr.data_service dispatcher --port {port}`") from None
+    return url
+
+
+def service_elements(config, seed: int, start: int = 0):
+    """Unbatched uint8 (image, label) elements of the training stream, rendered by the service's workers.
+
+    Args:
+        start: captchas to skip (a resumed run): the stream begins at chunk start // CHUNK.
+    """
+    import tensorflow as tf
+    from tensorflow.python.ops import gen_script_ops
+
+    address = service_address(config.data.service)
+    height, width, channels = config.image.shape
+    length = config.charset.max_length
+    job = tf.constant(chunk_job(config, seed))
+
+    def chunk(index):
+        images, labels = gen_script_ops.py_func(input=[job, index], token=TOKEN, Tout=[tf.uint8, tf.int32])
+        return tf.ensure_shape(images, (CHUNK, height, width, channels)), tf.ensure_shape(labels, (CHUNK, length))
+
+    first, skip = divmod(start, CHUNK)
+    ds = tf.data.Dataset.range(first, 2**62).map(chunk, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.service.distribute("distributed_epoch", address))
+    return ds.unbatch().skip(skip)
+
+
+def _serve(server, what: str) -> int:
+    print(f"{what}; Ctrl-C stops it", flush=True)
+    try:
+        server.join()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from captcha_ocr.cli import parser
+
+    p = parser("python -m captcha_ocr.data_service", "tf.data service processes that render the synthetic "
+               "training stream on other machines (train with --set data.service=grpc://HOST:PORT).")
+    sub = p.add_subparsers(dest="role", required=True)
+    d = sub.add_parser("dispatcher", help="hands chunks of captchas to the workers; one per cluster")
+    d.add_argument("--port", type=int, default=5050)
+    w = sub.add_parser("worker", help="renders captchas; one per machine")
+    w.add_argument("--dispatcher", required=True, help="HOST:PORT of the dispatcher")
+    w.add_argument("--port", type=int, default=0, help="this worker's port (default: any free one)")
+    w.add_argument("--host", default="localhost",
+                   help="the name by which the trainer reaches this worker (default localhost)")
+    w.add_argument("--processes", type=int, default=0, help="rendering processes (default: one per core)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import tensorflow as tf
+
+    service = tf.data.experimental.service
+    try:
+        if args.role == "dispatcher":
+            server = service.DispatchServer(service.DispatcherConfig(port=args.port))
+            return _serve(server, f"tf.data dispatcher at grpc://{socket.gethostname()}:{args.port}")
+        from captcha_ocr.workers import worker_count
+
+        dispatcher = args.dispatcher.removeprefix("grpc://")
+        service_address(f"grpc://{dispatcher}")
+        processes = worker_count(args.processes)
+        register(processes)
+        server = service.WorkerServer(service.WorkerConfig(dispatcher_address=dispatcher, port=args.port,
+                                                           worker_address=f"{args.host}:%port%"))
+        return _serve(server, f"tf.data worker ({processes} rendering processes) for dispatcher {dispatcher}")
+    except (tf.errors.OpError, RuntimeError) as e:
+        raise UserError(f"{args.role}: {str(e).splitlines()[0]} (is port {args.port} free?)") from None
+
+
+if __name__ == "__main__":
+    from captcha_ocr.cli import run_cli
+
+    run_cli(main)
