@@ -168,7 +168,7 @@ class TrainConfig(_Section):
     seed: int = 0
     jit_compile: bool = False
     precision: Literal["float32", "mixed_bfloat16"] = "float32"
-    distribute: Literal["none", "mirrored", "auto"] = "none"
+    distribute: Literal["none", "mirrored", "multi_worker", "auto"] = "none"
     cpu_replicas: int = Field(0, ge=0)
 
 

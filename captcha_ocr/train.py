@@ -140,10 +140,10 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
     Returns:
         The content of metrics.json.
     """
-    run_dir = Path(run_dir)
+    from captcha_ocr.distribute import own_run_dir, worker_role
     from captcha_ocr.resume import run_lock
 
-    with run_lock(run_dir):
+    with own_run_dir(Path(run_dir), worker_role(config)) as run_dir, run_lock(run_dir):
         return _train(config, run_dir, restart, init_from, callbacks, log)
 
 
@@ -153,7 +153,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         log(f"{run_dir} is already finished (metrics.json); pass --restart to train it again")
         return rundir.read_run(run_dir).metrics
 
-    from captcha_ocr.distribute import strategy_scope
+    from captcha_ocr.distribute import fit_multi_worker, strategy_scope
 
     scope = strategy_scope(config, log)  # first: logical devices must exist before TensorFlow starts
     import keras
@@ -177,6 +177,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         if source is not None:
             _init_weights(model, source, init_from, log)
         compile_model(model, config, data.steps_per_epoch)
+        fit_multi_worker(model, config)
         if initial_epoch:
             restore(model, run_dir)
     # Written only now, so a config that fails while building data or model leaves no run behind.
