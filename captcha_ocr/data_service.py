@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
+import sys
+import time
 from typing import Sequence
 
 import numpy as np
@@ -117,11 +120,18 @@ def service_elements(config, seed: int, start: int = 0):
 
 
 def _serve(server, what: str) -> int:
+    """Keep `server` (running in TensorFlow's threads) up until Ctrl-C or SIGTERM, then stop the rendering processes."""
     print(f"{what}; Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        server.join()
+        while True:  # not server.join(): a blocking C++ call would hold Python's signal handlers off
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
+    finally:
+        pool = _state.pop("pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return 0
 
 

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,10 +42,21 @@ def service(workdir):
                             "--port", free_port(), "--processes", 1))
         _wait_for(*procs[-1], "tf.data worker (1 rendering processes)")
     yield f"grpc://127.0.0.1:{port}"
+    renderers = [child for proc, _ in procs[1:] for child in _children(proc.pid)]
+    assert renderers, "the workers rendered with no process of their own"
     for proc, log in reversed(procs):
         proc.terminate()
         proc.wait(30)
         log.close()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in renderers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in renderers if Path(f"/proc/{pid}").exists()], "a stopped worker left renderers behind"
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
 
 
 def _on(service):
