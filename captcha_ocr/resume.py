@@ -150,6 +150,11 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self.best, self.wait = self.replayed
 
+    def _is_improvement(self, monitor_value, reference_value):
+        # In Python floats, as replay_early_stopping compares: Keras compares in float32, where the
+        # selection score's per-character and loss keys (1e-6 and 1e-12 of it) vanish.
+        return reference_value is None or float(monitor_value) - self.min_delta > float(reference_value)
+
 
 def replay_early_stopping(scores: list[float]) -> tuple[float | None, int]:
     """(best score or None, epochs since it) after these epochs, as keras.callbacks.EarlyStopping counts them."""

@@ -173,3 +173,25 @@ def test_replay_early_stopping_counts_as_keras_does():
     assert finished_before(rows, 10, 3, 0, lambda r: r["s"]) is None
     assert finished_before(rows, 4, 0, 0, lambda r: r["s"]) == "all 4 epochs are done"
     assert finished_before([{"s": 0, "time_s": 61}], 9, 0, 60, lambda r: r["s"]) == "its time budget was used up"
+
+
+def test_early_stopping_sees_what_the_selection_score_sees():
+    """Epochs that read validation equally well but fit it better improve the score by ~1e-13: no stop.
+
+    (Keras compares in float32, where those steps vanish: runs whose 10-captcha validation was all
+    read stopped after 11 of 12 epochs.)
+    """
+    from types import SimpleNamespace
+
+    from captcha_ocr.resume import ResumableEarlyStopping, replay_early_stopping
+    from captcha_ocr.train import selection_score
+
+    epochs = [{"val_captcha_acc": 1.0, "val_char_acc": 1.0, "val_loss": loss} for loss in (0.005, 0.004, 0.003, 0.002)]
+    scores = [selection_score(e) for e in epochs]
+    callback = ResumableEarlyStopping([], selection_score, monitor="val_select", patience=2)
+    callback._model = SimpleNamespace(stop_training=False)
+    callback.on_train_begin()
+    for epoch, score in enumerate(scores):
+        callback.on_epoch_end(epoch, {"val_select": score})
+    assert not callback.model.stop_training and callback.wait == 0 and callback.best == scores[-1]
+    assert replay_early_stopping(scores) == (scores[-1], 0)
