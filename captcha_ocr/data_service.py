@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
-import sys
 import time
+import weakref
 from typing import Sequence
 
 import numpy as np
@@ -70,6 +71,11 @@ def register(processes: int = 0) -> None:
     """Make `render` the function that `TOKEN` runs in this process, on `processes` processes (0: inline)."""
     from tensorflow.python.ops import script_ops
 
+    if not isinstance(getattr(getattr(script_ops, "_py_funcs", None), "_funcs", None), weakref.WeakValueDictionary):
+        import tensorflow as tf
+
+        raise UserError(f"data_service worker: TensorFlow {tf.__version__} keeps its Python ops in another way than "
+                        f"the 2.16-2.21 it was written for; install tensorflow==2.21.*")
     if processes and "pool" not in _state:
         from captcha_ocr.workers import process_pool
 
@@ -109,46 +115,55 @@ def service_elements(config, seed: int, start: int = 0):
     length = config.charset.max_length
     job = tf.constant(chunk_job(config, seed))
 
+    first, skip = divmod(start, CHUNK)
+
     def chunk(index):
         images, labels = gen_script_ops.py_func(input=[job, index], token=TOKEN, Tout=[tf.uint8, tf.int32])
-        return tf.ensure_shape(images, (CHUNK, height, width, channels)), tf.ensure_shape(labels, (CHUNK, length))
+        images = tf.ensure_shape(images, (CHUNK, height, width, channels))
+        labels = tf.ensure_shape(labels, (CHUNK, length))
+        drop = tf.where(index == first, skip, 0)  # chunks arrive in any order: only the first one is cut
+        return images[drop:], labels[drop:]
 
-    first, skip = divmod(start, CHUNK)
     ds = tf.data.Dataset.range(first, 2**62).map(chunk, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.apply(tf.data.experimental.service.distribute("distributed_epoch", address))
-    return ds.unbatch().skip(skip)
+    return ds.unbatch()
 
 
 def _serve(server, what: str) -> int:
-    """Keep `server` (running in TensorFlow's threads) up until Ctrl-C or SIGTERM, then stop the rendering processes."""
+    """Keep `server` (running in TensorFlow's threads) up until Ctrl-C or SIGTERM; then end the rendering
+    processes and exit at once (an orderly interpreter exit can wait forever on a thread that serves a request)."""
+    import multiprocessing
+
+    def stop(*_):
+        for child in multiprocessing.active_children():
+            child.terminate()
+        os._exit(0)
+
     print(f"{what}; Ctrl-C stops it", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:  # not server.join(): a blocking C++ call would hold Python's signal handlers off
             time.sleep(3600)
     except KeyboardInterrupt:
-        pass
-    finally:
-        pool = _state.pop("pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        stop()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from captcha_ocr.cli import parser
+    from captcha_ocr.cli import int_at_least, parser
 
     p = parser("python -m captcha_ocr.data_service", "tf.data service processes that render the synthetic "
                "training stream on other machines (train with --set data.service=grpc://HOST:PORT).")
     sub = p.add_subparsers(dest="role", required=True)
     d = sub.add_parser("dispatcher", help="hands chunks of captchas to the workers; one per cluster")
-    d.add_argument("--port", type=int, default=5050)
+    d.add_argument("--port", type=int_at_least(1), default=5050)
     w = sub.add_parser("worker", help="renders captchas; one per machine")
     w.add_argument("--dispatcher", required=True, help="HOST:PORT of the dispatcher")
-    w.add_argument("--port", type=int, default=0, help="this worker's port (default: any free one)")
+    w.add_argument("--port", type=int_at_least(0), default=0, help="this worker's port (default: any free one)")
     w.add_argument("--host", default="localhost",
                    help="the name by which the trainer reaches this worker (default localhost)")
-    w.add_argument("--processes", type=int, default=0, help="rendering processes (default: one per core)")
+    w.add_argument("--processes", type=int_at_least(0), default=0,
+                   help="rendering processes (default: one per core)")
     return p
 
 

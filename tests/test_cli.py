@@ -39,6 +39,7 @@ def test_every_numeric_flag_refuses_zero_negative_and_non_numbers(smoke_run, wor
         "compare": (["--configs", SMOKE, "--out", tmp_path / "c"], {"--seeds": ["0", "-3", "x"]}),
         "export": (["--model", smoke_run, "--format", "tflite"], {"--check": ["-1", "x"],
                                                                  "--calibration-count": ["0", "-3", "x"]}),
+        "data_service": (["worker", "--dispatcher", "127.0.0.1:1"], {"--port": ["-1", "x"], "--processes": ["-1", "x"]}),
     }
     for command, (base, flags) in commands.items():
         for flag, values in flags.items():
