@@ -36,7 +36,7 @@ from captcha_ocr.errors import UserError
 
 TOKEN = "captcha_ocr.data_service.render"
 CHUNK = 128  # captchas a worker renders per request
-_state: dict = {}  # the registered function and the worker's process pool, kept alive here
+_state: dict = {}  # the worker's process pool
 
 
 def _tuples(value):
@@ -80,8 +80,7 @@ def register(processes: int = 0) -> None:
         from captcha_ocr.workers import process_pool
 
         _state["pool"] = process_pool(processes)
-    _state["render"] = render
-    script_ops._py_funcs._funcs[TOKEN] = render  # a weak-value registry: _state holds the reference
+    script_ops._py_funcs._funcs[TOKEN] = render  # a weak-value registry: this module holds the reference
 
 
 def service_address(url: str) -> str:

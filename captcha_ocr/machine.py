@@ -1,4 +1,5 @@
-"""The machine that numbers come from: CPU, cores, platform, library versions, and peak memory.
+"""The machine that numbers come from: CPU, cores, platform, library versions, and peak memory
+(and a free localhost port, for the servers that tests and benchmarks start).
 
 Every report of a speed or a memory figure records these beside it, since
 the same command runs at different speeds on different machines.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import socket
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -52,3 +54,10 @@ def peak_rss_mib() -> float:
         pass
     scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2 ** 20
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

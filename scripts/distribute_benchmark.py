@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,13 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from captcha_ocr.machine import machine_info  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from captcha_ocr.machine import free_port, machine_info  # noqa: E402
 
 
 def _python(*args, **kwargs):
@@ -49,7 +42,7 @@ def _python(*args, **kwargs):
 
 def start_service(log_dir: Path) -> tuple[str, list]:
     """A dispatcher and 2 workers (1 rendering process each) on localhost; returns (address, processes)."""
-    port = _free_port()
+    port = free_port()
     procs = [_python("-m", "captcha_ocr.data_service", "dispatcher", "--port", port,
                      stdout=open(log_dir / "dispatcher.log", "w"), stderr=subprocess.STDOUT)]
     for i in range(2):
@@ -93,7 +86,7 @@ def training_rate(config_path: str, sets: list[str], steps: int, epochs: int, ru
             "--set", f"train.epochs={epochs}", "--set", "train.time_budget_min=0", "--set", "train.early_stopping_patience=0"]
     for s in sets:
         args += ["--set", s]
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(workers)]}
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(workers)]}
     procs = []
     for index in range(workers):
         env = dict(os.environ, PYTHONPATH=str(ROOT))

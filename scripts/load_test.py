@@ -42,7 +42,7 @@ from PIL import Image
 
 from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError
-from captcha_ocr.machine import machine_info
+from captcha_ocr.machine import free_port, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,12 +195,6 @@ async def run_battery(port: int, png: bytes, max_images: int) -> list[dict]:
             writer.close()
         rows.append({"case": name, "status": status, "message": message})
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(model: str, port: int, max_batch: int, log: Path) -> subprocess.Popen:

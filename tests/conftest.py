@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from captcha_ocr.machine import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
@@ -59,15 +61,6 @@ def generated_folder(workdir) -> Path:
     out = workdir / "generated"
     run_module("generate", "--config", SMOKE, "--out", out, "--count", 24, "--seed", 7, cwd=workdir, check=True)
     return out
-
-
-def free_port() -> int:
-    """A TCP port that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

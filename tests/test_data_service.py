@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from captcha_ocr.machine import free_port
 from captcha_ocr.rundir import read_history
-from conftest import ROOT, SMOKE, assert_user_error, free_port, history_rows, run_module, start_and_interrupt
+from conftest import ROOT, SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 
 def _start(workdir, name, *args):

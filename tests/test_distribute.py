@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from captcha_ocr.machine import free_port
 from captcha_ocr.rundir import read_history
-from conftest import ROOT, SMOKE, assert_user_error, free_port, history_rows, run_module, start_and_interrupt
+from conftest import ROOT, SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 MIRRORED = ["--set", "train.distribute=mirrored", "--set", "train.cpu_replicas=2"]
 
