@@ -67,15 +67,27 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def parse_fraction(value) -> float:
+    """A number between 0 and 1 from user input (command-line text or a JSON value).
+
+    Raises:
+        ValueError: with a message that quotes the value (argparse and the HTTP service each wrap it).
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number between 0 and 1, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:  # NaN fails this too
+        raise ValueError(f"must be between 0 and 1, got {value!r}")
+    return number
+
+
 def fraction(text: str) -> float:
     """An argparse `type` for a number between 0 and 1."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value:g}")
-    return value
+        return parse_fraction(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _Parser(argparse.ArgumentParser):

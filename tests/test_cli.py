@@ -58,7 +58,8 @@ def test_int_at_least_and_fraction_messages():
 
     assert int_at_least(1)("7") == 7 and fraction("0.25") == 0.25
     for parse, text, message in [(int_at_least(1), "0", "at least 1, got 0"), (int_at_least(0), "2.5", "whole number"),
-                                 (fraction, "1.5", "between 0 and 1"), (fraction, "abc", "between 0 and 1")]:
+                                 (fraction, "1.5", "between 0 and 1"), (fraction, "abc", "between 0 and 1"),
+                                 (fraction, "nan", "between 0 and 1")]:
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(text)
 

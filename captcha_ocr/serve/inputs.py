@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from captcha_ocr.cli import parse_fraction
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -45,12 +47,9 @@ class ReadRequest:
 
 def _fraction(value, where: str) -> float:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(400, f"{where} must be a number from 0 to 1, got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise RequestError(400, f"{where} must be from 0 to 1, got {value!r}")
-    return number
+        return parse_fraction(value)
+    except ValueError as e:
+        raise RequestError(400, f"{where}: {e}") from None
 
 
 def _base64(text, where: str) -> bytes:
