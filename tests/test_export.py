@@ -254,9 +254,48 @@ def test_resize_matches_pil(size, target):
     else:
         # Two passes: Pillow sometimes runs the vertical one first, which moves a pixel by one grey level.
         assert diff.max() <= 1
+    # float32 (TFLite, ONNX): integer weights and a split product give float64's pixels exactly.
+    got32 = resize_like_pil(tf.constant(arr[None], tf.float32), *target, tf.float32).numpy()[0].astype(np.uint8)
+    np.testing.assert_array_equal(got32, got)
     plain = tf.image.resize(arr[None].astype(np.float32), target, "bilinear").numpy()[0]
     if size[0] > 2 * target[0]:  # TF's plain bilinear resize does not antialias: this test would notice it
         assert np.abs(np.round(plain) - want).max() > 1
+
+
+def test_float32_weights_are_pils():
+    """The integer-computed weights of float32 runtimes equal the float64 (PIL-exact) ones, shrinking and enlarging."""
+    import tensorflow as tf
+
+    from captcha_ocr.export import pil_bilinear_matrix
+
+    for in_size in [1, 2, 7, 59, 60, 61, 163, 400, 1001, 3000, 12000]:
+        for out_size in (30, 48, 131, 192):
+            want = pil_bilinear_matrix(in_size, out_size, tf.float64).numpy()
+            got = pil_bilinear_matrix(in_size, out_size, tf.float32).numpy().astype(np.float64)
+            np.testing.assert_array_equal(got, want, err_msg=f"{in_size} -> {out_size}")
+
+
+@pytest.mark.parametrize("size", [(30, 60), (30, 80), (30, 200), (60, 160), (32, 5), (32, 7), (61, 163), (90, 40)])
+def test_fit_height_matches_to_array(size):
+    """Scaled to the height, padded with the border's median colour or squeezed: `to_array`'s pixels."""
+    import tensorflow as tf
+
+    from captcha_ocr.export import fit_height_like_pil
+
+    rng = np.random.default_rng(sum(size))
+    arr = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    arr[:, :3] = rng.integers(0, 256, 3, dtype=np.uint8)  # a border of one colour on the left: a clear median
+    want = to_array(arr, 80, 30, 3, resize="fit_height")
+    got = fit_height_like_pil(tf.constant(arr[None], tf.float64), 30, 80, tf.float64).numpy()[0].astype(np.uint8)
+    assert got.shape == want.shape == (30, 80, 3)
+    diff = np.abs(got.astype(int) - want)
+    if size[0] == 30 or size == (60, 160):
+        assert diff.max() == 0  # one pass (or the generator's size): bit-identical, padding included
+    else:
+        # Two passes: a pixel may move by one grey level (test_resize_matches_pil), and so may the median.
+        assert diff.max() <= 1
+    # Python's round() of 5 * 30 / 32 = 4.6875 and 7 * 30 / 32 = 6.5625 (and halves to even elsewhere):
+    # the padding starts where to_array's does, which the bound above would catch by whole columns.
 
 
 def test_gray_and_transparency_match_pil():
@@ -318,6 +357,31 @@ def test_a_ctc_model_exports_and_reads_like_keras(workdir, pngs):
         # After three barely trained epochs many confidences are near 1e-6; TFLite's differed from
         # Keras's by up to 1.6e-7 there (measured), while the texts were the same.
         _compare(expected, load_exported(out).predict(pngs), 1e-4, conf_atol=1e-6)
+
+
+def test_a_fit_height_model_exports_and_reads_like_keras(workdir, pngs):
+    """The base models' kind (`image.resize: fit_height`, CTC over a GRU) in every export: the image is
+    scaled, padded or squeezed in the graph, and the GRU is unrolled for TFLite."""
+    from captcha_ocr.export import load_exported
+    from captcha_ocr.predict import Recognizer
+
+    run_dir = workdir / "runs" / "fit-height-export"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc",
+               "--set", "image.resize=fit_height", "--set", "model.rnn_units=8", "--set", "model.width_pools=1",
+               "--set", "train.epochs=3", cwd=workdir, check=True)
+    # Heights of 30 (the input's) keep the resize to one pass, so the pixels are PIL's to the bit:
+    # narrow ones are padded, a wide one is squeezed; the generator's 160x60 halve exactly.
+    images = [np.asarray(Image.open(p).convert("RGB").resize((w, 30), Image.BILINEAR))
+              for p, w in zip(pngs, (45, 80, 200, 64))] + [np.asarray(Image.open(p).convert("RGB")) for p in pngs[4:8]]
+    expected = Recognizer.load(run_dir).predict(images)
+    assert any(p.text for p in expected)
+    formats = ["savedmodel", "tflite"] + (["onnx"] if _onnx_available() else [])
+    for fmt in formats:
+        out = workdir / "exports" / f"fit-height-{fmt}"
+        run_module("export", "--model", run_dir, "--format", fmt, "--out", out, cwd=workdir, check=True)
+        spec = json.loads((out / "spec.json").read_text())
+        assert spec["resize"] == "fit_height" and "padded" in spec["resize_method"]
+        _compare(expected, load_exported(out).predict(images), 1e-4, conf_atol=1e-6)
 
 
 def test_predict_on_a_tflite_export_prints_no_runtime_notice(exports, pngs, workdir):

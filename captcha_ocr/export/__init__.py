@@ -22,7 +22,9 @@ model, input contract):
   same array contract and outputs as `tflite`.
 
 The in-graph preprocessing reproduces `captcha_ocr.images.to_array` to the
-bit (see `captcha_ocr.export.pil_ops`).
+bit, `image.resize: fit_height` included (see `captcha_ocr.export.pil_ops`).
+`spec.json`'s `resize` is the model's mode and `resize_method` says how the
+graph does it.
 
 From Python, for any format:
 
@@ -49,7 +51,7 @@ _PUBLIC = {
     "export_model": "writers", "export_size": "writers", "export_spec": "writers", "calibration_images": "writers",
     "load_exported": "readers", "ExportedModel": "readers", "agreement": "readers", "rgb_array": "readers",
     "ServingModule": "serving",
-    "resize_like_pil": "pil_ops", "pil_bilinear_matrix": "pil_ops", "gray_like_pil": "pil_ops",
+    "resize_like_pil": "pil_ops", "fit_height_like_pil": "pil_ops", "pil_bilinear_matrix": "pil_ops", "gray_like_pil": "pil_ops",
     "composite_over_white": "pil_ops", "decode_image": "pil_ops",
 }
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.export.pil_ops import decode_image, gray_like_pil, resize_like_pil
+from captcha_ocr.export.pil_ops import decode_image, fit_height_like_pil, gray_like_pil, resize_like_pil
 from captcha_ocr.images import scale_pixels
 from captcha_ocr.losses import ctc_greedy
 from captcha_ocr.model import model_spec
@@ -27,12 +26,9 @@ class ServingModule:
 
     def __init__(self, model):
         spec = model_spec(model)
-        if spec.resize != "stretch":
-            # The in-graph copy of PIL (pil_ops) does the stretch resize only.
-            raise UserError(f"export supports models with image.resize: stretch; this one uses {spec.resize} "
-                            "(use it through captcha_ocr.Recognizer, or train with image.resize: stretch)")
         self.spec = spec
         self.charset = spec.charset
+        model = _unrolled(model)
         self.model = model
         self.module = tf.Module()
         # The module tracks the model's variables, not the Keras model itself: with the model
@@ -49,7 +45,9 @@ class ServingModule:
         x = tf.cast(rgb, tf.float32)
         if s.channels == 1:
             x = gray_like_pil(x)  # before the resize, as `to_array` converts before resizing
-        x = resize_like_pil(tf.cast(x, dtype), s.height, s.width, dtype)
+        resize = fit_height_like_pil if s.resize == "fit_height" else resize_like_pil
+        x = resize(tf.cast(x, dtype), s.height, s.width, dtype)
+        x.set_shape([None, s.height, s.width, s.channels])  # fit_height's padding leaves the width unknown to the graph
         # Scaled as every other input is (in float32), for bit-identical inputs.
         return scale_pixels(x)
 
@@ -112,3 +110,33 @@ class ServingModule:
             return {"indices": indices, "confidence": confidence}
 
         return serve_array
+
+
+def _unrolled(model):
+    """The model with its recurrent layers unrolled over the frames, with the same weights.
+
+    TFLite's builtin ops cannot run the while loop a GRU is otherwise traced to; the
+    CTC head has a fixed number of frames, so the unrolled graph computes the same.
+    """
+    import keras
+
+    def unroll(config: dict) -> dict:
+        return {**config, "config": {**config["config"], "unroll": True}}
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Bidirectional):
+            config["layer"] = unroll(config["layer"])
+            if config.get("backward_layer"):
+                config["backward_layer"] = unroll(config["backward_layer"])
+        elif isinstance(layer, keras.layers.RNN):
+            config["unroll"] = True
+        else:
+            return layer.__class__.from_config(config)
+        return layer.__class__.from_config(config)
+
+    if not any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) for layer in model.layers):
+        return model
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy

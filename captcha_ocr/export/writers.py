@@ -48,7 +48,10 @@ def export_spec(model, fmt: str, source: str | Path, quantize: str | None, extra
             "inputs": [array_input],
             "outputs": ["indices", "confidence"] + (["text"] if fmt == "savedmodel" else []),
         }},
-        "resize": "PIL bilinear (antialiased), in the graph",
+        # "resize" (from the model's spec) stays the mode, stretch or fit_height; this says how it is done.
+        "resize_method": ("PIL bilinear (antialiased), in the graph" if s.resize == "stretch" else
+                          "PIL bilinear (antialiased) to the input height keeping the aspect ratio, then padded on "
+                          "the right with the border's median colour (or squeezed) to the input width, in the graph"),
         "source_model": str(Path(source).resolve()),
         "versions": {"captcha_ocr": __version__, "tensorflow": tf.__version__},
     }
@@ -65,7 +68,7 @@ def export_spec(model, fmt: str, source: str | Path, quantize: str | None, extra
 
 def _write_savedmodel(serving: ServingModule, out: Path) -> None:
     # In float64 the resize weights and sums are exact, as PIL's integers are; float32 (all TFLite and
-    # ONNX offer) agreed on every measured captcha too, but can round a pixel differently in a rare tie.
+    # ONNX offer) gets the same pixels from integer weights and products split in three (pil_ops).
     serving.module.serve_bytes = serving.serve_bytes_fn(tf.float64)
     serving.module.serve_array = serving.serve_array_fn(tf.float64)
     signatures = {name: getattr(serving.module, name).get_concrete_function()
