@@ -51,8 +51,8 @@ _PUBLIC = {
     "export_model": "writers", "export_size": "writers", "export_spec": "writers", "calibration_images": "writers",
     "load_exported": "readers", "ExportedModel": "readers", "agreement": "readers", "rgb_array": "readers",
     "ServingModule": "serving",
-    "resize_like_pil": "pil_ops", "fit_height_like_pil": "pil_ops", "pil_bilinear_matrix": "pil_ops", "gray_like_pil": "pil_ops",
-    "composite_over_white": "pil_ops", "decode_image": "pil_ops",
+    "resize_like_pil": "pil_ops", "fit_height_like_pil": "pil_ops", "pil_bilinear_matrix": "pil_ops",
+    "gray_like_pil": "pil_ops", "composite_over_white": "pil_ops", "decode_image": "pil_ops",
 }
 
 __all__ = sorted(_PUBLIC)

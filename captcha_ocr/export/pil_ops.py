@@ -90,7 +90,7 @@ def _resample(pixels, weights):
     In float64 every product and sum is exact. In float32 a pixel times a 22-bit weight is not
     (measured: 1% of the pixels of 160x60 -> 128x48 one level off), so the weights are split into
     three integer parts of at most 8 bits, k = a * 2**16 + b * 2**8 + c, each product summed exactly
-    (integers below 2**24 for up to 256 taps), and PIL's `(sum(pixel * k) + 2**21) >> 22` is
+    (integers below 2**24 for up to 256 taps: shrinking by up to 128 times), and PIL's `(sum(pixel * k) + 2**21) >> 22` is
     assembled from the three sums without leaving the integers float32 holds exactly.
     """
     if weights.dtype == tf.float64:
@@ -134,9 +134,9 @@ def fit_height_like_pil(images, height: int, width: int, dtype):
     border pixels, or squeeze to `width` when still wider.
 
     The fitted width is Python's `round(w * height / h)` (halves to even), clipped to
-    1..width. The median is taken per image and channel
-    over the four edges, as NumPy's: the mean of the two middle values (the count is
-    always even), rounded halves to even.
+    1..width. The median is taken per image and channel over the four edges, as
+    NumPy's: the mean of the two middle values (the count is always even), rounded
+    halves to even.
 
     Args:
         images: (N, h, w, C) pixel values 0..255 in `dtype`, one size per batch.

@@ -131,8 +131,6 @@ def _unrolled(model):
                 config["backward_layer"] = unroll(config["backward_layer"])
         elif isinstance(layer, keras.layers.RNN):
             config["unroll"] = True
-        else:
-            return layer.__class__.from_config(config)
         return layer.__class__.from_config(config)
 
     if not any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) for layer in model.layers):
