@@ -262,6 +262,14 @@ def test_resize_matches_pil(size, target):
         assert np.abs(np.round(plain) - want).max() > 1
 
 
+def test_every_resize_mode_has_an_in_graph_copy_and_a_description():
+    from captcha_ocr.export.pil_ops import RESIZE_IN_GRAPH
+    from captcha_ocr.export.writers import RESIZE_METHODS
+    from captcha_ocr.names import RESIZE_MODES
+
+    assert set(RESIZE_IN_GRAPH) == set(RESIZE_METHODS) == set(RESIZE_MODES)
+
+
 def test_float32_weights_are_pils():
     """The integer-computed weights of float32 runtimes equal the float64 (PIL-exact) ones, shrinking and enlarging."""
     import tensorflow as tf

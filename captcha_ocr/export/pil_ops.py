@@ -75,8 +75,9 @@ def _integer_weights(in_size, out_size):
     k, rest = tf.zeros_like(p), p
     for bits in (8, 8, 6):
         shifted = rest * (1 << bits)
-        k = k * (1 << bits) + shifted // q
-        rest = shifted - (shifted // q) * q
+        digit = shifted // q
+        k = k * (1 << bits) + digit
+        rest = shifted - digit * q
     return k + tf.cast(2 * rest >= q, tf.int32)
 
 
@@ -161,6 +162,11 @@ def fit_height_like_pil(images, height: int, width: int, dtype):
     fill = tf.round((ordered[:, middle - 1] + ordered[:, middle]) / 2.0)  # (N, C)
     pad = tf.broadcast_to(fill[:, None, None, :], tf.stack([n, height, width - fitted, c]))
     return tf.concat([x, pad], axis=2)
+
+
+# `image.resize` mode (captcha_ocr.names.RESIZE_MODES) -> its in-graph copy, each
+# (images, height, width, dtype) -> (N, height, width, C), as `images.to_array` does it.
+RESIZE_IN_GRAPH = {"stretch": resize_like_pil, "fit_height": fit_height_like_pil}
 
 
 def gray_like_pil(rgb):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from captcha_ocr.export.pil_ops import decode_image, fit_height_like_pil, gray_like_pil, resize_like_pil
+from captcha_ocr.export.pil_ops import RESIZE_IN_GRAPH, decode_image, gray_like_pil
 from captcha_ocr.images import scale_pixels
 from captcha_ocr.losses import ctc_greedy
 from captcha_ocr.model import model_spec
@@ -45,8 +45,7 @@ class ServingModule:
         x = tf.cast(rgb, tf.float32)
         if s.channels == 1:
             x = gray_like_pil(x)  # before the resize, as `to_array` converts before resizing
-        resize = fit_height_like_pil if s.resize == "fit_height" else resize_like_pil
-        x = resize(tf.cast(x, dtype), s.height, s.width, dtype)
+        x = RESIZE_IN_GRAPH[s.resize](tf.cast(x, dtype), s.height, s.width, dtype)
         x.set_shape([None, s.height, s.width, s.channels])  # fit_height's padding leaves the width unknown to the graph
         # Scaled as every other input is (in float32), for bit-identical inputs.
         return scale_pixels(x)

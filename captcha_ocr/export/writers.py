@@ -33,6 +33,13 @@ from captcha_ocr.spec import InputShape, ModelSpec
 
 ONNX_OPSET = 17
 
+# spec.json's words for how each `image.resize` mode is done (pil_ops.RESIZE_IN_GRAPH does it).
+RESIZE_METHODS = {
+    "stretch": "PIL bilinear (antialiased), in the graph",
+    "fit_height": "PIL bilinear (antialiased) to the input height keeping the aspect ratio, then padded on the "
+                  "right with the border's median colour (or squeezed) to the input width, in the graph",
+}
+
 
 def export_spec(model, fmt: str, source: str | Path, quantize: str | None, extra: dict | None = None) -> dict:
     """The content of an export's spec.json."""
@@ -48,10 +55,7 @@ def export_spec(model, fmt: str, source: str | Path, quantize: str | None, extra
             "inputs": [array_input],
             "outputs": ["indices", "confidence"] + (["text"] if fmt == "savedmodel" else []),
         }},
-        # "resize" (from the model's spec) stays the mode, stretch or fit_height; this says how it is done.
-        "resize_method": ("PIL bilinear (antialiased), in the graph" if s.resize == "stretch" else
-                          "PIL bilinear (antialiased) to the input height keeping the aspect ratio, then padded on "
-                          "the right with the border's median colour (or squeezed) to the input width, in the graph"),
+        "resize_method": RESIZE_METHODS[s.resize],  # "resize" (from the model's spec) stays the mode
         "source_model": str(Path(source).resolve()),
         "versions": {"captcha_ocr": __version__, "tensorflow": tf.__version__},
     }
