@@ -20,7 +20,7 @@ Writes distribute.json and distribute.md to --out.
 
 from __future__ import annotations
 
-import argparse
+import csv
 import json
 import os
 import subprocess
@@ -32,12 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli  # noqa: E402
 from captcha_ocr.machine import free_port, machine_info  # noqa: E402
 
 
+def _env(**extra) -> dict:
+    """This process's environment with the repository importable (and `extra` set)."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+
+
 def _python(*args, **kwargs):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, *map(str, args)], env=env, **kwargs)
+    return subprocess.Popen([sys.executable, *map(str, args)], env=kwargs.pop("env", _env()), **kwargs)
 
 
 def start_service(log_dir: Path) -> tuple[str, list]:
@@ -70,7 +75,7 @@ t = time.perf_counter()
 for _ in range({count}): next(it)
 print(time.perf_counter() - t)
 """
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     return count / float(out.strip().splitlines()[-1])
 
@@ -89,17 +94,13 @@ def training_rate(config_path: str, sets: list[str], steps: int, epochs: int, ru
     cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(workers)]}
     procs = []
     for index in range(workers):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        if workers > 1:
-            env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = _env(TF_CONFIG=json.dumps(tf_config)) if workers > 1 else _env()
+        procs.append(_python(*args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     for proc in procs:
         output = proc.communicate()[0]
         if proc.returncode:
             raise SystemExit(f"training failed:\n{output[-3000:]}")
-    import csv
-
     rows = list(csv.DictReader(open(run_dir / "history.csv")))
     first, last = rows[0], rows[-1]
     images = float(last["images"]) - float(first["images"])
@@ -107,16 +108,15 @@ def training_rate(config_path: str, sets: list[str], steps: int, epochs: int, ru
             "first_epoch_s": float(first["time_s"]), "val_captcha_acc": float(last["val_captcha_acc"])}
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> int:
+    p = parser("python scripts/distribute_benchmark.py", __doc__)
     p.add_argument("--config", default="configs/quickstart.yaml")
     p.add_argument("--out", default="reports/my-distribute")
-    p.add_argument("--steps", type=int, default=60, help="steps per epoch")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--stream", type=int, default=2048, help="captchas read for the bare stream rates")
-    args = p.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    p.add_argument("--steps", type=int_at_least(1), default=60, help="steps per epoch")
+    p.add_argument("--epochs", type=int_at_least(2), default=3, help="epochs (the first is not timed)")
+    p.add_argument("--stream", type=int_at_least(1), default=2048, help="captchas read for the bare stream rates")
+    args = p.parse_args(argv)
+    out = output_dir(args.out)
     report = {"command": "python scripts/distribute_benchmark.py " + " ".join(sys.argv[1:]),
               "machine": machine_info(), "config": args.config, "steps_per_epoch": args.steps,
               "epochs": args.epochs, "stream": {}, "training": {}}
@@ -125,11 +125,11 @@ def main() -> int:
         address, procs = start_service(tmp)
         try:
             modes = {"local": [], "service": [f"data.service={address}"],
-                     "mirrored": ["train.distribute=mirrored", "train.cpu_replicas=2"]}
-            for name, sets in [("local", []), ("service", modes["service"])]:
-                report["stream"][name] = stream_rate(args.config, sets, args.stream)
+                     "mirrored": ["train.distribute=mirrored", "train.cpu_replicas=2"],
+                     "multi_worker": ["train.distribute=multi_worker", "data.workers=1"]}
+            for name in ("local", "service"):
+                report["stream"][name] = stream_rate(args.config, modes[name], args.stream)
                 print(f"stream {name}: {report['stream'][name]:.0f} images/s", flush=True)
-            modes["multi_worker"] = ["train.distribute=multi_worker", "data.workers=1"]
             for name, sets in modes.items():
                 report["training"][name] = training_rate(args.config, sets, args.steps, args.epochs, tmp / name,
                                                          workers=2 if name == "multi_worker" else 1)
@@ -154,4 +154,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)
