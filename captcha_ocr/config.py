@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from captcha_ocr.charset import DEFAULT_CHARS, Charset
 from captcha_ocr.errors import UserError, did_you_mean
-from captcha_ocr.names import ACTIVATIONS, GENERATOR_KINDS, LOSSES, RESIZE_MODES, is_frame_loss
+from captcha_ocr.names import ACTIVATIONS, GENERATOR_KINDS, HEADS, LOSSES, RESIZE_MODES, is_frame_loss
 from captcha_ocr.spec import InputShape
 
 
@@ -147,6 +147,10 @@ class ModelConfig(_Section):
     head_units: int = Field(0, ge=0)
     head_dropout: float = Field(0.25, ge=0, lt=1)
     rnn_units: int = Field(0, ge=0)
+    convs_per_block: int = Field(1, ge=1)
+    residual: bool = False
+    head: Literal[HEADS] = "dense"
+    attention_heads: int = Field(4, ge=1)
 
 
 class LossConfig(_Section):
@@ -197,6 +201,15 @@ class Config(_Section):
         if self.model.rnn_units and not ctc:
             raise UserError("model.rnn_units (a recurrent layer over the frames) needs loss.name: ctc; "
                             "set it to 0 for the per-position losses")
+        m = self.model
+        if m.head == "attention" and ctc:
+            raise UserError("model.head: attention is a head for the per-position losses; ctc reads the frames "
+                            "directly (set model.rnn_units for context between them) so set model.head: dense")
+        if m.head == "attention" and m.head_units:
+            raise UserError("model.head_units is the dense head's hidden layer; set it to 0 with model.head: attention")
+        if (m.convs_per_block > 1 or m.residual) and m.padding != "same":
+            key = "model.residual" if m.residual else "model.convs_per_block"
+            raise UserError(f"{key} needs model.padding: same (every convolution of a block keeps its size)")
         return self
 
     def to_dict(self) -> dict:

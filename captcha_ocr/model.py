@@ -1,8 +1,11 @@
 """The CNN: blocks of Conv2D -> BatchNorm -> activation -> pooling, and a head.
 
-For the per-position losses the head is dense: `max_length x num_classes`
-logits, reshaped to `(max_length, num_classes)`, one row of class logits per
-ordered position. For `ctc` it reads the feature map column by column: each
+A block may hold several convolutions (`model.convs_per_block`) and add its
+input to its output (`model.residual`); see `conv_block`. For the per-position
+losses the head is dense: `max_length x num_classes` logits, reshaped to
+`(max_length, num_classes)`, one row of class logits per ordered position; or,
+with `model.head: attention`, one learned query per position attends over the
+feature map (`PositionAttention`) and a shared layer scores each position. For `ctc` it reads the feature map column by column: each
 column (a frame) becomes one row of class logits (the pad class is CTC's
 blank), optionally through a bidirectional GRU over the frames, so the output
 is `(frames, num_classes)`; `model.width_pools` keeps enough columns.
@@ -165,6 +168,77 @@ def frames(config: Config) -> int:
     return w
 
 
+def conv_block(x, i: int, filters: int, m, norm, dt):
+    """Block `i`'s convolutions before its pooling: `model.convs_per_block` times Conv2D -> BN -> activation.
+
+    Only the first convolution strides. With `model.residual` the block adds its
+    input (through a 1x1 convolution and BN when the shape changes) to the last
+    BN's output before the last activation, a ResNet basic block. The first
+    convolution keeps the names conv{i}/bn{i} and the last activation act{i} of
+    the one-convolution block, so weights carry over by name between the two.
+    """
+    shortcut = x
+    for j in range(m.convs_per_block):
+        suffix = "" if j == 0 else f"_{j + 1}"
+        last = j == m.convs_per_block - 1
+        x = layers.Conv2D(filters, m.kernel_size, strides=m.strides if j == 0 else 1, padding=m.padding,
+                          use_bias=False, name=f"conv{i}{suffix}", dtype=dt)(x)
+        x = norm(momentum=m.bn_momentum, name=f"bn{i}{suffix}", dtype=dt)(x)
+        if last and m.residual:
+            if shortcut.shape[-1] != filters or m.strides != 1:
+                shortcut = layers.Conv2D(filters, 1, strides=m.strides, use_bias=False, name=f"skip{i}",
+                                         dtype=dt)(shortcut)
+                shortcut = norm(momentum=m.bn_momentum, name=f"skip_bn{i}", dtype=dt)(shortcut)
+            x = layers.Add(name=f"add{i}", dtype=dt)([x, shortcut])
+        x = activation_layer(m.activation, f"act{i}" if last else f"act{i}_{j + 1}", dt)(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class PositionAttention(layers.Layer):
+    """Ordered positions that read the feature map by attention (`model.head: attention`).
+
+    Each of the `positions` has a learned query; each location of the (H, W, C)
+    feature map is a key/value with a learned location embedding added (so the
+    queries can tell left from right). Multi-head attention gives every position
+    a C-vector from the locations it attends to; one shared class layer then
+    scores each. Unlike flatten+dense, the head's size does not grow with the
+    feature map, and a position's character may sit anywhere in the image.
+
+    Input (batch, H, W, C); output (batch, positions, C).
+    """
+
+    def __init__(self, positions: int, heads: int, **kwargs):
+        super().__init__(**kwargs)
+        self.positions, self.heads = positions, heads
+
+    def build(self, input_shape):
+        _, h, w, c = input_shape
+        self.locations, self.channels = h * w, c
+        # On the scale of the batch-normalised features, so that from the first step the queries differ and
+        # the locations are told apart (at ViT's 0.02 the 4 positions start out almost identical).
+        init = keras.initializers.RandomNormal(stddev=1.0)
+        self.location_embedding = self.add_weight(shape=(h * w, c), initializer=init, name="locations")
+        self.queries = self.add_weight(shape=(self.positions, c), initializer=init, name="queries")
+        self.attention = layers.MultiHeadAttention(self.heads, key_dim=max(c // self.heads, 1), name="mha",
+                                                   dtype=self.dtype_policy)
+        self.attention.build((None, self.positions, c), (None, h * w, c))
+
+    def call(self, inputs):
+        batch = keras.ops.shape(inputs)[0]
+        tokens = keras.ops.reshape(inputs, (batch, self.locations, self.channels))
+        tokens = tokens + keras.ops.cast(self.location_embedding, tokens.dtype)
+        queries = keras.ops.cast(self.queries, tokens.dtype)[None]
+        queries = keras.ops.broadcast_to(queries, (batch, self.positions, self.channels))
+        return self.attention(queries, tokens)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.positions, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "positions": self.positions, "heads": self.heads}
+
+
 def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model:
     """Build the (uncompiled) captcha CNN described by `config`.
 
@@ -191,10 +265,7 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
     x = inputs
     norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
     for i, filters in enumerate(m.filters, start=1):
-        x = layers.Conv2D(filters, m.kernel_size, strides=m.strides, padding=m.padding, use_bias=False,
-                          name=f"conv{i}", dtype=dt)(x)
-        x = norm(momentum=m.bn_momentum, name=f"bn{i}", dtype=dt)(x)
-        x = activation_layer(m.activation, f"act{i}", dt)(x)
+        x = conv_block(x, i, filters, m, norm, dt)
         if m.pool == "max":
             x = layers.MaxPooling2D(pool_size(config, i - 1), name=f"pool{i}", dtype=dt)(x)
         elif m.pool == "avg":
@@ -205,6 +276,8 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
         h, w, c = shapes[-1].pooled
         x = layers.Permute((2, 1, 3), name="columns", dtype=dt)(x)  # (width, height, channels): a frame per column
         x = layers.Reshape((w, h * c), name="frames", dtype=dt)(x)
+    elif m.head == "attention":
+        x = PositionAttention(charset.max_length, m.attention_heads, name="attention", dtype=dt)(x)
     else:
         x = layers.Flatten(name="flatten", dtype=dt)(x)
     if m.head_units:
@@ -214,7 +287,7 @@ def build_model(config: Config, *, fused_batch_norm: bool = True) -> keras.Model
         x = layers.Bidirectional(layers.GRU(m.rnn_units, return_sequences=True, dtype=dt), name="rnn", dtype=dt)(x)
     if m.head_dropout:
         x = layers.Dropout(m.head_dropout, name="head_dropout", dtype=dt)(x)
-    if ctc:
+    if ctc or m.head == "attention":  # one row of class logits per frame, or per attending position
         x = layers.Dense(charset.num_classes, name="logits", dtype="float32")(x)
     else:
         x = layers.Dense(charset.max_length * charset.num_classes, name="logits", dtype="float32")(x)

@@ -26,6 +26,12 @@ FRAME_LOSSES: tuple[str, ...] = ("ctc",)
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid")
 
+# How the per-position losses' head turns the last feature map into ordered positions
+# (`captcha_ocr.model`): "dense", flatten then one dense layer of every position's
+# logits; "attention", one learned query per position that attends over the feature
+# map's locations, then the same class layer for every position.
+HEADS: tuple[str, ...] = ("dense", "attention")
+
 # How an image of any size becomes the model input (`captcha_ocr.images.to_array`):
 # "stretch" resizes it to the input size; "fit_height" scales it to the input
 # height keeping its aspect ratio, then pads the right with its border colour

@@ -236,3 +236,61 @@ def test_a_changed_input_size_keeps_the_convolutions_and_reinitializes_the_head(
     kept, fresh = load_matching_weights(target, source)
     assert kept == ["conv1", "bn1", "conv2", "bn2"]
     assert [f.split()[0] for f in fresh] == ["logits"]
+
+
+def test_two_convolutions_per_block_come_before_the_pooling():
+    model = build_model(load_config(SMOKE, ["model.convs_per_block=2"]))
+    names = [layer.name for layer in model.layers]
+    assert names[1:8] == ["conv1", "bn1", "act1_1", "conv1_2", "bn1_2", "act1", "pool1"]
+    assert model.get_layer("conv1_2").kernel.shape == (3, 3, 8, 8)
+    assert model.get_layer("pool1").output.shape[1:] == build_model(load_config(SMOKE)).get_layer("pool1").output.shape[1:]
+
+
+def test_a_residual_block_adds_its_input_back():
+    import keras
+
+    # filters 8 then 8: block 1 changes the channels (1 -> 8, a 1x1 projection), block 2 keeps them (identity)
+    model = build_model(load_config(SMOKE, ["model.residual=true", "model.convs_per_block=2", "model.filters=[8, 8]"]))
+    names = {layer.name for layer in model.layers}
+    assert {"skip1", "skip_bn1", "add1", "add2"} <= names and "skip2" not in names
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("pool1", "act2")])
+    pool1, act2 = (np.asarray(t) for t in probe(x, training=False))
+    path = pool1
+    for name in ("conv2", "bn2", "act2_1", "conv2_2", "bn2_2"):
+        path = np.asarray(model.get_layer(name)(path, training=False))
+    np.testing.assert_allclose(act2, np.maximum(path + pool1, 0), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(act2, np.maximum(path, 0), atol=1e-3), "without the input added back the block differs"
+
+
+def test_the_attention_head_gives_each_position_its_own_row_and_round_trips(tmp_path):
+    import keras
+
+    from captcha_ocr.model import PositionAttention, float32_copy
+
+    config = load_config(SMOKE, ["loss.name=softmax", "model.head=attention", "train.precision=mixed_bfloat16"])
+    model = build_model(config)
+    assert isinstance(model.get_layer("attention"), PositionAttention)
+    assert model.get_layer("attention").output.shape[1:] == (4, 16)
+    assert model.get_layer("logits").kernel.shape == (16, 63), "one class layer shared by the positions"
+    assert model.output_shape[1:] == (4, 63)
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
+    copy = float32_copy(model, config)
+    y = copy.predict(x, verbose=0)
+    assert not np.allclose(y[:, 0], y[:, 1], atol=1e-4), "the learned queries tell the positions apart"
+    copy.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["loss.name=ctc", "model.head=attention"], "model.head: attention is a head for the per-position losses"),
+    (["model.head=attention", "model.head_units=32"], "model.head_units is the dense head's hidden layer"),
+    (["model.residual=true", "model.padding=valid"], "model.residual needs model.padding: same"),
+    (["model.convs_per_block=2", "model.padding=valid"], "model.convs_per_block needs model.padding: same"),
+    (["model.head=attnetion"], "model.head"),
+    (["model.convs_per_block=0"], "model.convs_per_block"),
+])
+def test_block_and_head_options_refuse_what_does_not_fit(overrides, fragment):
+    with pytest.raises(UserError, match=fragment.replace(".", r"\.")):
+        load_config(SMOKE, overrides)

@@ -11,11 +11,12 @@ from captcha_ocr.train import compile_model
 from conftest import SMOKE
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-def test_each_loss_learns_a_tiny_fixed_set_to_100_percent(loss):
+@pytest.mark.parametrize("loss, head", [*((loss, "dense") for loss in LOSSES), ("softmax", "attention")])
+def test_each_loss_learns_a_tiny_fixed_set_to_100_percent(loss, head):
     import keras
 
-    config = load_config(SMOKE, [f"loss.name={loss}", "model.filters=[16, 32]", "train.learning_rate=0.003"])
+    config = load_config(SMOKE, [f"loss.name={loss}", f"model.head={head}", "model.filters=[16, 32]",
+                                 "train.learning_rate=0.003"])
     keras.utils.set_random_seed(1)
     images, labels = render(GeneratorSpec.from_config(config), 11, "overfit", 16,
                             config.image.shape, workers=1)
