@@ -67,6 +67,22 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def float_above(minimum: float) -> Callable[[str], float]:
+    """An argparse `type` for numbers > `minimum` (NaN and infinity refused), with a one-line error for anything else."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not minimum < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number above {minimum:g}, got {text!r}")
+        return value
+
+    parse.__name__ = f"number > {minimum:g}"
+    return parse
+
+
 def parse_fraction(value) -> float:
     """A number between 0 and 1 from user input (command-line text or a JSON value).
 

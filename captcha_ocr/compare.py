@@ -19,6 +19,14 @@ cores and distort the wall-clock times. Train reuses a finished run and
 resumes an interrupted one, so rerunning the same command after Ctrl-C (or
 with more --seeds) only trains what is missing.
 
+`--budget-min M` compares at equal wall-clock budget instead of equal
+epochs: each variant first trains 2 epochs in a timing run
+(OUT/probes/<name>), and all its runs then train as many whole epochs as fit
+in M minutes at the pace of its second epoch (validation included), so its
+learning-rate schedule still finishes. A slower design gets fewer epochs;
+rendering a pool before training is not on the clock (it is cached and
+shared), rendering a stream in the background is (it slows the steps).
+
 A variant is named after its config file's stem (configs/softmax.yaml ->
 softmax). When two configs share a stem, both are named <folder>-<stem>
 instead (configs/sigmoid.yaml and configs/activations/sigmoid.yaml ->
@@ -37,7 +45,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr import rundir
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.cli import float_above, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.config import Config, changed_keys, load_config
 from captcha_ocr.errors import UserError
 from captcha_ocr.machine import machine_info
@@ -89,7 +97,7 @@ def run_name(name: str, seed: int) -> str:
 
 
 def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Sequence[str], seeds: int,
-                        overrides: Sequence[str]) -> None:
+                        overrides: Sequence[str], per_variant: dict[str, list[str]] | None = None) -> None:
     """Refuse a report folder whose runs were made with other configs or --set values.
 
     Train would refuse such a run too, but only when its turn comes, after the
@@ -104,7 +112,7 @@ def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Se
             old = rundir.read_config(run_dir)
             if old is None:
                 continue
-            new = load_config(path, [f"train.seed={seed}", *overrides])
+            new = load_config(path, [f"train.seed={seed}", *overrides, *(per_variant or {}).get(name, [])])
             changes = changed_keys(old, new)
             if changes:
                 sections = list(dict.fromkeys(key.split(".", 1)[0] for key in changes))
@@ -114,6 +122,33 @@ def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Se
                     "with these --set values; use the --set values it was run with, another --out, "
                     "or delete that run directory to train it again"
                 )
+
+
+def _sets(overrides: Sequence[str]) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+def budget_epochs(config_path: str | Path, name: str, overrides: Sequence[str], minutes: float, out: Path) -> dict:
+    """How many epochs of a variant fit in `minutes`, from a 2-epoch timing run of it (see the module docstring).
+
+    The first epoch pays for tracing the model; the second is timed: training
+    steps plus validation, as every later epoch. A finished timing run is reused.
+
+    Returns:
+        {"epoch_s": seconds per epoch, "epochs": whole epochs in the budget (at least 1), "probe": its run directory}.
+
+    Raises:
+        UserError: the timing run failed (naming its log).
+    """
+    run_dir, log = out / "probes" / name, out / "probes" / f"{name}.log"
+    status, output = run_command("train", ["--config", config_path, "--set", "train.seed=0", *_sets(overrides),
+                                           "--set", "train.epochs=2", "--set", "train.time_budget_min=0",
+                                           "--set", "train.early_stopping_patience=0", "--run-dir", run_dir], log)
+    history = rundir.read_run(run_dir).history if status == 0 else []
+    if len(history) < 2:
+        raise UserError(f"--budget-min: the timing run of {name} failed ({attempt_error(output)}); see {log}")
+    epoch_s = float(history[1]["time_s"]) - float(history[0]["time_s"])
+    return {"epoch_s": round(epoch_s, 2), "epochs": max(1, int(minutes * 60 // epoch_s)), "probe": str(run_dir)}
 
 
 def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
@@ -129,8 +164,7 @@ def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_
     Returns:
         (exit status, the output of this attempt).
     """
-    args = ["--config", config_path, "--set", f"train.seed={seed}", *(a for o in overrides for a in ("--set", o)),
-            "--run-dir", run_dir]
+    args = ["--config", config_path, "--set", f"train.seed={seed}", *_sets(overrides), "--run-dir", run_dir]
     return run_command("train", args, log)
 
 
@@ -157,7 +191,7 @@ def collect_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: i
 
 
 def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], seeds: int, overrides: Sequence[str],
-                   out: Path) -> list[Variant]:
+                   out: Path, per_variant: dict[str, list[str]] | None = None) -> list[Variant]:
     """Train every config with every seed, one process at a time, and collect the runs.
 
     Prints one progress line per run on stdout; the runs' own output goes to their logs.
@@ -168,6 +202,7 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
         seeds: train with train.seed = 0 .. seeds-1.
         overrides: `--set` values applied to every run.
         out: the report folder; runs go to out/runs.
+        per_variant: more `--set` values for the runs of some variants, after `overrides`.
 
     Returns:
         One `Variant` per config, with its runs (failed ones included).
@@ -185,7 +220,7 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
             print(f"[{i}/{total}] {label}: ", end="", flush=True)
             started = time.perf_counter()
             reused = rundir.is_finished(run_dir)
-            status, output = train_run(path, seed, overrides, run_dir, log_path)
+            status, output = train_run(path, seed, [*overrides, *(per_variant or {}).get(name, [])], run_dir, log_path)
             run = collect_run(name, seed, run_dir, log_path, status, attempt_error(output) if status else "")
             rel_log = Path(os.path.relpath(log_path, out)).as_posix()
             if not run.ok:
@@ -201,7 +236,7 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
 
 
 def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds: int, overrides: Sequence[str],
-                 warnings: Sequence[str] = ()) -> dict:
+                 warnings: Sequence[str] = (), budget: dict | None = None) -> dict:
     """Write summary.json, the plots and report.md into `out`.
 
     Args:
@@ -211,6 +246,7 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
         seeds: how many seeds each config was trained with.
         overrides: the `--set` values shared by all runs.
         warnings: one-line caveats to repeat in the report.
+        budget: with --budget-min, {"minutes": M, "variants": {name: budget_epochs(...)}}.
 
     Returns:
         The summary (the content of summary.json) with 'plots': the image
@@ -223,6 +259,7 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
         "seeds": list(range(seeds)),
         "overrides": list(overrides),
         "warnings": list(warnings),
+        "budget": budget,
         "variants": [summarize(v, out) for v in variants],
     }
     summary["plots"] = write_plots(variants, out)
@@ -240,6 +277,9 @@ def build_parser():
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value in every run, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--out", help="report folder, e.g. reports/losses (runs go to OUT/runs)")
+    p.add_argument("--budget-min", type=float_above(0), metavar="M",
+                   help="equal wall-clock budget: train each variant as many epochs as fit in M minutes, timed "
+                        "by a 2-epoch run of it first (replaces train.epochs)")
     return p
 
 
@@ -267,12 +307,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {warnings[-1]}", file=sys.stderr)
 
     out = Path(args.out)
-    check_existing_runs(out, args.configs, names, args.seeds, args.overrides)
+    budget, per_variant = None, {}
+    if args.budget_min:
+        if any(o.split("=", 1)[0].strip() == "train.epochs" for o in args.overrides):
+            raise UserError("--set train.epochs: --budget-min sets each variant's epochs; remove one of them")
+        budget = {"minutes": args.budget_min, "variants": {}}
+        for path, name in zip(args.configs, names):
+            print(f"timing {name} (2 epochs, {out / 'probes' / name}): ", end="", flush=True)
+            fit = budget_epochs(path, name, args.overrides, args.budget_min, out)
+            budget["variants"][name] = fit
+            per_variant[name] = [f"train.epochs={fit['epochs']}"]
+            print(f"{fit['epoch_s']:.1f} s per epoch, {fit['epochs']} epochs in {args.budget_min:g} min", flush=True)
+    check_existing_runs(out, args.configs, names, args.seeds, args.overrides, per_variant)
     print(f"{len(names)} configs x {args.seeds} seeds = {len(names) * args.seeds} runs in {out / 'runs'} "
           "(one log per run there)", flush=True)
-    variants = run_comparison(args.configs, names, args.seeds, args.overrides, out)
+    variants = run_comparison(args.configs, names, args.seeds, args.overrides, out, per_variant)
     summary = write_report(variants, out, command="python -m captcha_ocr.compare " + shlex.join(argv),
-                           seeds=args.seeds, overrides=args.overrides, warnings=warnings)
+                           seeds=args.seeds, overrides=args.overrides, warnings=warnings, budget=budget)
     print()
     print(format_table(*table(summary["variants"])))
     print()

@@ -45,7 +45,7 @@ import numpy as np
 
 from captcha_ocr import rundir
 from captcha_ocr.charset import DEFAULT_CHARS
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.cli import float_above, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError
 from captcha_ocr.folder import LABELS_CSV, list_folder, write_labels_csv
 from captcha_ocr.machine import machine_info
@@ -286,7 +286,7 @@ def build_parser():
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value in every training (repeatable)")
     p.add_argument("--chars", help="the charset (default: the characters of the folder's labels)")
-    p.add_argument("--budget-min", type=float, default=15.0, help="minutes per training at most (default 15)")
+    p.add_argument("--budget-min", type=float_above(0), default=15.0, help="minutes per training at most (default 15)")
     p.add_argument("--seed", type=int, default=0, help="shuffles the folder into test and label pool; train.seed")
     return p
 

@@ -324,6 +324,14 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
     ]
     for warning in summary["warnings"]:
         lines += ["", f"**Warning:** {warning}"]
+    budget = summary.get("budget")
+    if budget:
+        lines += ["", f"Equal wall-clock budget of {budget['minutes']:g} minutes of training per run "
+                      "(`--budget-min`): each variant trains the whole epochs that fit at the pace of the second "
+                      "epoch of a 2-epoch timing run of it (validation included; rendering a cached pool is not "
+                      "on the clock, a background stream is):", "",
+                  "| variant | s per epoch (timing run) | epochs |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {fit['epoch_s']:.1f} | {fit['epochs']} |" for name, fit in budget["variants"].items()]
     data = sorted({d for v in variants for d in v["data"]})
     if data:
         lines += ["", "Data: " + "; ".join(data)]

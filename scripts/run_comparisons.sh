@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two comparisons committed under reports/ (README, "Comparing losses and activations").
+# The two comparisons committed under reports/ (README, "Comparing losses, activations and architectures").
 # Each variant trains the quickstart recipe, shortened (--set below), on identical data per seed.
 #   bash scripts/run_comparisons.sh        # about 70 minutes on 2 cores
 set -euo pipefail

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from captcha_ocr.config import Config
-from captcha_ocr.cli import add_config_args, config_from_args, output_dir, parser, run_cli
+from captcha_ocr.cli import add_config_args, config_from_args, float_above, output_dir, parser, run_cli
 from captcha_ocr.errors import UserError
 
 CURVE_COLUMNS = ("epoch", "wall_s", "images", "test_captcha_acc", "test_char_acc", "val_captcha_acc")
@@ -219,7 +219,7 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
 def build_parser():
     p = parser("python scripts/time_to_accuracy.py", __doc__)
     add_config_args(p, "YAML config (default: the defaults of configs/base.yaml)")
-    p.add_argument("--budget-min", type=float, default=30.0, help="wall-clock budget in minutes (default 30)")
+    p.add_argument("--budget-min", type=float_above(0), default=30.0, help="wall-clock budget in minutes (default 30)")
     p.add_argument("--target", type=float, help="whole-captcha test accuracy to time and draw, e.g. 0.95")
     p.add_argument("--out", help="output folder (default: reports/tta-<config name>)")
     p.add_argument("--reuse-cache", action="store_true",

@@ -1,5 +1,6 @@
 """The comparison command: statistics on hand-made histories, and real runs of the smoke config."""
 
+import csv
 import json
 import shutil
 import sys
@@ -247,4 +248,42 @@ def test_user_errors(comparison, workdir, tmp_path):
     ]
     for args, fragments in cases:
         assert_user_error(run_module("compare", *args, cwd=workdir), *fragments)
+    assert not out.exists()
+
+
+def test_an_equal_time_budget_gives_each_variant_the_epochs_its_timing_run_fits(workdir, tmp_path):
+    configs = [_smoke_variant(tmp_path / "small.yaml"),
+               _smoke_variant(tmp_path / "large.yaml", model={"filters": [32, 64], "head_dropout": 0.0})]
+    out = tmp_path / "report"
+    args = ["--configs", *configs, "--seeds", 1, "--budget-min", 0.1, "--out", out]
+    proc = run_module("compare", *args, cwd=workdir, check=True)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["budget"]["minutes"] == 0.1
+    report = (out / "report.md").read_text()
+    assert "Equal wall-clock budget of 0.1 minutes" in report
+    for name in ("small", "large"):
+        probe = [row for row in csv.DictReader((out / "probes" / name / "history.csv").open())]
+        assert len(probe) == 2, "the timing run trains 2 epochs"
+        epoch_s = float(probe[1]["time_s"]) - float(probe[0]["time_s"])
+        fit = summary["budget"]["variants"][name]
+        assert fit["epochs"] == max(1, int(6 // epoch_s)) and fit["epoch_s"] == pytest.approx(epoch_s, abs=0.01)
+        run_config = yaml.safe_load((out / "runs" / f"{name}-seed0" / "config.yaml").read_text())
+        assert run_config["train"]["epochs"] == fit["epochs"]
+        assert f"| {name} | {fit['epoch_s']:.1f} | {fit['epochs']} |" in report
+        assert f"timing {name}" in proc.stdout
+    # run again: the timing runs and the runs are reused, so nothing is trained and the epochs are the same
+    again = run_module("compare", *args, cwd=workdir, check=True)
+    assert again.stdout.count("reused (already finished)") == 2
+    assert json.loads((out / "summary.json").read_text())["budget"] == summary["budget"]
+
+
+def test_budget_user_errors(workdir, tmp_path):
+    config = _smoke_variant(tmp_path / "a.yaml")
+    out = tmp_path / "report"
+    assert_user_error(run_module("compare", "--configs", config, "--budget-min", 0, "--out", out, cwd=workdir),
+                      "--budget-min", "above 0")
+    assert_user_error(run_module("compare", "--configs", config, "--budget-min", "soon", "--out", out, cwd=workdir),
+                      "--budget-min", "expected a number")
+    assert_user_error(run_module("compare", "--configs", config, "--budget-min", 1, "--set", "train.epochs=3",
+                                 "--out", out, cwd=workdir), "--budget-min sets each variant's epochs")
     assert not out.exists()

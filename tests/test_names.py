@@ -8,8 +8,8 @@ from captcha_ocr.config import load_config
 from captcha_ocr.decode import probabilities
 from captcha_ocr.errors import UserError
 from captcha_ocr.losses import LOSS_FUNCTIONS
-from captcha_ocr.model import ACTIVATION_LAYERS, activation_layer
-from captcha_ocr.names import ACTIVATIONS, LOSS_PROBABILITIES, LOSSES, probability_kind
+from captcha_ocr.model import ACTIVATION_LAYERS, activation_layer, build_model
+from captcha_ocr.names import ACTIVATIONS, HEADS, LOSS_PROBABILITIES, LOSSES, probability_kind
 from conftest import SMOKE
 
 LOGITS = np.random.default_rng(1).normal(0, 2, (2, 4, 11)).astype(np.float32)
@@ -55,6 +55,14 @@ def test_config_accepts_exactly_the_table_names():
         assert load_config(SMOKE, [f"model.activation={activation}"]).model.activation == activation
     with pytest.raises(UserError, match="loss.name"):
         load_config(SMOKE, ["loss.name=hinge"])
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_name_builds_a_different_head(head):
+    model = build_model(load_config(SMOKE, ["loss.name=softmax", f"model.head={head}"]))
+    assert model.output_shape[1:] == (4, 63)
+    names = {layer.name for layer in model.layers}
+    assert ("attention" in names) == (head == "attention") and ("flatten" in names) == (head == "dense")
 
 
 def test_unknown_names_list_the_known_ones():
