@@ -1,6 +1,6 @@
 """What each way of spreading a training costs on this machine, measured in one run.
 
-    python scripts/distribute_benchmark.py --config configs/quickstart.yaml --out reports/distribute
+    python scripts/distribute_benchmark.py --config configs/examples/quickstart_sigmoid.yaml --out reports/distribute
 
 Trains the config's model on the endless synthetic stream (`data.train_size=0`) with the train
 command, once per mode, the same steps each, and reads training images/s from the second epoch
@@ -110,7 +110,7 @@ def training_rate(config_path: str, sets: list[str], steps: int, epochs: int, ru
 
 def main(argv=None) -> int:
     p = parser("python scripts/distribute_benchmark.py", __doc__)
-    p.add_argument("--config", default="configs/quickstart.yaml")
+    p.add_argument("--config", default="configs/examples/quickstart_sigmoid.yaml")
     p.add_argument("--out", default="reports/my-distribute")
     p.add_argument("--steps", type=int_at_least(1), default=60, help="steps per epoch")
     p.add_argument("--epochs", type=int_at_least(2), default=3, help="epochs (the first is not timed)")
