@@ -96,8 +96,11 @@ def ctc_greedy(logits, max_length: int):
     previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
     read = best != blank
     starts = read & (best != previous)  # the first frame of each character read
-    slot = tf.where(read, tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, -1)  # its output position
-    in_slot = tf.one_hot(slot, max_length, dtype=tf.float32)  # (batch, frames, max_length); -1 and >= max: none
+    # Each read frame's output position; other frames get max_length, which one_hot maps to no position
+    # in TensorFlow and in ONNX alike (ONNX's OneHot counts a negative index from the end: -1 put every
+    # blank frame in the last position and raised its confidence, measured on the quickstart model).
+    slot = tf.where(read, tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, max_length)
+    in_slot = tf.one_hot(slot, max_length, dtype=tf.float32)  # (batch, frames, max_length); >= max: none
     first = tf.cast(in_slot, tf.int32) * tf.cast(starts, tf.int32)[..., None]  # a character's first frame only
     chars = tf.reduce_sum(first * (best - blank)[..., None], axis=1) + blank
     probs = tf.reduce_max(in_slot * peak[..., None], axis=1)

@@ -397,3 +397,41 @@ def test_predict_on_a_tflite_export_prints_no_runtime_notice(exports, pngs, work
     proc = run_module("predict", "--model", exports["tflite"][0], pngs[0], cwd=workdir, check=True)
     assert proc.stderr == "", proc.stderr
     assert proc.stdout.count("\t") == 2
+
+
+def test_the_greedy_ctc_decoding_converts_to_onnx_with_its_confidences():
+    """Blank frames must not count toward any character's confidence in ONNX either (its OneHot reads a
+    negative index from the end, which once gave the last character the blanks' near-1 probability)."""
+    if not _onnx_available():
+        pytest.skip("tf2onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    from captcha_ocr.decode import ctc_greedy as numpy_greedy
+    from captcha_ocr.losses import ctc_greedy
+
+    # 4 characters read, the last one unsure (0.6) and followed by confident blanks (0.99): its
+    # confidence is 0.6, not 0.99; a second captcha reads 2 characters and a repeat split by a blank.
+    classes, blank = 5, 4
+
+    def frames(best, p):
+        logits = np.full((classes,), np.log((1 - p) / (classes - 1)), np.float32)
+        logits[best] = np.log(p)
+        return logits
+    logits = np.stack([
+        np.stack([frames(c, p) for c, p in [(0, .9), (4, .99), (1, .8), (2, .7), (4, .99), (3, .6), (4, .99), (4, .99)]]),
+        np.stack([frames(c, p) for c, p in [(1, .9), (1, .95), (4, .99), (1, .7), (4, .99), (4, .99), (4, .99), (4, .99)]]),
+    ]).astype(np.float32)
+    fn = tf.function(lambda x: ctc_greedy(x, 4), input_signature=[tf.TensorSpec((None, 8, classes), tf.float32)])
+    chars, probs = (np.asarray(t) for t in fn(tf.constant(logits)))
+    np.testing.assert_allclose(probs, [[.9, .8, .7, .6], [.95, .7, 1, 1]], rtol=1e-5)
+    model, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=17)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    onnx_chars, onnx_probs = session.run(None, {session.get_inputs()[0].name: logits})
+    np.testing.assert_array_equal(onnx_chars, chars)
+    np.testing.assert_allclose(onnx_probs, probs, rtol=1e-5)
+    np_chars, np_probs = numpy_greedy(logits, 4)
+    np.testing.assert_array_equal(chars, np_chars)
+    np.testing.assert_array_equal(chars, [[0, 1, 2, 3], [1, 1, blank, blank]])
+    np.testing.assert_allclose(probs, np_probs, rtol=1e-5)
