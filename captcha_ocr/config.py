@@ -198,6 +198,9 @@ class Config(_Section):
         if ctc and self.loss.label_smoothing:
             raise UserError("loss.label_smoothing does not apply to loss.name: ctc (it sums over alignments); "
                             "set it to 0")
+        if ctc and self.train.jit_compile:
+            raise UserError("train.jit_compile: XLA cannot compile tf.nn.ctc_loss on this CPU (tf2xla fails on it); "
+                            "set it to false for loss.name: ctc")
         if self.model.rnn_units and not ctc:
             raise UserError("model.rnn_units (a recurrent layer over the frames) needs loss.name: ctc; "
                             "set it to 0 for the per-position losses")

@@ -58,6 +58,7 @@ from captcha_ocr.config import Config, config_from_dict
 from captcha_ocr.errors import UserError
 from captcha_ocr.generator import GeneratorSpec, chunks_for, render, render_chunk
 from captcha_ocr.machine import machine_info, peak_rss_mib
+from captcha_ocr.names import is_frame_loss
 from captcha_ocr.spec import InputShape
 from captcha_ocr.workers import worker_count
 
@@ -396,7 +397,8 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
     """In-memory training images/s of the same model built or compiled another way, against `rate`.
 
     The variants: Keras's own (unfused) BatchNormalization layers, XLA
-    (`train.jit_compile: true`) unless the config already uses it, and the
+    (`train.jit_compile: true`) unless the config already uses it or trains
+    ctc (which XLA cannot compile, see `Config`), and the
     other `train.precision` (mixed_bfloat16 for a float32 config, float32 for a
     mixed one). Same batches, same steps as `measure_training`, in the same run.
     """
@@ -407,7 +409,7 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
 
     variants = [("keras_batchnorm", "Keras's own BatchNormalization layers instead of the fused kernel",
                  config, False)]
-    if not config.train.jit_compile:
+    if not config.train.jit_compile and not is_frame_loss(config.loss.name):
         xla = config.to_dict()
         xla["train"]["jit_compile"] = True
         variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(xla, "xla variant"), True))
@@ -747,10 +749,14 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     log("profile: each layer alone ...")
     profile = profile_layers(model, config.train.batch_size, rates["train_images_per_s_memory"], matmul,
                              sizes.profile_steps)
+    # Inference and exports read what a run saves: the float32 copy of a mixed-precision model.
+    from captcha_ocr.model import float32_copy
+
+    saved = float32_copy(model, config)
     log("inference ...")
-    metrics += measure_inference(config, sizes, model_path, model)
+    metrics += measure_inference(config, sizes, model_path, saved)
     log("export formats ...")
-    metrics += measure_exports(config, sizes, model_path, model)
+    metrics += measure_exports(config, sizes, model_path, saved)
     metrics += memory_metrics()
     return {
         "started": started,

@@ -294,3 +294,9 @@ def test_the_attention_head_gives_each_position_its_own_row_and_round_trips(tmp_
 def test_block_and_head_options_refuse_what_does_not_fit(overrides, fragment):
     with pytest.raises(UserError, match=fragment.replace(".", r"\.")):
         load_config(SMOKE, overrides)
+
+
+def test_xla_with_ctc_is_refused_in_one_line():
+    # tf2xla cannot compile tf.nn.ctc_loss: training would fail with a traceback at the first step
+    with pytest.raises(UserError, match="train.jit_compile: XLA cannot compile tf.nn.ctc_loss"):
+        load_config(SMOKE, ["loss.name=ctc", "train.jit_compile=true"])

@@ -133,6 +133,19 @@ def test_benchmark_quick_measures_every_metric(tmp_path):
     assert "## Where a training step's time goes" in table and "| conv2 | Conv2D |" in table
 
 
+def test_benchmark_quick_on_a_mixed_precision_ctc_model(tmp_path):
+    """The quickstart's kind of model: no XLA variant (XLA cannot compile ctc_loss), float32 exports."""
+    out = tmp_path / "bench"
+    proc = run_script("benchmark.py", "--config", SMOKE, "--quick", "--set", "loss.name=ctc", "--set", "model.rnn_units=8",
+                      "--set", "train.precision=mixed_bfloat16", "--out", out, cwd=tmp_path)
+    _ok(proc)
+    metrics = json.loads((out / "benchmark.json").read_text())["metrics"]
+    expected = set(BENCHMARK_METRICS) - {"train_images_per_s_memory_xla", "train_xla_speed_ratio",
+                                         "train_images_per_s_memory_mixed_bfloat16", "train_mixed_bfloat16_speed_ratio"}
+    assert expected | {"train_images_per_s_memory_float32", "train_float32_speed_ratio"} == set(metrics)
+    assert all(metrics[f"export_{fmt}_batch_images_per_s"]["value"] > 0 for fmt in ("savedmodel", "tflite", "onnx"))
+
+
 def test_benchmark_bad_inputs_are_one_line_errors(tmp_path):
     assert_user_error(run_script("benchmark.py", "--config", tmp_path / "nope.yaml", "--quick", cwd=tmp_path),
                       "nope.yaml", "not found")
