@@ -124,6 +124,11 @@ def check_existing_runs(out: Path, config_paths: Sequence[str | Path], names: Se
                 )
 
 
+def _overrides_key(overrides: Sequence[str], key: str) -> bool:
+    """Whether one of the `--set` values sets `key` (a dotted config key)."""
+    return any(o.split("=", 1)[0].strip() == key for o in overrides)
+
+
 def _sets(overrides: Sequence[str]) -> list[str]:
     return [a for o in overrides for a in ("--set", o)]
 
@@ -291,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(e.g. --configs configs/sigmoid.yaml configs/softmax.yaml)")
     if not args.out:
         raise UserError("no report folder; give --out, e.g. --out reports/losses")
-    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
+    if _overrides_key(args.overrides, "train.seed"):
         raise UserError("--set train.seed: the seeds are set by --seeds (runs use train.seed = 0..N-1); remove it")
     for path in args.configs:
         if not Path(path).is_file():
@@ -309,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     budget, per_variant = None, {}
     if args.budget_min:
-        if any(o.split("=", 1)[0].strip() == "train.epochs" for o in args.overrides):
+        if _overrides_key(args.overrides, "train.epochs"):
             raise UserError("--set train.epochs: --budget-min sets each variant's epochs; remove one of them")
         budget = {"minutes": args.budget_min, "variants": {}}
         for path, name in zip(args.configs, names):

@@ -5,10 +5,11 @@ input to its output (`model.residual`); see `conv_block`. For the per-position
 losses the head is dense: `max_length x num_classes` logits, reshaped to
 `(max_length, num_classes)`, one row of class logits per ordered position; or,
 with `model.head: attention`, one learned query per position attends over the
-feature map (`PositionAttention`) and a shared layer scores each position. For `ctc` it reads the feature map column by column: each
-column (a frame) becomes one row of class logits (the pad class is CTC's
-blank), optionally through a bidirectional GRU over the frames, so the output
-is `(frames, num_classes)`; `model.width_pools` keeps enough columns.
+feature map (`PositionAttention`) and a shared layer scores each position.
+For `ctc` it reads the feature map column by column: each column (a frame)
+becomes one row of class logits (the pad class is CTC's blank), optionally
+through a bidirectional GRU over the frames, so the output is
+`(frames, num_classes)`; `model.width_pools` keeps enough columns.
 BatchNormalization keeps its learned scale (gamma) and offset, which is the
 seed design's `conv -> bn -> scale -> relu`; the convolution has no bias
 because BN's offset replaces it.
