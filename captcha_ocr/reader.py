@@ -46,6 +46,12 @@ class Reader:
         """Read a batch of `prepare`d arrays, shape (n, H, W, C)."""
         return self.reader.predict_arrays(batch)
 
+    @property
+    def parallel_calls(self) -> bool:
+        """Whether `read` may run in several threads at once: TensorFlow models may; a TFLite
+        interpreter may not, and onnxruntime spreads each call over the cores itself."""
+        return self.kind in ("keras", "savedmodel")
+
     def describe(self) -> dict:
         """The model as `GET /v1/models` describes it."""
         s = self.spec

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from captcha_ocr.cli import fraction, int_at_least, logger, parser, run_cli
 from captcha_ocr.errors import UserError
+from captcha_ocr.workers import worker_count
 from captcha_ocr.serve.inputs import Limits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -37,6 +38,9 @@ def build_parser():
     p.add_argument("--max-batch", type=int_at_least(1), default=64, help="images per model call at most")
     p.add_argument("--max-wait-ms", type=float, default=2.0,
                    help="how long a request waits for others to share its model call (default 2 ms)")
+    p.add_argument("--model-threads", type=int_at_least(1), default=None,
+                   help="model calls run side by side, each on one core (default: one per core; TensorFlow "
+                        "models only, 1 gives each call every core)")
     p.add_argument("--max-body-mb", type=float, default=10.0, help="request body limit (default 10 MB)")
     p.add_argument("--max-images", type=int_at_least(1), default=64, help="images per request at most")
     p.add_argument("--max-pixels", type=int_at_least(1), default=4_000_000,
@@ -57,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from captcha_ocr.serve.labeling import LabelSession
     from captcha_ocr.reader import load_reader
 
+    model_threads = worker_count(args.model_threads or 0)
+    if model_threads > 1:
+        one_core_per_call(model_threads)
     limits = Limits(int(args.max_body_mb * 2**20), args.max_images, args.max_pixels)
     models = []
     for name, path in parse_model_args(args.model):
@@ -74,12 +81,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: listening on {args.host}: anyone who can reach it can read captchas"
               + (" and label the folder" if session else "") + "; there is no authentication", file=sys.stderr)
     check_address(args.host, args.port)
-    app = create_app(models, limits, args.min_confidence, session, args.max_batch, args.max_wait_ms / 1000)
+    app = create_app(models, limits, args.min_confidence, session, args.max_batch, args.max_wait_ms / 1000,
+                     model_threads)
     url = f"http://{args.host}:{args.port}"
     logger.info(f"serving on {url}: POST {url}/v1/read, API docs {url}/docs"
                 + (f", labeling page {url}/" if session else ""))
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
     return 0
+
+
+def one_core_per_call(threads: int) -> None:
+    """TensorFlow runs each model call on one core, and up to `threads` calls at once (before any model loads).
+
+    On 2 cores, one call split over both stalls whenever the event loop takes a core for HTTP and
+    decoding, and the two then take turns; calls on one core each keep both busy (docs/measurements.md, Serving).
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def parse_model_args(values: Sequence[str]) -> list[tuple[str, str]]:

@@ -78,15 +78,18 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: float = 0.0,
-               label_session: LabelSession | None = None, max_batch: int = 64, max_wait: float = 0.002) -> FastAPI:
+               label_session: LabelSession | None = None, max_batch: int = 64, max_wait: float = 0.002,
+               model_threads: int = 1) -> FastAPI:
     """The service for `models` (the first is the default), optionally with a labeling session.
 
     Args:
         min_confidence: readings below it are `abstained` unless a request sets its own threshold.
         max_batch, max_wait: the micro-batching bounds (see `MicroBatcher`).
+        model_threads: model calls that may run at once, for models whose `parallel_calls` allows it.
     """
     by_name = {m.name: m for m in models}
-    batchers = {m.name: MicroBatcher(m.read, max_batch, max_wait) for m in models}
+    batchers = {m.name: MicroBatcher(m.read, max_batch, max_wait, model_threads if m.parallel_calls else 1)
+                for m in models}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -98,7 +101,9 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
 
     app = FastAPI(title="captcha_ocr", summary="Read text captchas with trained models; label folders of them.",
                   lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    direct: dict = {}  # (method, path) -> endpoint, filled below
+    app.add_middleware(DirectRoutes, routes=direct)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)  # added last: outside DirectRoutes
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_docs(app)
 
@@ -160,6 +165,8 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
             return JSONResponse({"error": message, "results": results}, status_code=status)
         return JSONResponse({"model": name, "min_confidence": threshold, "results": results})
 
+    direct[("POST", "/v1/read")] = read
+
     if label_session is not None:
         _add_labeling(app, label_session)
     else:
@@ -168,6 +175,29 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
             return RedirectResponse("/docs")
 
     return app
+
+
+class DirectRoutes:
+    """ASGI middleware: a request to one of `routes` goes straight to its endpoint.
+
+    The hot route, `POST /v1/read`, skips FastAPI's routing, exception middleware and per-request
+    exit stack: CPU time that a single-image request otherwise pays on top of its reading
+    (docs/measurements.md, Serving). The endpoint is the same function FastAPI documents and would
+    call, and a client mistake gets the same 4xx answer; every other request goes through FastAPI.
+    """
+
+    def __init__(self, app, routes: dict):
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope, receive, send):
+        endpoint = self.routes.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
+        if endpoint is None:
+            return await self.app(scope, receive, send)
+        try:
+            response = await endpoint(Request(scope, receive))
+        except RequestError as err:
+            response = error(err.status, str(err))
+        await response(scope, receive, send)
 
 
 class _Prepared(NamedTuple):

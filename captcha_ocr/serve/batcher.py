@@ -1,20 +1,50 @@
 """Micro-batching: requests that arrive together are read in one model call.
 
 Each request hands its arrays to `MicroBatcher.read` and awaits its results.
-One task drains the queue: it takes the first waiting request, gathers the
-others that arrive within `max_wait` seconds (or until `max_batch` images),
-and runs the model once on all of them in a worker thread, so the event loop
-keeps accepting requests while the model runs. Under load the batches form by
-themselves from the requests that queued during the previous model call.
+Model threads of the batcher's own drain the queue: each takes the first
+waiting request, gathers the others that arrive within `max_wait` seconds (or
+until `max_batch` images), runs the model once on all of them, and hands each
+request its results on its event loop. A thread starts its next batch as soon
+as one is done, without waiting for the event loop to get round to it.
+
+With several threads, batches are read side by side while the event loop
+parses requests and decodes images. The service then gives each model call
+one core (TensorFlow's intra-op threads set to 1): on 2 cores, two
+single-threaded calls keep both busy, where one call split over both cores
+stalls whenever the event loop takes one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+import time
 from typing import Callable
 
 import numpy as np
+
+_STOP = None  # queued once per thread by stop()
+
+
+def _settle(answers: list[tuple[asyncio.Future, object, BaseException | None]]) -> None:
+    """Hands each request of a batch its results (or the error), on their event loop."""
+    for future, result, error in answers:
+        if future.done():  # the client went away and its request was cancelled
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+def _answer(pending: list, answers: list) -> None:
+    """One wake-up per event loop for a whole batch, rather than one per request."""
+    by_loop: dict = {}
+    for (_, future, loop), (result, error) in zip(pending, answers):
+        by_loop.setdefault(loop, []).append((future, result, error))
+    for loop, items in by_loop.items():
+        loop.call_soon_threadsafe(_settle, items)
 
 
 class MicroBatcher:
@@ -24,73 +54,78 @@ class MicroBatcher:
         run: reads a batch (n, H, W, C) and returns n results, in order.
         max_batch: images per model call at most (a single larger request is still read whole).
         max_wait: seconds to wait for more requests after the first, when the queue is empty.
+        threads: model calls that may run at once (`run` must then be safe to call from several threads).
     """
 
-    def __init__(self, run: Callable[[np.ndarray], list], max_batch: int = 64, max_wait: float = 0.002):
-        self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
+    def __init__(self, run: Callable[[np.ndarray], list], max_batch: int = 64, max_wait: float = 0.002,
+                 threads: int = 1):
+        self.run, self.max_batch, self.max_wait, self.threads = run, max_batch, max_wait, threads
         self.calls = 0  # model calls so far, and the images they read: their ratio is the mean batch
         self.images = 0
-        self._queue: asyncio.Queue | None = None
-        self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self._count_lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._drain())
+        self._workers = [threading.Thread(target=self._serve, name=f"model-{i}", daemon=True)
+                         for i in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        for _ in self._workers:
+            self._queue.put(_STOP)
+        for worker in self._workers:
+            await asyncio.to_thread(worker.join)
+        self._workers = []
 
     async def read(self, arrays: np.ndarray) -> list:
         """Queue one request's arrays (n, H, W, C) and wait for its n results."""
-        if self._queue is None:
+        if not self._workers:
             raise RuntimeError("MicroBatcher.start() was not awaited")
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put((arrays, future))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((arrays, future, loop))
         return await future
 
-    async def _gather(self) -> list[tuple[np.ndarray, asyncio.Future]]:
-        loop = asyncio.get_running_loop()
-        pending = [await self._queue.get()]
-        count = len(pending[0][0])
-        deadline = loop.time() + self.max_wait
+    def _gather(self) -> list | None:
+        """The requests of a model thread's next batch; None when the batcher stops."""
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        pending, count = [first], len(first[0])
+        deadline = time.monotonic() + self.max_wait
         while count < self.max_batch:
             try:
                 item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
                     break
+            if item is _STOP:
+                self._queue.put(_STOP)  # this thread's stop: read the batch gathered so far first
+                break
             pending.append(item)
             count += len(item[0])
         return pending
 
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = await self._gather()
-            pending = [(a, f) for a, f in pending if not f.done()]  # a client that went away needs no reading
+    def _serve(self) -> None:
+        while (pending := self._gather()) is not None:
+            pending = [p for p in pending if not p[1].done()]  # a client that went away needs no reading
             if not pending:
                 continue
-            batch = np.concatenate([a for a, _ in pending])
+            batch = np.concatenate([arrays for arrays, _, _ in pending])
             try:
-                results = await loop.run_in_executor(self._executor, self.run, batch)
+                results = self.run(batch)
             except Exception as err:  # a model failure answers every waiting request, and the service goes on
-                for _, future in pending:
-                    if not future.done():
-                        future.set_exception(err)
+                _answer(pending, [(None, err)] * len(pending))
                 continue
-            self.calls += 1
-            self.images += len(batch)
-            start = 0
-            for arrays, future in pending:
-                if not future.done():
-                    future.set_result(results[start:start + len(arrays)])
-                start += len(arrays)
+            with self._count_lock:
+                self.calls += 1
+                self.images += len(batch)
+            ends = np.cumsum([len(arrays) for arrays, _, _ in pending])
+            _answer(pending, [(results[end - len(arrays):end], None) for (arrays, _, _), end in zip(pending, ends)])
