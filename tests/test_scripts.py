@@ -197,3 +197,26 @@ def test_time_to_accuracy_bad_inputs_are_one_line_errors(tmp_path):
     assert_user_error(run_script("time_to_accuracy.py", "--config", SMOKE, "--budget-min", 0, cwd=tmp_path),
                       "--budget-min")
     assert_user_error(run_script("time_to_accuracy.py", "--config", SMOKE, "--target", 95, cwd=tmp_path), "--target")
+
+
+# ---------------------------------------------------------------- load test of the HTTP service
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_load_test_measures_the_service_and_its_bad_input_battery(smoke_run, tmp_path, threads):
+    out = tmp_path / "load"
+    proc = run_script("load_test.py", "--model", smoke_run, "--levels", 1, 4, "--seconds", 1, "--max-requests", 40,
+                      "--model-threads", threads, "--out", out, cwd=tmp_path)
+    _ok(proc)
+    results = json.loads((out / "load.json").read_text())
+    assert [r["images_per_s"] > 0 for r in results["model_batch_runs"]] == [True, True]  # before and after
+    assert results["model_batch"]["images_per_s"] == max(r["images_per_s"] for r in results["model_batch_runs"])
+    assert [lv["concurrency"] for lv in results["levels"]] == [1, 4] and results["model_threads"] == threads
+    for level in results["levels"]:
+        assert 0 < level["requests"] <= 40 and level["errors"] == 0 and level["p50_ms"] <= level["p99_ms"]
+        assert level["ratio_to_model"] == pytest.approx(level["requests_per_s"] / results["model_batch"]["images_per_s"])
+        assert level["steal"] is None or 0 <= level["steal"] <= 1
+    assert len(results["battery"]) >= 10 and all(400 <= r["status"] < 500 for r in results["battery"])
+    assert results["after_battery"] == {"health_status": 200, "reads_ok": True}
+    report = (out / "load.md").read_text()
+    assert f"--model-threads {threads}" in report and "| 4 |" in report
