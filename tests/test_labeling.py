@@ -119,3 +119,40 @@ def test_folder_mistakes(tmp_path, model):
         open_session(tmp_path / "nowhere", model)
     with pytest.raises(UserError, match="no PNG"):
         open_session(tmp_path, model)
+
+
+def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(generated_folder, model, smoke_run,
+                                                                           tmp_path):
+    """The page's next round: the command is built from the serving model and the labels, and it trains."""
+    import shlex
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "mine"
+    shutil.copytree(generated_folder, folder, ignore=shutil.ignore_patterns("labels.csv"))
+    session = open_session(folder, model)
+    assert session.state()["train_command"] is None  # no model named yet
+    session.model = (str(smoke_run), model.spec)
+    texts = ["AB12", "cd34", "EF5", "gh67z"] + [f"Ab{i:02d}" for i in range(16)]
+    for name, text in zip(list(session.queue), texts[:19]):
+        state = session.label(name, text)
+    assert state["train_command"] is None  # 19 labels: too few to set 2 aside to validate and 2 to test
+    state = session.label(session.queue[0], texts[19])
+    train, serve = state["train_command"].replace(" \\\n", " ").split("\n")
+    run_dir = f"runs/mine-20-labels"
+    # The smoke model is not the base model's architecture: its own config is the recipe.
+    assert f"--config {smoke_run / 'config.yaml'} --init-from {smoke_run} --run-dir {run_dir}" in train
+    assert "charset.min_length=3 --set charset.max_length=5" in train  # the smoke model's 4, widened
+    assert serve == f"python -m captcha_ocr.serve --model {run_dir} --label-folder {folder}"
+    # Run as printed, but small and into tmp_path (the last --run-dir and --set win).
+    args = shlex.split(train)[3:] + ["--run-dir", str(tmp_path / "run"), "--set", "train.epochs=1",
+                                      "--set", "train.steps_per_epoch=2", "--set", "train.batch_size=4"]
+    proc = subprocess.run([sys.executable, "-m", "captcha_ocr.train", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "model.keras").is_file()
+
+    session.model = ("base", model.spec)  # the shipped base model: the fine-tuning recipe fits it
+    assert "--config configs/finetune.yaml --init-from base " in session.state()["train_command"]

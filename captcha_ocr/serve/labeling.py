@@ -12,6 +12,7 @@ for files that are not in the folder are kept as they were.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from captcha_ocr.images import image_files, open_image
 from captcha_ocr.predict import Prediction
 
 MAX_LABEL_LENGTH = 64
+ROOT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the recipes of the repository's configs/
+MIN_LABELS_TO_TRAIN = 20  # data.split sets a tenth aside to validate and a tenth to test: 2 each
 
 
 def check_label(text: str) -> str:
@@ -68,6 +71,7 @@ class LabelSession:
         self.labels: dict[str, str] = dict(read_labels_csv(self.csv_path)) if self.csv_path.is_file() else {}
         self.queue = sorted((f for f in reads if f not in self.labels), key=lambda f: (reads[f].confidence, f))
         self.changes: list[_Change] = []
+        self.model: tuple[str, object] | None = None  # (source, ModelSpec) of the model that pre-fills
         self._lock = threading.Lock()
 
     @classmethod
@@ -190,4 +194,37 @@ class LabelSession:
             "agreement": {"agreed": agreed, "compared": len(compared),
                           "rate": agreed / len(compared) if compared else None},
             "can_undo": bool(self.changes), "item": item,
+            "train_command": self.train_command()
+            if self.model is not None and len(self.labels) >= MIN_LABELS_TO_TRAIN else None,
         }
+
+    def train_command(self) -> str | None:
+        """The next round of the loop: fine-tune the pre-filling model on the labels so far, then serve the result.
+
+        The recipe is configs/finetune_ctc.yaml (CTC) or configs/finetune.yaml when the model has their
+        input and architecture (the shipped base models and the runs fine-tuned from them), else the
+        model's own training config with the folder as its data. The charset and lengths are the
+        model's, widened to every label given. None for a model that is not a run (an export or a
+        bare .keras file), which has no config to train with.
+        """
+        from captcha_ocr.config import load_config
+        from captcha_ocr.rundir import CONFIG, resolve_model
+
+        source, spec = self.model
+        own = resolve_model(source) / CONFIG
+        if not own.is_file():
+            return None
+        recipe = ROOT_CONFIGS / ("finetune_ctc.yaml" if spec.loss == "ctc" else "finetune.yaml")
+        mine, theirs = load_config(own), load_config(recipe)
+        fits = mine.model == theirs.model and mine.image == theirs.image and mine.loss == theirs.loss
+        config = f"configs/{recipe.name}" if fits else str(own)
+        labels = list(self.labels.values())
+        chars = spec.chars + "".join(sorted(set("".join(labels)) - set(spec.chars)))
+        low = min(spec.min_length, *map(len, labels))
+        high = max(spec.max_length, *map(len, labels))
+        run_dir = f"runs/{self.folder.resolve().name or 'folder'}-{len(labels)}-labels"  # a new run each round
+        q = shlex.quote
+        return (f"python -m captcha_ocr.train --config {q(config)} --init-from {q(source)} --run-dir {q(run_dir)} \\\n"
+                f"    --set data.source=folder --set {q(f'data.folder={self.folder}')} "
+                f"--set {q(f'charset.chars={chars}')} --set charset.min_length={low} --set charset.max_length={high}\n"
+                f"python -m captcha_ocr.serve --model {q(run_dir)} --label-folder {q(str(self.folder))}")

@@ -33,9 +33,11 @@ function show(state) {
   current = state.item;
   $("work").hidden = !current;
   $("done").hidden = !!current;
+  $("retrain").hidden = !current || !state.train_command;
+  $("retrain-command").textContent = state.train_command || "";
   if (!current) {
-    $("train-command").textContent = "python -m captcha_ocr.train --config configs/finetune.yaml \\\n"
-      + `    --set data.source=folder --set data.folder=${state.folder} --init-from base`;
+    // The training command (two lines): serving its result is for another round, with nothing left to label.
+    $("train-command").textContent = (state.train_command || "").split("\n").slice(0, 2).join("\n");
     return;
   }
   $("captcha").src = `/v1/label/images/${encodeURIComponent(current.file)}`;
