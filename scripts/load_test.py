@@ -6,7 +6,10 @@
 In one run, on localhost only:
 
 1. the model's own batch throughput: `Recognizer.predict_arrays` on batches of
-   `--max-batch` prepared images in this process, for `--seconds`;
+   `--max-batch` prepared images in this process, for `--seconds`, before the
+   service starts and again after it stops (the service is compared with the
+   faster of the two: this machine's speed drifts within minutes), with the
+   CPU time the hypervisor took meanwhile ("steal") beside each figure;
 2. the service (`python -m captcha_ocr.serve`, started here on a free port):
    single-image `POST /v1/read` requests (multipart, as `curl -F` sends them)
    from 1, 8 and 32 concurrent keep-alive connections, each level bounded by

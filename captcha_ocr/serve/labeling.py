@@ -205,7 +205,7 @@ class LabelSession:
         input and architecture (the shipped base models and the runs fine-tuned from them), else the
         model's own training config with the folder as its data. The charset and lengths are the
         model's, widened to every label given. None for a model that is not a run (an export or a
-        bare .keras file), which has no config to train with.
+        bare .keras file) or whose config no longer loads: there is no config to train with.
         """
         from captcha_ocr.config import load_config
         from captcha_ocr.rundir import CONFIG, resolve_model
@@ -215,7 +215,10 @@ class LabelSession:
         if not own.is_file():
             return None
         recipe = ROOT_CONFIGS / ("finetune_ctc.yaml" if spec.loss == "ctc" else "finetune.yaml")
-        mine, theirs = load_config(own), load_config(recipe)
+        try:
+            mine, theirs = load_config(own), load_config(recipe)
+        except UserError:  # a run of an older version, or no configs/ beside the package: no command
+            return None
         fits = mine.model == theirs.model and mine.image == theirs.image and mine.loss == theirs.loss
         config = f"configs/{recipe.name}" if fits else str(own)
         labels = list(self.labels.values())
