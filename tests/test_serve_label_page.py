@@ -111,3 +111,34 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
     with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
         state = httpx.get(server.url + "/v1/label/state").json()
         assert state["labeled"] == 1 and state["remaining"] == 4 and state["item"]["file"] != first["file"]
+
+
+def test_retrain_panel_shows_the_next_rounds_commands(browser, smoke_run, generated_folder, workdir, tmp_path):
+    """From 20 labels on, Tab then Enter opens the retrain panel: the server's commands for this folder."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from captcha_ocr.folder import write_labels_csv
+
+    folder = tmp_path / "to-label"
+    folder.mkdir()
+    files = sorted(generated_folder.glob("*.png"))[:22]
+    for i, f in enumerate(files):
+        shutil.copy(f, folder / f"c{i:02d}.png")
+    write_labels_csv(folder / "labels.csv", [(f"c{i:02d}.png", f"Ab{i:02d}") for i in range(19)])
+    with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
+        import httpx
+
+        browser.get(server.url + "/")
+        panel = lambda: browser.find_element(By.ID, "retrain")  # noqa: E731
+        wait_for(browser, lambda d: d.find_element(By.ID, "progress").text.startswith("19 / 22"))
+        assert not panel().is_displayed()  # 19 labels: too few to train on
+        ActionChains(browser).send_keys("Xy12", Keys.ENTER).perform()
+        wait_for(browser, lambda d: panel().is_displayed())
+        command = browser.find_element(By.ID, "retrain-command")
+        assert not command.is_displayed()  # closed until asked for
+        ActionChains(browser).send_keys(Keys.TAB, Keys.ENTER).perform()  # from the text box to the panel
+        wait_for(browser, lambda d: command.is_displayed())
+        expected = httpx.get(server.url + "/v1/label/state").json()["train_command"]
+        assert command.text == expected and f"--label-folder {folder}" in expected and "-20-labels" in expected
