@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import json
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -46,6 +47,7 @@ class Recognizer:
         self.spec = model_spec(model)
         self.charset = self.spec.charset
         self._forward = None
+        self._forward_lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | Path) -> "Recognizer":
@@ -57,18 +59,33 @@ class Recognizer:
         shape = self.spec.input_shape
         return to_array(image, shape.width, shape.height, shape.channels, self.spec.resize)
 
+    def _traced_forward(self):
+        """The model as one TensorFlow function for any batch size, traced once under a lock.
+
+        The service calls `predict_arrays` from several threads at once: each new batch size used to
+        retrace the function (reduce_retracing), and threads tracing the same Keras model at once
+        hung the service in CI. A batch dimension of None traces once, before any call runs.
+        """
+        import tensorflow as tf
+
+        with self._forward_lock:
+            if self._forward is None:
+                s = self.spec.input_shape
+                signature = [tf.TensorSpec([None, s.height, s.width, s.channels], tf.float32)]
+                forward = tf.function(lambda x: self.model(x, training=False), input_signature=signature)
+                forward.get_concrete_function()
+                self._forward = forward
+        return self._forward
+
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
         from captcha_ocr.decode import chosen_classes
 
-        if self._forward is None:
-            import tensorflow as tf
-
-            self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        forward = self._forward or self._traced_forward()
         outputs = []
         for start in range(0, len(batch), batch_size):
             x = scale_pixels(np.asarray(batch[start:start + batch_size], np.uint8))
-            outputs.append(np.asarray(self._forward(x)))
+            outputs.append(np.asarray(forward(x)))
         if not outputs:
             return []
         indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length)

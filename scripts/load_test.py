@@ -201,7 +201,8 @@ async def run_battery(port: int, png: bytes, max_images: int) -> list[dict]:
     return rows
 
 
-def start_server(model: str, port: int, max_batch: int, log: Path, model_threads: int | None = None) -> subprocess.Popen:
+def start_server(model: str, port: int, max_batch: int, log: Path,
+                 model_threads: int | None = None) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     threads = [] if model_threads is None else ["--model-threads", str(model_threads)]
     proc = subprocess.Popen([sys.executable, "-m", "captcha_ocr.serve", "--model", model, "--port", str(port),
@@ -257,7 +258,8 @@ def run(model: str, out: Path, seconds: float, levels: Sequence[int], max_reques
             b, a = next(iter(before["models"].values())), next(iter(after["models"].values()))
             level["mean_batch"] = (a["images"] - b["images"]) / max(1, a["calls"] - b["calls"])
             results["levels"].append(level)
-            print(f"  concurrency {concurrency}: {level['requests_per_s']:.0f} requests/s, p50 {level['p50_ms']:.1f} ms, "
+            print(f"  concurrency {concurrency}: {level['requests_per_s']:.0f} requests/s, "
+                  f"p50 {level['p50_ms']:.1f} ms, "
                   f"p99 {level['p99_ms']:.1f} ms, {level['errors']} errors, mean batch {level['mean_batch']:.1f}",
                   flush=True)
         results["battery"] = asyncio.run(run_battery(port, png, 64))
@@ -311,8 +313,8 @@ def write_report(results: dict, out: Path) -> str:
              f"Each request: one {results['body']} image (`--body {results['body']}`). The service's model threads: "
              + (f"{results['model_threads']} (`--model-threads {results['model_threads']}`)."
                 if results.get("model_threads") else "its default, one per core."), "",
-             "| concurrency | requests | requests/s | × model batch throughput | p50 ms | p99 ms | errors | mean batch "
-             "| steal |",
+             "| concurrency | requests | requests/s | × model batch throughput | p50 ms | p99 ms | errors "
+             "| mean batch | steal |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for lv in results["levels"]:
         lines.append(f"| {lv['concurrency']} | {lv['requests']} | {lv['requests_per_s']:.0f} | "

@@ -214,7 +214,8 @@ def test_load_test_measures_the_service_and_its_bad_input_battery(smoke_run, tmp
     assert [lv["concurrency"] for lv in results["levels"]] == [1, 4] and results["model_threads"] == threads
     for level in results["levels"]:
         assert 0 < level["requests"] <= 40 and level["errors"] == 0 and level["p50_ms"] <= level["p99_ms"]
-        assert level["ratio_to_model"] == pytest.approx(level["requests_per_s"] / results["model_batch"]["images_per_s"])
+        model_rate = results["model_batch"]["images_per_s"]
+        assert level["ratio_to_model"] == pytest.approx(level["requests_per_s"] / model_rate)
         assert level["steal"] is None or 0 <= level["steal"] <= 1
     assert len(results["battery"]) >= 10 and all(400 <= r["status"] < 500 for r in results["battery"])
     assert results["after_battery"] == {"health_status": 200, "reads_ok": True}

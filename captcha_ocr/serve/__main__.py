@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://{args.host}:{args.port}"
     logger.info(f"serving on {url}: POST {url}/v1/read, API docs {url}/docs"
                 + (f", labeling page {url}/" if session else ""))
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
+    # On SIGTERM, requests still being read get 5 seconds, so that the service always stops.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning",
+                timeout_graceful_shutdown=5)
     return 0
 
 

@@ -121,8 +121,9 @@ class MicroBatcher:
             batch = np.concatenate([arrays for arrays, _, _ in pending])
             try:
                 results = self.run(batch)
-            except Exception as err:  # a model failure answers every waiting request, and the service goes on
-                _answer(pending, [(None, err)] * len(pending))
+            except BaseException as err:  # a model failure answers every waiting request, and the service goes on
+                error = err if isinstance(err, Exception) else RuntimeError(repr(err))
+                _answer(pending, [(None, error)] * len(pending))
                 continue
             with self._count_lock:
                 self.calls += 1
