@@ -134,7 +134,7 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
     shutil.copytree(generated_folder, folder, ignore=shutil.ignore_patterns("labels.csv"))
     session = open_session(folder, model)
     assert session.state()["train_command"] is None  # no model named yet
-    session.model = (str(smoke_run), model.spec)
+    session.use_model(str(smoke_run), model.spec)
     texts = ["AB12", "cd34", "EF5", "gh67z"] + [f"Ab{i:02d}" for i in range(16)]
     for name, text in zip(list(session.queue), texts[:19]):
         state = session.label(name, text)
@@ -154,5 +154,5 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "run" / "model.keras").is_file()
 
-    session.model = ("base", model.spec)  # the shipped base model: the fine-tuning recipe fits it
+    session.use_model("base", model.spec)  # the shipped base model: the fine-tuning recipe fits it
     assert "--config configs/finetune.yaml --init-from base " in session.state()["train_command"]

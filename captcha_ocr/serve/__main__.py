@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info(f"reading {args.label_folder} with model {models[0].name!r} to order the labeling queue ...")
         session = LabelSession.open(args.label_folder, models[0].prepare, models[0].read,
                                     max_pixels=limits.max_pixels)
-        session.model = (models[0].source, models[0].spec)
+        session.use_model(models[0].source, models[0].spec)
         state = session.state()
         logger.info(f"labeling {state['total']} images: {state['labeled']} labeled, {state['remaining']} to go"
                     + (f", {len(state['unreadable'])} unreadable" if state["unreadable"] else ""))

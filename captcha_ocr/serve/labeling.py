@@ -72,6 +72,7 @@ class LabelSession:
         self.queue = sorted((f for f in reads if f not in self.labels), key=lambda f: (reads[f].confidence, f))
         self.changes: list[_Change] = []
         self.model: tuple[str, object] | None = None  # (source, ModelSpec) of the model that pre-fills
+        self._train_config: str | None = None  # the config its next round trains with (see use_model)
         self._lock = threading.Lock()
 
     @classmethod
@@ -194,33 +195,43 @@ class LabelSession:
             "agreement": {"agreed": agreed, "compared": len(compared),
                           "rate": agreed / len(compared) if compared else None},
             "can_undo": bool(self.changes), "item": item,
-            "train_command": self.train_command()
-            if self.model is not None and len(self.labels) >= MIN_LABELS_TO_TRAIN else None,
+            "train_command": self.train_command() if len(self.labels) >= MIN_LABELS_TO_TRAIN else None,
         }
 
-    def train_command(self) -> str | None:
-        """The next round of the loop: fine-tune the pre-filling model on the labels so far, then serve the result.
+    def use_model(self, source: str, spec) -> None:
+        """Name the model that pre-fills (its path as given, and its ModelSpec), and choose once the config
+        its next round trains with.
 
         The recipe is configs/finetune_ctc.yaml (CTC) or configs/finetune.yaml when the model has their
         input and architecture (the shipped base models and the runs fine-tuned from them), else the
-        model's own training config with the folder as its data. The charset and lengths are the
-        model's, widened to every label given. None for a model that is not a run (an export or a
-        bare .keras file) or whose config no longer loads: there is no config to train with.
+        model's own training config with the folder as its data. None for a model that is not a run (an
+        export or a bare .keras file) or whose config no longer loads: there is no config to train with.
         """
         from captcha_ocr.config import load_config
         from captcha_ocr.rundir import CONFIG, resolve_model
 
-        source, spec = self.model
+        self.model, self._train_config = (source, spec), None
         own = resolve_model(source) / CONFIG
         if not own.is_file():
-            return None
+            return
         recipe = ROOT_CONFIGS / ("finetune_ctc.yaml" if spec.loss == "ctc" else "finetune.yaml")
         try:
             mine, theirs = load_config(own), load_config(recipe)
         except UserError:  # a run of an older version, or no configs/ beside the package: no command
-            return None
+            return
         fits = mine.model == theirs.model and mine.image == theirs.image and mine.loss == theirs.loss
-        config = f"configs/{recipe.name}" if fits else str(own)
+        self._train_config = f"configs/{recipe.name}" if fits else str(own)
+
+    def train_command(self) -> str | None:
+        """The next round of the loop: fine-tune the pre-filling model on the labels so far, then serve the result.
+
+        With the config `use_model` chose; the charset and lengths are the model's, widened to every
+        label given. None without such a config.
+        """
+        if self._train_config is None:
+            return None
+        source, spec = self.model
+        config = self._train_config
         labels = list(self.labels.values())
         chars = spec.chars + "".join(sorted(set("".join(labels)) - set(spec.chars)))
         low = min(spec.min_length, *map(len, labels))
