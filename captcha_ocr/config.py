@@ -171,7 +171,7 @@ class TrainConfig(_Section):
     time_budget_min: float = Field(0.0, ge=0)
     seed: int = 0
     jit_compile: bool = False
-    precision: Literal["float32", "mixed_bfloat16"] = "float32"
+    precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"
     distribute: Literal["none", "mirrored", "multi_worker", "auto"] = "none"
     cpu_replicas: int = Field(0, ge=0)
 

@@ -1,5 +1,6 @@
 """The machine that numbers come from: CPU, cores, platform, library versions, and peak memory
-(and a free localhost port, for the servers that tests and benchmarks start).
+(and a free localhost port, for the servers that tests and benchmarks start); and the
+precision that `train.precision: auto` picks for it.
 
 Every report of a speed or a memory figure records these beside it, since
 the same command runs at different speeds on different machines.
@@ -14,6 +15,7 @@ import socket
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 
 def cpu_model() -> str:
@@ -25,6 +27,89 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (the `flags` line of /proc/cpuinfo); empty where there is none."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# The CPU flags of native bfloat16 arithmetic, which oneDNN uses for bfloat16 matrix products.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: with one of them set, oneDNN
+# emulates bfloat16 whatever the CPU can do.
+NO_BF16_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+# Measured on a 2-vCPU AVX2 EPYC (docs/measurements.md): the quickstart's 2 epochs took 307 s in
+# mixed_bfloat16 against 61 s in float32.
+EMULATED_BF16_SLOWDOWN = 5.0
+
+
+class PrecisionChoice(NamedTuple):
+    """What `choose_precision` decided: the precision, a sentence saying why, and whether it is a warning."""
+
+    precision: str
+    reason: str
+    warning: bool = False
+
+
+def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str | None = None,
+                     gpu_capabilities: list[tuple[int, int]] | None = None) -> PrecisionChoice:
+    """The precision to train in, and why, for `train.precision` on this machine.
+
+    `auto` picks mixed_bfloat16 where the hardware computes bfloat16 natively (every GPU of compute
+    capability 8.0 or more; with no GPU, a CPU flag in `BF16_CPU_FLAGS` that oneDNN is allowed to use),
+    else float32. An explicit choice is kept; the reason then warns when bfloat16 would be emulated.
+
+    Args:
+        requested: `auto`, `float32` or `mixed_bfloat16`.
+        flags: the CPU flags (default: this CPU's).
+        isa_cap: oneDNN's ISA cap (default: the environment's ONEDNN_MAX_CPU_ISA).
+        gpu_capabilities: the (major, minor) compute capability of each GPU (default: none).
+
+    Returns:
+        `float32` or `mixed_bfloat16`, with a sentence that says why.
+    """
+    flags = cpu_flags() if flags is None else flags
+    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap
+    if gpu_capabilities:
+        native = all(c >= (8, 0) for c in gpu_capabilities)
+        why = f"GPU compute capability {', '.join(f'{a}.{b}' for a, b in gpu_capabilities)}"
+        why += " (bfloat16 is native from 8.0)"
+    else:
+        have = [f for f in BF16_CPU_FLAGS if f in flags]
+        capped = isa_cap.upper() in NO_BF16_ISAS
+        native = bool(have) and not capped
+        if capped and have:
+            why = f"ONEDNN_MAX_CPU_ISA={isa_cap} keeps oneDNN from the CPU's {'/'.join(have)}"
+        elif have:
+            why = f"the CPU has {'/'.join(have)}"
+        else:
+            why = f"the CPU has no {'/'.join(BF16_CPU_FLAGS)}"
+    if requested == "auto":
+        chosen = "mixed_bfloat16" if native else "float32"
+        slow = "" if native else f" (bfloat16 would be emulated, {EMULATED_BF16_SLOWDOWN:g}x slower)"
+        return PrecisionChoice(chosen, f"train.precision: auto chose {chosen}: {why}{slow}")
+    if requested == "mixed_bfloat16" and not native:
+        return PrecisionChoice(requested, f"train.precision: mixed_bfloat16, but {why}: bfloat16 is emulated, "
+                               f"about {EMULATED_BF16_SLOWDOWN:g}x slower than float32; set train.precision: auto",
+                               warning=True)
+    return PrecisionChoice(requested, f"train.precision: {requested}")
+
+
+def gpu_capabilities() -> list[tuple[int, int]]:
+    """The compute capability of each GPU TensorFlow sees (imports TensorFlow)."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        found.append(tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))))
+    return found
 
 
 def machine_info() -> dict:

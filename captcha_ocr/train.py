@@ -35,6 +35,18 @@ def make_optimizer(config: Config, steps_per_epoch: int):
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
 
 
+def with_chosen_precision(config: Config, log=logger.info) -> Config:
+    """`config` with `train.precision` settled for this machine (`auto` resolved), saying which and why.
+
+    TensorFlow is imported (to see GPUs): call after `distribute.strategy_scope`.
+    """
+    from captcha_ocr.machine import choose_precision, gpu_capabilities
+
+    choice = choose_precision(config.train.precision, gpu_capabilities=gpu_capabilities())
+    (logger.warning if choice.warning else log)(choice.reason)
+    return config.model_copy(update={"train": config.train.model_copy(update={"precision": choice.precision})})
+
+
 def compile_model(model, config: Config, steps_per_epoch: int) -> None:
     """Compile with the configured loss, optimizer and the two accuracies."""
     from captcha_ocr.losses import get_loss, get_metrics
@@ -156,6 +168,8 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     from captcha_ocr.distribute import fit_multi_worker, strategy_scope
 
     scope = strategy_scope(config, log)  # first: logical devices must exist before TensorFlow starts
+    saved = config  # as given: a run made with `auto` resumes with `auto` on any machine
+    config = with_chosen_precision(config, log)
     import keras
     from captcha_ocr.data import build_datasets
     from captcha_ocr.model import build_model
@@ -182,7 +196,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
             restore(model, run_dir)
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / rundir.CONFIG)
+    save_config(saved, run_dir / rundir.CONFIG)
     extra = []
     if data.pseudo is not None:
         from captcha_ocr.pseudo import labeler
@@ -230,6 +244,7 @@ def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, 
         "train_time_s": history[-1]["time_s"] if history else 0.0,
         "images_seen": int(history[-1]["images"]) if history else 0,
         "params": int(model.count_params()),
+        "precision": config.train.precision,  # what `auto` chose
         "init_from": str(init_from) if init_from else None,
         "pseudo_rounds": extra[0].rounds if extra else None,
         "data": data.description,

@@ -737,6 +737,9 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     metrics += measure_generator(config, sizes)
     log("folder pipeline ...")
     metrics += measure_folder(config, sizes)
+    from captcha_ocr.train import with_chosen_precision
+
+    config = with_chosen_precision(config, log)  # `auto` settled for this machine, as training settles it
     log("training ...")
     training, forward, model, memory = measure_training(config, sizes)
     metrics += training

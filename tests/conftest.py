@@ -19,9 +19,10 @@ CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
 
 
-def run_module(module: str, *args, cwd: Path, timeout: float = 300, check: bool | None = None):
-    """Run `python -m captcha_ocr.<module> args...` as a real process in `cwd`."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def run_module(module: str, *args, cwd: Path, timeout: float = 300, check: bool | None = None,
+               env: dict | None = None):
+    """Run `python -m captcha_ocr.<module> args...` as a real process in `cwd` (`env`: extra variables)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", f"captcha_ocr.{module}", *map(str, args)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,

@@ -141,7 +141,7 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
     assert state["train_command"] is None  # 19 labels: too few to set 2 aside to validate and 2 to test
     state = session.label(session.queue[0], texts[19])
     train, serve = state["train_command"].replace(" \\\n", " ").split("\n")
-    run_dir = f"runs/mine-20-labels"
+    run_dir = "runs/mine-20-labels"
     # The smoke model is not the base model's architecture: its own config is the recipe.
     assert f"--config {smoke_run / 'config.yaml'} --init-from {smoke_run} --run-dir {run_dir}" in train
     assert "charset.min_length=3 --set charset.max_length=5" in train  # the smoke model's 4, widened

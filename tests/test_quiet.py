@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+from captcha_ocr.quiet import KNOWN_LINES
 from conftest import ROOT
 
 # A user's shell: neither the log level nor the marker that captcha_ocr sets for its child processes.
@@ -30,9 +31,18 @@ def test_other_lines_written_while_held_still_reach_stderr():
     assert proc.stderr.splitlines() == ["E0000 00:00:1795.2  42 some_kernel.cc:7] a real problem"]
 
 
+def held_back_lines(stderr: str) -> list[str]:
+    """The lines of `stderr` that captcha_ocr holds back when the user sets no log level.
+
+    Which ones TensorFlow prints depends on the CPU (an AVX2-only EPYC prints no oneDNN line, only
+    the absl and cudart_stub ones), so the tests ask for any of them, not for one in particular.
+    """
+    return [line for line in stderr.splitlines() if KNOWN_LINES.search(line)]
+
+
 def test_a_user_who_sets_the_log_level_sees_everything():
     proc = run("import captcha_ocr, tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
-    assert proc.returncode == 0 and "oneDNN" in proc.stderr
+    assert proc.returncode == 0 and held_back_lines(proc.stderr), proc.stderr
 
 
 def test_child_processes_of_a_command_are_quiet_too():
@@ -45,4 +55,4 @@ def test_child_processes_of_a_command_are_quiet_too():
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     # a user's own level still wins in the child
     proc = run(code.replace("env=os.environ", "env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='0')"))
-    assert "oneDNN" in proc.stderr
+    assert held_back_lines(proc.stderr), proc.stderr

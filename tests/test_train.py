@@ -185,3 +185,25 @@ def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, gen
                       cwd=workdir, check=True)
     reads = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(reads) == 3 and all(0 <= r["confidence"] <= 1 and len(r["text"]) <= 4 for r in reads)
+
+
+def test_train_says_which_precision_auto_chose_and_records_it(workdir):
+    from captcha_ocr.machine import choose_precision
+
+    run_dir = workdir / "runs" / "auto"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.precision=auto",
+                      "--set", "train.epochs=1", cwd=workdir, check=True)
+    expected = choose_precision("auto")  # this machine's CPU: either answer is right, as long as it is said
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "train.precision: auto chose" in line]
+    assert len(lines) == 1 and expected.reason in lines[0], proc.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["precision"] == expected.precision
+    # The run keeps `auto` in its config, so it resumes as `auto` on another machine.
+    assert "precision: auto" in (run_dir / "config.yaml").read_text()
+
+
+def test_train_under_an_avx2_cap_chooses_float32_on_any_cpu(workdir):
+    run_dir = workdir / "runs" / "auto-avx2"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.precision=auto",
+                      "--set", "train.epochs=1", cwd=workdir, check=True, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert "train.precision: auto chose float32" in proc.stdout + proc.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["precision"] == "float32"
