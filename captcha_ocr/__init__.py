@@ -13,7 +13,7 @@ _ours = os.environ.get("CAPTCHA_OCR_QUIET_TF") == "1" and os.environ.get("TF_CPP
 if "TF_CPP_MIN_LOG_LEVEL" not in os.environ or _ours:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ["CAPTCHA_OCR_QUIET_TF"] = "1"
-    from captcha_ocr import quiet
+    from captcha_ocr.core import quiet
 
     quiet.install()
 
@@ -24,7 +24,7 @@ __all__ = ["Recognizer", "__version__"]
 
 def __getattr__(name):
     if name == "Recognizer":
-        from captcha_ocr.predict import Recognizer
+        from captcha_ocr.inference.recognizer import Recognizer
 
         return Recognizer
     raise AttributeError(f"module 'captcha_ocr' has no attribute {name!r}")

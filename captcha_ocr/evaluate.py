@@ -1,12 +1,8 @@
 """Evaluate a model: `python -m captcha_ocr.evaluate --model RUN_DIR_OR_MODEL [--data FOLDER]`.
 
-Reports, never mixed up:
-- whole-captcha accuracy: the decoded text equals the label;
-- per-character accuracy: the share of the `max_length` positions predicted
-  right, padding positions included (the model must also say where a shorter
-  text ends);
-- accuracy per position and per captcha length, the most frequent character
-  confusions, and accuracy against coverage (keep only the most confident X%).
+Prints whole-captcha and per-character accuracy, per position and per length,
+the top confusions and accuracy against coverage (`captcha_ocr.model.scoring`),
+and writes them as JSON.
 """
 
 from __future__ import annotations
@@ -14,105 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from captcha_ocr.atomic import write_text_atomic
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
-from captcha_ocr.errors import UserError
-from captcha_ocr.images import scale_pixels
-
-COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.5)
-TARGETS = (0.9, 0.95, 0.99)
-
-
-def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 128, top_confusions: int = 20) -> dict:
-    """Evaluate a captcha model on uint8 images and index labels.
-
-    Args:
-        model: a model from `build_model` (or loaded from a run).
-        images: uint8 (n, H, W, C) at the model's input size.
-        labels: int (n, max_length) class indices.
-
-    Returns:
-        A JSON-ready report (see the module docstring).
-    """
-    from captcha_ocr.decode import decode
-    from captcha_ocr.model import model_spec
-
-    spec = model_spec(model)
-    charset = spec.charset
-    logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
-    texts, confidence, pred = decode(logits, charset, spec.loss)
-    return score(texts, confidence, pred, labels, charset, top_confusions)
-
-
-def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20) -> dict:
-    """The report for predictions already decoded (pure NumPy, testable by hand)."""
-    labels = np.asarray(labels)
-    truth = charset.decode_batch(labels)
-    whole = np.array([t == p for t, p in zip(truth, texts)])
-    pos_hits = pred == labels
-    lengths = (labels != charset.pad_index).sum(axis=1)
-    alphabet = charset.alphabet
-    confusions = Counter(
-        (alphabet[t], alphabet[p]) for t, p in zip(labels[~pos_hits], pred[~pos_hits])
-    )
-    per_length = {}
-    for n in sorted(set(lengths.tolist())):
-        sel = lengths == n
-        per_length[str(n)] = {"count": int(sel.sum()), "captcha_acc": float(whole[sel].mean()),
-                              "char_acc": float(pos_hits[sel].mean())}
-    order = np.argsort(-confidence, kind="stable")
-    coverage = []
-    for c in COVERAGES:
-        keep = max(1, int(round(c * len(order))))
-        coverage.append({"coverage": c, "captcha_acc": float(whole[order[:keep]].mean()),
-                         "min_confidence": float(confidence[order[keep - 1]])})
-    thresholds = {}
-    running = np.cumsum(whole[order]) / np.arange(1, len(order) + 1)
-    for target in TARGETS:
-        ok = np.nonzero(running >= target)[0]
-        if len(ok):
-            k = ok[-1]
-            thresholds[str(target)] = {"min_confidence": float(confidence[order[k]]), "coverage": float((k + 1) / len(order))}
-        else:
-            thresholds[str(target)] = None
-    return {
-        "count": int(len(labels)),
-        "captcha_acc": float(whole.mean()),
-        "char_acc": float(pos_hits.mean()),
-        "per_position": [float(x) for x in pos_hits.mean(axis=0)],
-        "per_length": per_length,
-        "confusions": [{"true": t, "pred": p, "count": n} for (t, p), n in confusions.most_common(top_confusions)],
-        "coverage": coverage,
-        "confidence_for_accuracy": thresholds,
-    }
-
-
-def format_report(report: dict, title: str = "") -> str:
-    """A plain-text table of a report."""
-    lines = [title] if title else []
-    lines += [
-        f"  whole-captcha accuracy  {report['captcha_acc']:7.2%}   ({round(report['captcha_acc'] * report['count'])}/{report['count']} captchas read exactly)",
-        f"  per-character accuracy  {report['char_acc']:7.2%}   (positions right, of {len(report['per_position'])} per captcha)",
-        "  per position            " + "  ".join(f"{i + 1}: {a:.2%}" for i, a in enumerate(report["per_position"])),
-    ]
-    if len(report["per_length"]) > 1:
-        lines.append("  per length              " + "  ".join(
-            f"{n}: {v['captcha_acc']:.2%} (n={v['count']})" for n, v in report["per_length"].items()))
-    if report["confusions"]:
-        lines.append("  top confusions (true→predicted: count)  " + ", ".join(
-            f"{c['true']}→{c['pred']}: {c['count']}" for c in report["confusions"][:10]))
-    lines.append("  accuracy vs coverage    " + "  ".join(
-        f"{c['coverage']:.0%}: {c['captcha_acc']:.2%}" for c in report["coverage"]))
-    lines.append("  confidence for accuracy " + "  ".join(
-        f"{float(t):.0%}: " + (f">= {v['min_confidence']:.3f} (keeps {v['coverage']:.0%})" if v else "not reached")
-        for t, v in report["confidence_for_accuracy"].items()))
-    return "\n".join(lines)
+from captcha_ocr.core.atomic import write_text_atomic
+from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.model.scoring import evaluate_arrays, format_report
 
 
 def build_parser():
@@ -127,13 +31,13 @@ def build_parser():
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from captcha_ocr.model import model_spec
-    from captcha_ocr.rundir import load_run, shipped_name
+    from captcha_ocr.model.layers import model_spec
+    from captcha_ocr.training.rundir import load_run, shipped_name
 
     model, run_dir, config = load_run(args.model)
     spec = model_spec(model)
     if args.data:
-        from captcha_ocr.folder import load_folder
+        from captcha_ocr.data.folder import load_folder
 
         data = load_folder(args.data, spec.charset, spec.input_shape, resize=spec.resize)
         if data.problems:
@@ -145,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         if config is None:
             raise UserError(f"{args.model} is a bare model file with no run config; give --data FOLDER to evaluate on")
-        from captcha_ocr.data import test_set
+        from captcha_ocr.data.pipeline import test_set
 
         images, labels = test_set(config)
         what = f"the run's test set ({len(labels)} captchas)"

@@ -9,8 +9,8 @@ Measures, at the config's input size and with its model:
 - the captcha generator: images/s in this process, and with a warm pool of
   one `spawn`ed worker per core (plus how long that pool takes to start);
 - the folder pipeline: PNGs written by `captcha_ocr.generate.generate_folder`,
-  decoded in parallel by `captcha_ocr.folder.load_folder`, then batches drawn
-  from the tf.data pipeline built on them (`captcha_ocr.data.from_arrays`);
+  decoded in parallel by `captcha_ocr.data.folder.load_folder`, then batches drawn
+  from the tf.data pipeline built on them (`captcha_ocr.data.pipeline.from_arrays`);
 - training images/s through the real pipeline (`build_datasets(config)`:
   synthetic pool, stream or folder, as configured) and through the same
   batches held in memory, same model and same number of steps after warm-up;
@@ -53,14 +53,14 @@ from typing import Sequence
 
 import numpy as np
 
-from captcha_ocr.cli import add_config_args, config_from_args, output_dir, parser, run_cli
-from captcha_ocr.config import Config, config_from_dict
-from captcha_ocr.errors import UserError
-from captcha_ocr.generator import GeneratorSpec, chunks_for, render, render_chunk
-from captcha_ocr.machine import machine_info, peak_rss_mib
-from captcha_ocr.names import is_frame_loss
-from captcha_ocr.spec import InputShape
-from captcha_ocr.workers import worker_count
+from captcha_ocr.core.choices import is_frame_loss
+from captcha_ocr.core.cli import add_config_args, config_from_args, output_dir, parser, run_cli
+from captcha_ocr.core.config import Config, config_from_dict
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.machine import machine_info, peak_rss_mib
+from captcha_ocr.core.spec import InputShape
+from captcha_ocr.core.workers import worker_count
+from captcha_ocr.synth.imagecaptcha import GeneratorSpec, chunks_for, render, render_chunk
 
 # Seed and split names of the benchmark's own captchas: never the training, validation or test sets.
 SEED = 12345
@@ -175,7 +175,7 @@ def measure_generator(config: Config, sizes: Sizes) -> list[Metric]:
     single = n / (_now() - start)
 
     workers = worker_count(0)
-    context = get_context("spawn")  # as captcha_ocr.workers.process_pool: TensorFlow is not fork-safe
+    context = get_context("spawn")  # as captcha_ocr.core.workers.process_pool: TensorFlow is not fork-safe
     start = _now()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_worker,
                                initargs=(spec, context.Barrier(workers)))
@@ -195,7 +195,7 @@ def measure_generator(config: Config, sizes: Sizes) -> list[Metric]:
     w, h, _ = size
     return [
         Metric("generator_1proc_images_per_s", single, "images/s",
-               f"captcha_ocr.generator.render(workers=1) of {n} captchas drawn {spec.width}x{spec.height}, "
+               f"captcha_ocr.synth.imagecaptcha.render(workers=1) of {n} captchas drawn {spec.width}x{spec.height}, "
                f"resized to {w}x{h}, in this process"),
         Metric("generator_pool_images_per_s", parallel, "images/s",
                f"render_chunk over {n} captchas in chunks of {chunks[0].count} on a warm pool of {workers} spawned "
@@ -222,8 +222,8 @@ def measure_folder(config: Config, sizes: Sizes) -> list[Metric]:
     Returns:
         The folder metrics.
     """
-    from captcha_ocr.folder import load_folder
-    from captcha_ocr.generate import generate_folder
+    from captcha_ocr.data.folder import load_folder
+    from captcha_ocr.synth.folders import generate_folder
 
     n = sizes.folder_images
     batch = config.train.batch_size
@@ -234,7 +234,7 @@ def measure_folder(config: Config, sizes: Sizes) -> list[Metric]:
         start = _now()
         folder = load_folder(tmp, config.charset.build(), config.image.shape, workers=0)
         load = len(folder.paths) / (_now() - start)
-    from captcha_ocr.data import from_arrays  # TensorFlow: loaded only now, after the worker pools
+    from captcha_ocr.data.pipeline import from_arrays  # TensorFlow: loaded only now, after the worker pools
 
     ds = from_arrays(folder.images, folder.labels, batch, shuffle=True, seed=SEED, repeat=True)
     batches = iter(ds)
@@ -248,10 +248,10 @@ def measure_folder(config: Config, sizes: Sizes) -> list[Metric]:
                f"captcha_ocr.generate.generate_folder: {n} PNGs rendered and written by {worker_count(0)} "
                "processes, pool start-up included"),
         Metric("folder_load_images_per_s", load, "images/s",
-               f"captcha_ocr.folder.load_folder(workers=0) of those {n} PNGs: list, decode, resize "
+               f"captcha_ocr.data.folder.load_folder(workers=0) of those {n} PNGs: list, decode, resize "
                "in parallel processes, pool start-up included"),
         Metric("folder_pipeline_images_per_s", pipeline, "images/s",
-               f"{sizes.folder_batches} batches of {batch} from captcha_ocr.data.from_arrays(shuffle, repeat) "
+               f"{sizes.folder_batches} batches of {batch} from captcha_ocr.data.pipeline.from_arrays(shuffle, repeat) "
                "on the loaded folder, after the first batch (shuffle buffer filled)"),
     ]
 
@@ -345,9 +345,9 @@ def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float,
     import keras
     import tensorflow as tf
 
-    from captcha_ocr.data import build_datasets
-    from captcha_ocr.model import build_model
-    from captcha_ocr.train import compile_model
+    from captcha_ocr.data.pipeline import build_datasets
+    from captcha_ocr.model.build import build_model
+    from captcha_ocr.training.compile import compile_model
 
     keras.utils.set_random_seed(config.train.seed)
     batch = config.train.batch_size
@@ -378,7 +378,7 @@ def measure_training(config: Config, sizes: Sizes) -> tuple[list[Metric], float,
     timed = f"{sizes.train_steps} steps of batch {batch} after {sizes.warmup_steps} warm-up steps, one model.fit"
     metrics = [
         Metric("data_build_s", build_s, "s",
-               "captcha_ocr.data.build_datasets(config): train/val/test sets rendered or read from data.cache_dir"),
+               "captcha_ocr.data.pipeline.build_datasets(config): train/val/test sets rendered or read from data.cache_dir"),
         Metric("train_images_per_s_pipeline", real, "images/s", f"real pipeline ({what}); {timed}"),
         Metric("train_images_per_s_memory", in_memory, "images/s",
                f"{sizes.memory_batches} batches of that pipeline held as tensors, "
@@ -404,8 +404,8 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
     """
     import keras
 
-    from captcha_ocr.model import build_model
-    from captcha_ocr.train import compile_model
+    from captcha_ocr.model.build import build_model
+    from captcha_ocr.training.compile import compile_model
 
     variants = [("keras_batchnorm", "Keras's own BatchNormalization layers instead of the fused kernel",
                  config, False)]
@@ -569,7 +569,7 @@ def measure_inference(config: Config, sizes: Sizes, model_path: str | None, trai
     Returns:
         The inference metrics.
     """
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     with tempfile.TemporaryDirectory(prefix="captcha-bench-") as tmp:
         if model_path:
@@ -622,7 +622,8 @@ def measure_exports(config: Config, sizes: Sizes, model_path: str | None, traine
     their latency includes the preprocessing that `Recognizer` does in PIL.
     ONNX is skipped (and said so) when tf2onnx/onnxruntime are not installed.
     """
-    from captcha_ocr.export import export_model, export_size, load_exported
+    from captcha_ocr.export.readers import load_exported
+    from captcha_ocr.export.writers import export_model, export_size
 
     metrics = []
     spec = GeneratorSpec.from_config(config)
@@ -679,8 +680,8 @@ def memory_metrics() -> list[Metric]:
 
 def machine() -> dict:
     """CPU, platform and library versions of the machine the numbers come from."""
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     info = machine_info()
     info.update(usable_cores=worker_count(0), tensorflow=tf.__version__,
@@ -737,7 +738,7 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     metrics += measure_generator(config, sizes)
     log("folder pipeline ...")
     metrics += measure_folder(config, sizes)
-    from captcha_ocr.train import with_chosen_precision
+    from captcha_ocr.training.compile import with_chosen_precision
 
     config = with_chosen_precision(config, log)  # `auto` settled for this machine, as training settles it
     log("training ...")
@@ -753,7 +754,7 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     profile = profile_layers(model, config.train.batch_size, rates["train_images_per_s_memory"], matmul,
                              sizes.profile_steps)
     # Inference and exports read what a run saves: the float32 copy of a mixed-precision model.
-    from captcha_ocr.model import float32_copy
+    from captcha_ocr.model.build import float32_copy
 
     saved = float32_copy(model, config)
     log("inference ...")

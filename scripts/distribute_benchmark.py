@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli  # noqa: E402
-from captcha_ocr.machine import free_port, machine_info  # noqa: E402
+from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli  # noqa: E402
+from captcha_ocr.core.machine import free_port, machine_info  # noqa: E402
 
 
 def _env(**extra) -> dict:
@@ -66,8 +66,8 @@ def stream_rate(config_path: str, sets: list[str], count: int) -> float:
     """Images/s of the bare training stream (no model), after its first 256 captchas."""
     code = f"""
 import time
-from captcha_ocr.config import load_config
-from captcha_ocr import data
+from captcha_ocr.core.config import load_config
+from captcha_ocr.data import pipeline as data
 config = load_config({config_path!r}, {["data.train_size=0", *sets]!r})
 it = iter(data._stream_elements(config, seed=99))
 for _ in range(256): next(it)

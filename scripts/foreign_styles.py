@@ -22,7 +22,7 @@ skips labels a model cannot hold: stamp, grid and hatch fit the default
 Transfer measurements keep three styles aside: methods and settings may be
 chosen on ledger, stamp and wave; grid, dots and hatch are measured once, at
 the end, and reported separately. These styles were drawn without looking at
-the broad generator's samples (captcha_ocr/broad.py), but share its font
+the broad generator's samples (captcha_ocr/synth/broad.py), but share its font
 files: the fonts every install has are few.
 """
 
@@ -40,10 +40,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from captcha_ocr.atomic import write_atomic
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
-from captcha_ocr.errors import UserError, did_you_mean
-from captcha_ocr.folder import write_labels_csv
+from captcha_ocr.core.atomic import write_atomic
+from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.errors import UserError, did_you_mean
+from captcha_ocr.data.folder import write_labels_csv
 
 
 @functools.lru_cache(maxsize=None)

@@ -43,17 +43,17 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.cli import int_at_least, output_dir, parser, run_cli
-from captcha_ocr.errors import UserError
-from captcha_ocr.machine import free_port, machine_info
+from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.machine import free_port, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample_png() -> bytes:
     """One broad synthetic captcha (160x60, 4 characters) as PNG bytes, as a client would send it."""
-    from captcha_ocr.broad import BroadGenerator
-    from captcha_ocr.charset import DEFAULT_CHARS
+    from captcha_ocr.core.charset import DEFAULT_CHARS
+    from captcha_ocr.synth.broad import BroadGenerator
 
     _, image = BroadGenerator(DEFAULT_CHARS, 4, 4).sample(5, "test", 0)
     buffer = io.BytesIO()
@@ -232,7 +232,7 @@ async def get_json(port: int, path: str) -> tuple[int, dict]:
 
 def run(model: str, out: Path, seconds: float, levels: Sequence[int], max_requests: int, max_batch: int,
         body_kind: str = "multipart", model_threads: int | None = None) -> dict:
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     recognizer = Recognizer.load(model)
     png = sample_png()

@@ -21,7 +21,7 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from PIL import Image
 
-from captcha_ocr.folder import write_labels_csv
+from captcha_ocr.data.folder import write_labels_csv
 
 CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from captcha_ocr.config import Config
-from captcha_ocr.cli import add_config_args, config_from_args, float_above, output_dir, parser, run_cli
-from captcha_ocr.errors import UserError
+from captcha_ocr.core.cli import add_config_args, config_from_args, float_above, output_dir, parser, run_cli
+from captcha_ocr.core.config import Config
+from captcha_ocr.core.errors import UserError
 
 CURVE_COLUMNS = ("epoch", "wall_s", "images", "test_captcha_acc", "test_char_acc", "val_captcha_acc")
 
@@ -54,8 +54,8 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
     """
     import keras
 
-    from captcha_ocr.data import test_set
-    from captcha_ocr.evaluate import evaluate_arrays
+    from captcha_ocr.data.pipeline import test_set
+    from captcha_ocr.model.scoring import evaluate_arrays
 
     class TimeToAccuracy(keras.callbacks.Callback):
         def __init__(self):
@@ -154,9 +154,9 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
     Returns:
         The summary (also written to `out/summary.json`).
     """
-    from captcha_ocr.config import config_from_dict
-    from captcha_ocr.machine import machine_info
-    from captcha_ocr.train import train
+    from captcha_ocr.core.config import config_from_dict
+    from captcha_ocr.core.machine import machine_info
+    from captcha_ocr.training.fit import train
 
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "cache"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from captcha_ocr.machine import free_port
+from captcha_ocr.core.machine import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -1,8 +1,8 @@
-"""captcha_ocr.atomic: a file is replaced whole, or left as it was."""
+"""captcha_ocr.core.atomic: a file is replaced whole, or left as it was."""
 
 import pytest
 
-from captcha_ocr.atomic import write_atomic, write_text_atomic
+from captcha_ocr.core.atomic import write_atomic, write_text_atomic
 
 
 def test_replaces_whole_and_leaves_no_temporary_file(tmp_path):

@@ -1,10 +1,10 @@
-"""captcha_ocr.augment: random shifts, rotations, scaling, contrast and blur, eagerly and in tf.data; stateless."""
+"""captcha_ocr.data.augment: random shifts, rotations, scaling, contrast and blur, eagerly and in tf.data; stateless."""
 
 import numpy as np
 import tensorflow as tf
 
-from captcha_ocr.augment import _affine, make_augment
-from captcha_ocr.config import AugmentConfig
+from captcha_ocr.core.config import AugmentConfig
+from captcha_ocr.data.augment import _affine, make_augment
 
 
 def batch() -> np.ndarray:

@@ -1,13 +1,13 @@
-"""The shipped base models (captcha_ocr/models/base, base_ctc): they load by name and read broad captchas above a floor."""
+"""The shipped base models (captcha_ocr/pretrained/base, base_ctc): they load by name and read broad captchas above a floor."""
 
 import json
 
 import numpy as np
 import pytest
-
-from captcha_ocr import rundir
-from captcha_ocr.generator import GeneratorSpec, render
 from conftest import run_module
+
+from captcha_ocr.synth.imagecaptcha import GeneratorSpec, render
+from captcha_ocr.training import rundir
 
 # Well below what each measured on its own 2,000 test captchas (metrics.json), well above chance
 # (1/62 per character): a broken load, a wrong geometry or a stale charset would miss it.
@@ -24,7 +24,7 @@ def test_the_base_model_is_shipped_with_its_record(name):
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_the_base_model_reads_fresh_broad_captchas_above_a_floor(name):
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     model, run_dir, config = rundir.load_run(name)
     assert run_dir == rundir.SHIPPED_MODELS[name] and config.generator.kind == "broad"
@@ -43,7 +43,7 @@ def test_the_base_model_reads_fresh_broad_captchas_above_a_floor(name):
 
 
 def test_predict_model_base_reads_a_file(workdir, tmp_path):
-    from captcha_ocr.broad import BroadGenerator
+    from captcha_ocr.synth.broad import BroadGenerator
 
     text, img = BroadGenerator("0123456789", 4, 4).sample(0, "cli-check", 0)
     img.save(tmp_path / "one.png")

@@ -1,4 +1,4 @@
-"""captcha_ocr.broad: determinism, texts, fonts and variety of the broad synthetic captchas."""
+"""captcha_ocr.synth.broad: determinism, texts, fonts and variety of the broad synthetic captchas."""
 
 import hashlib
 import random
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image, ImageFont
 
-from captcha_ocr.broad import ALPHANUMERIC, LUMA, MIN_CONTRAST, BroadGenerator, _text_colour, font_files
-from captcha_ocr.errors import UserError
-from conftest import ROOT
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.synth.broad import ALPHANUMERIC, LUMA, MIN_CONTRAST, BroadGenerator, _text_colour, font_files
 
 CHARS = string.digits + string.ascii_lowercase
 GEN = BroadGenerator(CHARS, 4, 4)
@@ -37,7 +37,7 @@ def test_same_index_same_bytes_in_new_instances_and_any_order():
 def test_same_bytes_in_a_spawned_process():
     code = (
         "import hashlib, string;"
-        "from captcha_ocr.broad import BroadGenerator;"
+        "from captcha_ocr.synth.broad import BroadGenerator;"
         "g = BroadGenerator(string.digits + string.ascii_lowercase, 4, 4);"
         "h = hashlib.sha256();"
         "[h.update(t.encode() + repr((im.mode, im.size)).encode() + im.tobytes()) "

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from captcha_ocr.charset import DEFAULT_CHARS, Charset
-from captcha_ocr.errors import UserError
+from captcha_ocr.core.charset import DEFAULT_CHARS, Charset
+from captcha_ocr.core.errors import UserError
 
 
 def test_default_charset_has_62_characters_and_pad():

@@ -1,4 +1,4 @@
-"""captcha_ocr.cli: the pieces every command shares, and every command's answer to bad input."""
+"""captcha_ocr.core.cli: the pieces every command shares, and every command's answer to bad input."""
 
 from conftest import SMOKE, assert_user_error, run_module
 
@@ -54,7 +54,7 @@ def test_int_at_least_and_fraction_messages():
 
     import pytest
 
-    from captcha_ocr.cli import fraction, int_at_least
+    from captcha_ocr.core.cli import fraction, int_at_least
 
     assert int_at_least(1)("7") == 7 and fraction("0.25") == 0.25
     for parse, text, message in [(int_at_least(1), "0", "at least 1, got 0"), (int_at_least(0), "2.5", "whole number"),

@@ -8,16 +8,25 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SMOKE, assert_user_error, run_module
 from PIL import Image
 
-from captcha_ocr.compare import data_differences, variant_names
-from captcha_ocr.config import load_config
-from captcha_ocr.errors import UserError
-from captcha_ocr.report import (
-    Run, Variant, curve, first_reaching, format_mean_std, format_reach, mean_std, reach_summary, summarize, table,
+from captcha_ocr.core.config import load_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.studies.compare import data_differences, variant_names
+from captcha_ocr.studies.report import (
+    Run,
+    Variant,
+    curve,
+    first_reaching,
+    format_mean_std,
+    format_reach,
+    mean_std,
+    reach_summary,
+    summarize,
+    table,
     write_plots,
 )
-from conftest import SMOKE, assert_user_error, run_module
 
 # ---------------------------------------------------------------- statistics on hand-made data
 
@@ -110,7 +119,7 @@ def test_curve_is_mean_min_max_per_epoch(tmp_path):
 
 
 def test_without_matplotlib_the_report_still_has_its_table(tmp_path, monkeypatch):
-    from captcha_ocr.compare import write_report
+    from captcha_ocr.studies.compare import write_report
 
     for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, module, None)  # makes `import matplotlib...` fail

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from captcha_ocr.config import Config, load_config, parse_overrides
-from captcha_ocr.errors import UserError
 from conftest import CONFIGS
+
+from captcha_ocr.core.config import Config, load_config, parse_overrides
+from captcha_ocr.core.errors import UserError
 
 
 def test_base_yaml_lists_every_key_with_its_default():

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT, SMOKE
 from PIL import Image
 
-from captcha_ocr.config import load_config
-from captcha_ocr.data import _scale, build_datasets, synthetic_set
-from captcha_ocr.data import test_set as load_test_set
-from captcha_ocr.errors import UserError
-from captcha_ocr.generator import GeneratorSpec, render
-from conftest import ROOT, SMOKE
+from captcha_ocr.core.config import load_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.data.pipeline import _scale, build_datasets, synthetic_set
+from captcha_ocr.data.pipeline import test_set as load_test_set
+from captcha_ocr.synth.imagecaptcha import GeneratorSpec, render
 
 
 @pytest.fixture
@@ -108,8 +108,8 @@ def test_folder_mixed_with_synthetic_at_the_configured_ratio(generated_folder, t
 
 def test_a_runs_saved_config_names_the_same_cache_as_the_config_it_was_trained_with(tmp_path):
     """`rotation: [-30, 30]` (the defaults) and [-30.0, 30.0] (config.yaml read back) are one cache entry."""
-    from captcha_ocr.config import config_from_dict, read_yaml, save_config
-    from captcha_ocr.data import cache_path
+    from captcha_ocr.core.config import config_from_dict, read_yaml, save_config
+    from captcha_ocr.data.pipeline import cache_path
 
     for path in ("configs/quickstart.yaml", "configs/base_model.yaml", SMOKE):
         config = load_config(ROOT / path if isinstance(path, str) else path)
@@ -123,7 +123,7 @@ def test_a_runs_saved_config_names_the_same_cache_as_the_config_it_was_trained_w
 
 def test_a_truncated_or_foreign_cache_file_is_rendered_again(config, tmp_path):
     """A cache left half-written (by a kill under an older version) or of the wrong size is not trusted."""
-    from captcha_ocr.data import cache_path, synthetic_set
+    from captcha_ocr.data.pipeline import cache_path, synthetic_set
 
     images, labels = synthetic_set(config, "val", 0, 64)
     path = cache_path(config, "val", 0, 64)
@@ -140,7 +140,7 @@ def test_a_truncated_or_foreign_cache_file_is_rendered_again(config, tmp_path):
 
 def test_a_mix_begun_at_element_k_is_the_whole_mix_from_k():
     """Two sources mixed by (seed, position): resuming at element k draws what an unbroken run draws."""
-    from captcha_ocr.data import _mix
+    from captcha_ocr.data.pipeline import _mix
 
     def source(offset):
         return lambda at: tf.data.Dataset.range(offset + at, offset + 10**6)

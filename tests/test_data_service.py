@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from captcha_ocr.machine import free_port
-from captcha_ocr.rundir import read_history
 from conftest import ROOT, SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
+
+from captcha_ocr.core.machine import free_port
+from captcha_ocr.training.rundir import read_history
 
 
 def _start(workdir, name, *args):
@@ -66,8 +66,8 @@ def _on(service):
 
 def test_the_service_streams_the_captchas_of_the_local_stream(service, workdir, monkeypatch):
     monkeypatch.chdir(workdir)
-    from captcha_ocr import data
-    from captcha_ocr.config import load_config
+    from captcha_ocr.core.config import load_config
+    from captcha_ocr.data import pipeline as data
 
     config = load_config(SMOKE, ["data.train_size=0"])
     served = data._stream_elements(config.model_copy(update={"data": config.data.model_copy(

@@ -1,4 +1,4 @@
-"""captcha_ocr.distribute: mirrored training on 2 logical CPU devices, and multi-worker training as 2 local
+"""captcha_ocr.training.distribute: mirrored training on 2 logical CPU devices, and multi-worker training as 2 local
 processes, through the train command."""
 
 import json
@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from captcha_ocr.machine import free_port
-from captcha_ocr.rundir import read_history
 from conftest import ROOT, SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
+
+from captcha_ocr.core.machine import free_port
+from captcha_ocr.training.rundir import read_history
 
 MIRRORED = ["--set", "train.distribute=mirrored", "--set", "train.cpu_replicas=2"]
 

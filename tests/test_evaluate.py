@@ -5,10 +5,10 @@ import json
 import shutil
 
 import numpy as np
-
-from captcha_ocr.charset import Charset
-from captcha_ocr.evaluate import format_report, score
 from conftest import run_module
+
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.model.scoring import format_report, score
 
 CS = Charset(chars="ABO0", max_length=3, min_length=2)
 P = CS.pad_index
@@ -77,7 +77,7 @@ def test_two_folders_of_one_name_keep_two_reports(smoke_run, generated_folder, w
 
 
 def test_a_shipped_model_writes_its_report_in_the_current_directory(generated_folder, tmp_path):
-    from captcha_ocr.rundir import SHIPPED_MODELS
+    from captcha_ocr.training.rundir import SHIPPED_MODELS
 
     before = sorted(p.name for p in SHIPPED_MODELS["base"].iterdir())
     proc = run_module("evaluate", "--model", "base", "--data", generated_folder, cwd=tmp_path, check=True)

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import SMOKE, assert_user_error, run_module
 from PIL import Image
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.images import to_array
-from conftest import SMOKE, assert_user_error, run_module
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import to_array
 
 # Measured on the smoke model (2 epochs, its 63 classes' logits close together): the int8 model reads
 # 20 of the 24 generated captchas as the float one does, each of the other 4 off by one character
@@ -58,7 +58,7 @@ def exports(smoke_run, workdir):
 
 @pytest.fixture(scope="module")
 def keras_reader(smoke_run):
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     return Recognizer.load(smoke_run)
 
@@ -90,7 +90,7 @@ def _compare(expected, got, conf_tol, conf_atol=1e-7):
 
 
 def test_savedmodel_reads_files_and_bytes_like_keras(exports, keras_reader, pngs):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports["savedmodel"][0])
     expected = keras_reader.predict(pngs)
@@ -122,7 +122,7 @@ def test_savedmodel_serves_without_this_package(exports, keras_reader, pngs):
 
 
 def test_savedmodel_reads_arrays_like_keras(exports, keras_reader, pngs):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports["savedmodel"][0])
     arrays = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in pngs])
@@ -133,7 +133,7 @@ def test_savedmodel_reads_arrays_like_keras(exports, keras_reader, pngs):
 
 
 def test_tflite_reads_like_keras(exports, keras_reader, pngs):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports["tflite"][0] / "model.tflite")  # the file works as well as its folder
     _compare(keras_reader.predict(pngs), reader.predict(pngs), 1e-4)
@@ -142,7 +142,7 @@ def test_tflite_reads_like_keras(exports, keras_reader, pngs):
 
 
 def test_int8_tflite_mostly_agrees(exports, pngs):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     float_preds = load_exported(exports["tflite"][0]).predict(pngs)
     int8_preds = load_exported(exports["tflite-int8"][0]).predict(pngs)
@@ -158,7 +158,7 @@ def test_int8_tflite_mostly_agrees(exports, pngs):
 def test_onnx_reads_like_keras(exports, keras_reader, pngs):
     if "onnx" not in exports:
         pytest.skip("tf2onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     _compare(keras_reader.predict(pngs), load_exported(exports["onnx"][0]).predict(pngs), 1e-4)
     import json
@@ -173,7 +173,7 @@ def test_onnx_reads_like_keras(exports, keras_reader, pngs):
 
 def test_transparent_gif_reads_like_keras(exports, keras_reader, pngs):
     """GIFs go through PIL in the reader: TensorFlow's decoder would ignore the transparent entry."""
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     gifs = []
     for i, path in enumerate(pngs[:6]):
@@ -185,7 +185,7 @@ def test_transparent_gif_reads_like_keras(exports, keras_reader, pngs):
 
 @pytest.mark.parametrize("name", ["savedmodel", "tflite"])
 def test_corrupt_image_is_a_user_error(exports, pngs, tmp_path, name):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports[name][0])
     truncated = tmp_path / "truncated.png"
@@ -213,7 +213,7 @@ def test_bad_command_lines(smoke_run, workdir, tmp_path):
 
 
 def test_default_out(tmp_path):
-    from captcha_ocr.export import default_out
+    from captcha_ocr.export.layout import default_out
 
     run = tmp_path / "runs" / "a"
     run.mkdir(parents=True)
@@ -222,7 +222,7 @@ def test_default_out(tmp_path):
 
 
 def test_load_exported_needs_an_export(tmp_path):
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
 
     with pytest.raises(UserError, match="not found"):
         load_exported(tmp_path / "missing")
@@ -242,7 +242,7 @@ def _pil_resize(arr, width, height):
 def test_resize_matches_pil(size, target):
     import tensorflow as tf
 
-    from captcha_ocr.export import resize_like_pil
+    from captcha_ocr.export.pil_ops import resize_like_pil
 
     rng = np.random.default_rng(sum(size))
     arr = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
@@ -263,9 +263,9 @@ def test_resize_matches_pil(size, target):
 
 
 def test_every_resize_mode_has_an_in_graph_copy_and_a_description():
+    from captcha_ocr.core.choices import RESIZE_MODES
     from captcha_ocr.export.pil_ops import RESIZE_IN_GRAPH
     from captcha_ocr.export.writers import RESIZE_METHODS
-    from captcha_ocr.names import RESIZE_MODES
 
     assert set(RESIZE_IN_GRAPH) == set(RESIZE_METHODS) == set(RESIZE_MODES)
 
@@ -274,7 +274,7 @@ def test_float32_weights_are_pils():
     """The integer-computed weights of float32 runtimes equal the float64 (PIL-exact) ones, shrinking and enlarging."""
     import tensorflow as tf
 
-    from captcha_ocr.export import pil_bilinear_matrix
+    from captcha_ocr.export.pil_ops import pil_bilinear_matrix
 
     for in_size in [1, 2, 7, 59, 60, 61, 163, 400, 1001, 3000, 12000]:
         for out_size in (30, 48, 131, 192):
@@ -288,7 +288,7 @@ def test_fit_height_matches_to_array(size):
     """Scaled to the height, padded with the border's median colour or squeezed: `to_array`'s pixels."""
     import tensorflow as tf
 
-    from captcha_ocr.export import fit_height_like_pil
+    from captcha_ocr.export.pil_ops import fit_height_like_pil
 
     rng = np.random.default_rng(sum(size))
     arr = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
@@ -309,7 +309,7 @@ def test_fit_height_matches_to_array(size):
 def test_gray_and_transparency_match_pil():
     import tensorflow as tf
 
-    from captcha_ocr.export import composite_over_white, gray_like_pil
+    from captcha_ocr.export.pil_ops import composite_over_white, gray_like_pil
 
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
@@ -328,7 +328,7 @@ def test_gray_and_transparency_match_pil():
 def test_decoded_image_matches_to_array(mode, fmt):
     import tensorflow as tf
 
-    from captcha_ocr.export import decode_image
+    from captcha_ocr.export.pil_ops import decode_image
 
     rng = np.random.default_rng(1)
     img = Image.fromarray(rng.integers(0, 256, (30, 50, 4), dtype=np.uint8), "RGBA")
@@ -350,8 +350,8 @@ def test_decoded_image_matches_to_array(mode, fmt):
 
 def test_a_ctc_model_exports_and_reads_like_keras(workdir, pngs):
     """The greedy CTC decoding in the serving graph (dense ops) survives SavedModel, TFLite and ONNX."""
-    from captcha_ocr.export import load_exported
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.export.readers import load_exported
+    from captcha_ocr.inference.recognizer import Recognizer
 
     run_dir = workdir / "runs" / "ctc-export"
     run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc",
@@ -370,8 +370,8 @@ def test_a_ctc_model_exports_and_reads_like_keras(workdir, pngs):
 def test_a_fit_height_model_exports_and_reads_like_keras(workdir, pngs):
     """The base models' kind (`image.resize: fit_height`, CTC over a GRU) in every export: the image is
     scaled, padded or squeezed in the graph, and the GRU is unrolled for TFLite."""
-    from captcha_ocr.export import load_exported
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.export.readers import load_exported
+    from captcha_ocr.inference.recognizer import Recognizer
 
     run_dir = workdir / "runs" / "fit-height-export"
     run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc",
@@ -408,8 +408,8 @@ def test_the_greedy_ctc_decoding_converts_to_onnx_with_its_confidences():
     import tensorflow as tf
     import tf2onnx
 
-    from captcha_ocr.decode import ctc_greedy as numpy_greedy
-    from captcha_ocr.losses import ctc_greedy
+    from captcha_ocr.model.decode import ctc_greedy as numpy_greedy
+    from captcha_ocr.model.losses import ctc_greedy
 
     # 4 characters read, the last one unsure (0.6) and followed by confident blanks (0.99): its
     # confidence is 0.6, not 0.99; a second captcha reads 2 characters and a repeat split by a blank.

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import assert_user_error, run_module
 from PIL import Image
 
-from captcha_ocr import fit_style, style_stats
-from captcha_ocr.config import Config, load_config
-from captcha_ocr.errors import UserError
-from captcha_ocr.generate import generate_folder
-from conftest import assert_user_error, run_module
+from captcha_ocr.core.config import Config, load_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.synth import style_fit as fit_style
+from captcha_ocr.synth import style_stats
+from captcha_ocr.synth.folders import generate_folder
 
 TRIALS = 8  # random styles per fit here: seconds, not the default's ~20 s
 

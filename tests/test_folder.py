@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_ocr.charset import Charset
-from captcha_ocr.errors import UserError
-from captcha_ocr.folder import list_folder, load_folder
-from captcha_ocr.spec import InputShape
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.spec import InputShape
+from captcha_ocr.data.folder import list_folder, load_folder
 
 
 def write(path, value=128):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, assert_user_error
 from PIL import Image
 
-from captcha_ocr.charset import Charset
-from captcha_ocr.folder import load_folder
-from captcha_ocr.spec import InputShape
-from conftest import ROOT, assert_user_error
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.spec import InputShape
+from captcha_ocr.data.folder import load_folder
 
 SCRIPT = ROOT / "scripts" / "foreign_styles.py"
 COUNT = 6

@@ -1,8 +1,7 @@
 """captcha_ocr.generate: labeled folders and contact sheets, written by the real command."""
 
-from PIL import Image
-
 from conftest import SMOKE, run_module
+from PIL import Image
 
 
 def test_generate_writes_labeled_pngs_reproducibly(generated_folder, workdir):

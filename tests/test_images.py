@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.images import to_array
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import to_array
 
 
 def make_image(tmp_path, mode, fmt, name):
@@ -94,7 +94,7 @@ def test_an_image_that_pil_refuses_as_a_bomb_gets_our_message(tmp_path, monkeypa
     """PIL refuses the largest images inside Image.open, before open_image's own check sees them."""
     from PIL import Image
 
-    from captcha_ocr.images import ImageTooLarge, open_image
+    from captcha_ocr.core.images import ImageTooLarge, open_image
 
     path = tmp_path / "wide.png"
     Image.new("L", (300, 100)).save(path)

@@ -7,14 +7,14 @@ import shutil
 
 import pytest
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.folder import list_folder, read_labels_csv
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.data.folder import list_folder, read_labels_csv
 from captcha_ocr.serve.labeling import LabelSession, check_label
 
 
 @pytest.fixture(scope="module")
 def model(smoke_run):
-    from captcha_ocr.reader import load_reader
+    from captcha_ocr.inference.readers import load_reader
 
     return load_reader(smoke_run, "smoke")
 

@@ -4,9 +4,9 @@ import csv
 import json
 
 import pytest
-
-from captcha_ocr.learning_curve import charset_of, labels_needed, split_folder
 from conftest import SMOKE, assert_user_error, run_module
+
+from captcha_ocr.studies.learning_curve import charset_of, labels_needed, split_folder
 
 
 def test_labels_needed_from_a_power_law():

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_ocr.decode import decode, probabilities
-from captcha_ocr.charset import Charset
-from captcha_ocr.losses import LOSSES, captcha_acc, char_acc, get_loss
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.model.decode import decode, probabilities
+from captcha_ocr.model.losses import LOSSES, captcha_acc, char_acc, get_loss
 
 RNG = np.random.default_rng(0)
 LOGITS = RNG.normal(0, 3, (3, 4, 63)).astype(np.float32)
@@ -45,7 +45,7 @@ def test_sigmoid_and_softmax_are_different_models_of_the_label():
 
 
 def test_unknown_loss_lists_known():
-    from captcha_ocr.errors import UserError
+    from captcha_ocr.core.errors import UserError
 
     with pytest.raises(UserError, match="sigmoid, softmax, sparse_softmax"):
         get_loss("hinge")
@@ -121,8 +121,8 @@ def frame_logits(rows, classes=63):
 
 
 def test_ctc_greedy_decoding_merges_repeats_and_drops_blanks():
-    from captcha_ocr.decode import ctc_greedy as np_greedy
-    from captcha_ocr.losses import ctc_greedy
+    from captcha_ocr.model.decode import ctc_greedy as np_greedy
+    from captcha_ocr.model.losses import ctc_greedy
 
     b = 62  # the pad is the blank
     rows = [[10, 10, b, 10, 11, 11, b, b],  # A A _ A B B -> AAB: a blank separates two As
@@ -150,7 +150,7 @@ def test_ctc_greedy_decoding_merges_repeats_and_drops_blanks():
 
 
 def test_ctc_metrics_compare_the_decoded_text():
-    from captcha_ocr.losses import get_metrics
+    from captcha_ocr.model.losses import get_metrics
 
     char, whole = get_metrics("ctc")
     assert (char.__name__, whole.__name__) == ("char_acc", "captcha_acc")
@@ -164,8 +164,8 @@ def test_ctc_metrics_compare_the_decoded_text():
 
 
 def test_ctc_has_no_label_smoothing():
-    from captcha_ocr.config import load_config
-    from captcha_ocr.errors import UserError
+    from captcha_ocr.core.config import load_config
+    from captcha_ocr.core.errors import UserError
 
     with pytest.raises(UserError, match="label_smoothing does not apply"):
         load_config(None, ["loss.name=ctc", "loss.label_smoothing=0.1"])

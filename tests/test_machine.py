@@ -1,8 +1,8 @@
-"""captcha_ocr.machine: the precision `train.precision: auto` picks for a CPU or GPU, and the machine record."""
+"""captcha_ocr.core.machine: the precision `train.precision: auto` picks for a CPU or GPU, and the machine record."""
 
 import pytest
 
-from captcha_ocr.machine import BF16_CPU_FLAGS, choose_precision, cpu_flags
+from captcha_ocr.core.machine import BF16_CPU_FLAGS, choose_precision, cpu_flags
 
 AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}  # an EPYC before Zen 4, most laptops
 ZEN4 = AVX2_ONLY | {"avx512f", "avx512_bf16"}

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
-from captcha_ocr.images import to_array
+from captcha_ocr.core.images import to_array
 
 
 def test_transparent_pngs_and_gifs_read_over_white(tmp_path):

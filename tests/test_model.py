@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-
-from captcha_ocr.config import load_config
-from captcha_ocr.errors import UserError
-from captcha_ocr.model import block_output_shapes, build_model, conv_output_size, load_matching_weights, same_padding
-from captcha_ocr.names import ACTIVATIONS, LOSSES
 from conftest import SMOKE
+
+from captcha_ocr.core.choices import ACTIVATIONS, LOSSES
+from captcha_ocr.core.config import load_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.model.build import block_output_shapes, build_model, conv_output_size, same_padding
+from captcha_ocr.model.transfer import load_matching_weights
 
 
 def test_conv_output_size_formula():
@@ -79,7 +80,7 @@ def test_ctc_with_a_recurrent_layer():
 def test_mixed_bfloat16_computes_in_bfloat16_and_saves_float32(tmp_path):
     import keras
 
-    from captcha_ocr.model import float32_copy
+    from captcha_ocr.model.build import float32_copy
 
     config = load_config(SMOKE, ["train.precision=mixed_bfloat16"])
     model = build_model(config)
@@ -135,7 +136,7 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     import keras
     import tensorflow as tf
 
-    from captcha_ocr.model import FusedBatchNormalization
+    from captcha_ocr.model.build import FusedBatchNormalization
 
     x = tf.random.stateless_normal((8, 6, 10, 5), seed=(1, 2)) * 3.0 + 1.5
     fused, plain = FusedBatchNormalization(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
@@ -164,7 +165,7 @@ def test_fused_batch_norm_runs_the_fused_kernel_in_bfloat16(monkeypatch):
     import keras
     import tensorflow as tf
 
-    from captcha_ocr.model import FusedBatchNormalization
+    from captcha_ocr.model.build import FusedBatchNormalization
 
     calls = []
     kernel = tf.compat.v1.nn.fused_batch_norm
@@ -182,7 +183,7 @@ def test_fused_batch_norm_runs_the_fused_kernel_in_bfloat16(monkeypatch):
 
 
 def test_blocks_use_the_fused_batch_norm():
-    from captcha_ocr.model import FusedBatchNormalization
+    from captcha_ocr.model.build import FusedBatchNormalization
 
     model = build_model(load_config(SMOKE))
     assert all(isinstance(model.get_layer(f"bn{i}"), FusedBatchNormalization) for i in (1, 2))
@@ -191,7 +192,7 @@ def test_blocks_use_the_fused_batch_norm():
 def test_fused_batch_norm_round_trips_through_save_and_load(tmp_path):
     import keras
 
-    from captcha_ocr.model import FusedBatchNormalization
+    from captcha_ocr.model.build import FusedBatchNormalization
 
     model = build_model(load_config(SMOKE))
     x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
@@ -266,7 +267,7 @@ def test_a_residual_block_adds_its_input_back():
 def test_the_attention_head_gives_each_position_its_own_row_and_round_trips(tmp_path):
     import keras
 
-    from captcha_ocr.model import PositionAttention, float32_copy
+    from captcha_ocr.model.build import PositionAttention, float32_copy
 
     config = load_config(SMOKE, ["loss.name=softmax", "model.head=attention", "train.precision=mixed_bfloat16"])
     model = build_model(config)

@@ -1,14 +1,14 @@
 """Learning, not only shapes: each loss variant must learn a tiny fixed set perfectly."""
 
 import pytest
-
-from captcha_ocr.config import LOSSES, load_config
-from captcha_ocr.data import from_arrays
-from captcha_ocr.evaluate import evaluate_arrays
-from captcha_ocr.generator import GeneratorSpec, render
-from captcha_ocr.model import build_model
-from captcha_ocr.train import compile_model
 from conftest import SMOKE
+
+from captcha_ocr.core.config import LOSSES, load_config
+from captcha_ocr.data.pipeline import from_arrays
+from captcha_ocr.model.build import build_model
+from captcha_ocr.model.scoring import evaluate_arrays
+from captcha_ocr.synth.imagecaptcha import GeneratorSpec, render
+from captcha_ocr.training.compile import compile_model
 
 
 @pytest.mark.parametrize("loss, head", [*((loss, "dense") for loss in LOSSES), ("softmax", "attention")])
@@ -45,7 +45,7 @@ def test_mixed_lengths_decode_to_their_own_length():
     compile_model(model, config, steps_per_epoch=1)
     model.fit(from_arrays(images, labels, 16, shuffle=True, repeat=True), steps_per_epoch=25, epochs=30, verbose=0,
               shuffle=False)
-    from captcha_ocr.decode import decode
+    from captcha_ocr.model.decode import decode
 
     texts, _, _ = decode(model.predict(images / 255.0, verbose=0), config.charset.build(), "softmax")
     assert [len(t) for t in texts] == lengths.tolist()

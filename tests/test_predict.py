@@ -3,9 +3,8 @@
 import json
 
 import numpy as np
-from PIL import Image
-
 from conftest import run_module
+from PIL import Image
 
 
 def test_predict_files_folders_globs_and_bad_files(smoke_run, generated_folder, workdir):
@@ -32,7 +31,7 @@ def test_save_load_same_predictions(smoke_run, generated_folder):
     import keras
 
     from captcha_ocr import Recognizer
-    from captcha_ocr.images import to_array
+    from captcha_ocr.core.images import to_array
 
     files = sorted(generated_folder.glob("*.png"))[:8]
     rec = Recognizer.load(smoke_run)
@@ -42,7 +41,7 @@ def test_save_load_same_predictions(smoke_run, generated_folder):
     assert by_path == by_pil == rec.predict(arrays)
     reloaded = keras.saving.load_model(smoke_run / "model.keras", compile=False)
     logits = reloaded.predict(arrays.astype(np.float32) / 255.0, verbose=0)
-    from captcha_ocr.decode import decode
+    from captcha_ocr.model.decode import decode
 
     texts, conf, _ = decode(logits, rec.charset, rec.spec.loss)
     assert texts == [p.text for p in by_path]

@@ -1,11 +1,12 @@
-"""captcha_ocr.quiet: TensorFlow's start-up lines are held back, anything else on stderr is not."""
+"""captcha_ocr.core.quiet: TensorFlow's start-up lines are held back, anything else on stderr is not."""
 
 import os
 import subprocess
 import sys
 
-from captcha_ocr.quiet import KNOWN_LINES
 from conftest import ROOT
+
+from captcha_ocr.core.quiet import KNOWN_LINES
 
 # A user's shell: neither the log level nor the marker that captcha_ocr sets for its child processes.
 ENV = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CAPTCHA_OCR_QUIET_TF")} | {
@@ -23,7 +24,7 @@ def test_importing_tensorflow_prints_nothing():
 
 
 def test_other_lines_written_while_held_still_reach_stderr():
-    code = ("import os\nfrom captcha_ocr.quiet import known_lines_held_back\nwith known_lines_held_back():\n"
+    code = ("import os\nfrom captcha_ocr.core.quiet import known_lines_held_back\nwith known_lines_held_back():\n"
             "    os.write(2, b'I0000 00:00:1795.1  42 port.cc:153] oneDNN custom operations are on.\\n')\n"
             "    os.write(2, b'E0000 00:00:1795.2  42 some_kernel.cc:7] a real problem\\n')\n")
     proc = run(code)

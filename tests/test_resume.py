@@ -1,4 +1,4 @@
-"""captcha_ocr.resume: a run killed with SIGKILL at random moments, any number of times, ends exactly
+"""captcha_ocr.training.resume: a run killed with SIGKILL at random moments, any number of times, ends exactly
 as the same run never killed; two trainings never share a run directory (issue 14)."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, assert_user_error, run_module
 
 # Dropout, augmentation, a pool smaller than an epoch's draws (steps_per_epoch): every source of
@@ -164,7 +163,7 @@ def test_an_unreadable_backup_is_one_line(setup, workdir, tmp_path):
 
 
 def test_replay_early_stopping_counts_as_keras_does():
-    from captcha_ocr.resume import finished_before, replay_early_stopping
+    from captcha_ocr.training.resume import finished_before, replay_early_stopping
 
     assert replay_early_stopping([]) == (None, 0)
     assert replay_early_stopping([0.1, 0.3, 0.2, 0.2]) == (0.3, 2)
@@ -183,8 +182,8 @@ def test_early_stopping_sees_what_the_selection_score_sees():
     """
     from types import SimpleNamespace
 
-    from captcha_ocr.resume import ResumableEarlyStopping, replay_early_stopping
-    from captcha_ocr.train import selection_score
+    from captcha_ocr.training.fit import selection_score
+    from captcha_ocr.training.resume import ResumableEarlyStopping, replay_early_stopping
 
     epochs = [{"val_captcha_acc": 1.0, "val_char_acc": 1.0, "val_loss": loss} for loss in (0.005, 0.004, 0.003, 0.002)]
     scores = [selection_score(e) for e in epochs]

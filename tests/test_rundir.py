@@ -1,15 +1,15 @@
-"""captcha_ocr.rundir: the run directory's states, its history, and runs written before this module existed."""
+"""captcha_ocr.training.rundir: the run directory's states, its history, and runs written before this module existed."""
 
 import json
 import shutil
 
 import numpy as np
 import pytest
-
-from captcha_ocr import rundir
-from captcha_ocr.config import load_config, save_config
-from captcha_ocr.errors import UserError
 from conftest import ROOT, SMOKE
+
+from captcha_ocr.core.config import load_config, save_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.training import rundir
 
 LEGACY_RUN = ROOT / "tests" / "data" / "legacy-run"
 
@@ -94,8 +94,8 @@ def test_load_run_errors(tmp_path):
 
 def test_a_run_written_before_this_version_loads_and_reads(tmp_path):
     """tests/data/legacy-run: model.keras and config.yaml as the code before the typed ModelSpec wrote them."""
-    from captcha_ocr.generator import GeneratorSpec, render
-    from captcha_ocr.predict import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
+    from captcha_ocr.synth.imagecaptcha import GeneratorSpec, render
 
     run = tmp_path / "legacy"
     shutil.copytree(LEGACY_RUN, run)

@@ -1,9 +1,9 @@
-"""captcha_ocr.schedules: Keras's CosineDecay gives the curves of the package's earlier own schedule."""
+"""captcha_ocr.model.schedules: Keras's CosineDecay gives the curves of the package's earlier own schedule."""
 
 import numpy as np
 import pytest
 
-from captcha_ocr.schedules import WarmupSchedule, make_schedule
+from captcha_ocr.model.schedules import WarmupSchedule, make_schedule
 
 
 @pytest.mark.parametrize("kind", ["constant", "cosine", "onecycle"])

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import keras
 import pytest
-
-from captcha_ocr.config import load_config
-from captcha_ocr.model import build_model
 from conftest import ROOT, SMOKE, assert_user_error
+
+from captcha_ocr.core.config import load_config
+from captcha_ocr.model.build import build_model
 
 SCRIPTS = ROOT / "scripts"
 

@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from PIL import Image
-
 from conftest import Server, assert_user_error, run_module
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import os
 import shutil
 
 import pytest
-
 from conftest import Server
-from captcha_ocr.folder import read_labels_csv
+
+from captcha_ocr.data.folder import read_labels_csv
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -119,7 +119,7 @@ def test_retrain_panel_shows_the_next_rounds_commands(browser, smoke_run, genera
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from captcha_ocr.folder import write_labels_csv
+    from captcha_ocr.data.folder import write_labels_csv
 
     folder = tmp_path / "to-label"
     folder.mkdir()

@@ -1,11 +1,12 @@
-"""captcha_ocr.spec: the typed model spec and the (height, width, channels) input shape."""
+"""captcha_ocr.core.spec: the typed model spec and the (height, width, channels) input shape."""
 
 import pytest
-
-from captcha_ocr.config import load_config
-from captcha_ocr.model import build_model, model_spec
-from captcha_ocr.spec import InputShape, ModelSpec
 from conftest import SMOKE
+
+from captcha_ocr.core.config import load_config
+from captcha_ocr.core.spec import InputShape, ModelSpec
+from captcha_ocr.model.build import build_model
+from captcha_ocr.model.layers import model_spec
 
 
 def test_input_shape_is_in_keras_order():

@@ -1,10 +1,10 @@
-"""captcha_ocr.style_stats: the statistics against hand-computed values, and the distance's behaviour."""
+"""captcha_ocr.synth.style_stats: the statistics against hand-computed values, and the distance's behaviour."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_ocr import style_stats
+from captcha_ocr.synth import style_stats
 
 
 def test_statistics_of_a_square_match_hand_computed_values():

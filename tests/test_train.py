@@ -6,11 +6,11 @@ import signal
 
 import keras
 import pytest
-
-from captcha_ocr.config import load_config
-from captcha_ocr.rundir import read_history
-from captcha_ocr.train import exact_fractions, selection_score, train
 from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
+
+from captcha_ocr.core.config import load_config
+from captcha_ocr.training.fit import exact_fractions, selection_score, train
+from captcha_ocr.training.rundir import read_history
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -176,7 +176,7 @@ def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, gen
                "--set", "train.precision=mixed_bfloat16", "--set", "train.epochs=3", cwd=workdir, check=True)
     rows = read_history(run_dir)
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]  # a falling CTC loss, computed in bfloat16
-    from captcha_ocr.rundir import load_run
+    from captcha_ocr.training.rundir import load_run
 
     model = load_run(run_dir)[0]
     assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
@@ -188,7 +188,7 @@ def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, gen
 
 
 def test_train_says_which_precision_auto_chose_and_records_it(workdir):
-    from captcha_ocr.machine import choose_precision
+    from captcha_ocr.core.machine import choose_precision
 
     run_dir = workdir / "runs" / "auto"
     proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.precision=auto",

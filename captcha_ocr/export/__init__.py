@@ -21,14 +21,14 @@ model, input contract):
 - `onnx`: `model.onnx` (needs the `onnx` extra: tf2onnx and onnxruntime), the
   same array contract and outputs as `tflite`.
 
-The in-graph preprocessing reproduces `captcha_ocr.images.to_array` to the
+The in-graph preprocessing reproduces `captcha_ocr.core.images.to_array` to the
 bit, `image.resize: fit_height` included (see `captcha_ocr.export.pil_ops`).
 `spec.json`'s `resize` is the model's mode and `resize_method` says how the
 graph does it.
 
 From Python, for any format:
 
-    from captcha_ocr.export import load_exported
+    from captcha_ocr.export.readers import load_exported
     reader = load_exported("runs/quickstart/export/savedmodel")
     reader.predict(["a.png", png_bytes, uint8_array])   # -> [Prediction(text, confidence)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.cli import int_at_least, parser, run_cli
+from captcha_ocr.core.cli import int_at_least, parser, run_cli
 from captcha_ocr.export.layout import FORMATS, check_options, check_out, default_out
 from captcha_ocr.export.readers import agreement
 
@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_options(args.format, args.quantize, args.calibration_count)
     check_out(out)
     from captcha_ocr.export.writers import calibration_images, export_model, export_size
-    from captcha_ocr.predict import Recognizer
-    from captcha_ocr.rundir import load_run
+    from captcha_ocr.inference.recognizer import Recognizer
+    from captcha_ocr.training.rundir import load_run
 
     out = export_model(args.model, args.format, out, args.quantize, args.calibration_count, log=print)
     print(f"wrote {out} ({export_size(out) / 1024:.1f} KiB)")

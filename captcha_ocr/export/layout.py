@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from captcha_ocr.errors import UserError
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.spec import SPEC_FILE
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-SPEC_FILE = "spec.json"
 MODEL_FILES = {"tflite": "model.tflite", "onnx": "model.onnx"}
 
 

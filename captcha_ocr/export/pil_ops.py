@@ -1,4 +1,4 @@
-"""TensorFlow copies of the image operations PIL applies in `captcha_ocr.images.to_array`.
+"""TensorFlow copies of the image operations PIL applies in `captcha_ocr.core.images.to_array`.
 
 An export prepares its own pixels in the graph, so they must be PIL's to the
 bit: PIL's grayscale formula and alpha compositing in integer arithmetic, JPEG
@@ -164,7 +164,7 @@ def fit_height_like_pil(images, height: int, width: int, dtype):
     return tf.concat([x, pad], axis=2)
 
 
-# `image.resize` mode (captcha_ocr.names.RESIZE_MODES) -> its in-graph copy, each
+# `image.resize` mode (captcha_ocr.core.choices.RESIZE_MODES) -> its in-graph copy, each
 # (images, height, width, dtype) -> (N, height, width, C), as `images.to_array` does it.
 RESIZE_IN_GRAPH = {"stretch": resize_like_pil, "fit_height": fit_height_like_pil}
 

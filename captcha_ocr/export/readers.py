@@ -16,18 +16,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.export.layout import SPEC_FILE
-from captcha_ocr.images import ImageLike, open_image, to_array
-from captcha_ocr.predict import Prediction
-from captcha_ocr.spec import ModelSpec
-
-def _as_list(images) -> list:
-    if isinstance(images, (str, Path, bytes, np.ndarray)) or hasattr(images, "mode"):
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            return list(images)
-        return [images]
-    return list(images)
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import ImageLike, as_batch, open_image, to_array
+from captcha_ocr.core.spec import SPEC_FILE, ModelSpec
+from captcha_ocr.model.decode import Prediction
 
 
 def _name(src) -> str:
@@ -77,7 +69,7 @@ class ExportedModel:
         Raises:
             UserError: an image cannot be read.
         """
-        items = _as_list(images)
+        items = as_batch(images)
         arrays = [rgb_array(item) for item in items]
         return self.predict_arrays(arrays)
 
@@ -107,7 +99,7 @@ class SavedModelReader(ExportedModel):
         self._array = loaded.signatures["serve_array"]
 
     def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
-        items = _as_list(images)
+        items = as_batch(images)
         results: list[Prediction | None] = [None] * len(items)
         encoded, arrays = [], []
         for i, item in enumerate(items):
@@ -166,7 +158,7 @@ def tflite_interpreter(path: Path | None = None, model_content: bytes | None = N
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    from captcha_ocr.quiet import known_lines_held_back
+    from captcha_ocr.core.quiet import known_lines_held_back
 
     with warnings.catch_warnings(), known_lines_held_back():  # its XNNPACK notice
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice, on every load

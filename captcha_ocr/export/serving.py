@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from captcha_ocr.core.choices import is_frame_loss
+from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.export.pil_ops import RESIZE_IN_GRAPH, decode_image, gray_like_pil
-from captcha_ocr.images import scale_pixels
-from captcha_ocr.losses import ctc_greedy
-from captcha_ocr.model import model_spec
-from captcha_ocr.names import is_frame_loss
+from captcha_ocr.model.layers import model_spec
+from captcha_ocr.model.losses import ctc_greedy
 
 PREPROCESS_SCOPE, DECODE_SCOPE = "preprocess", "decode"
 
@@ -51,7 +51,7 @@ class ServingModule:
         return scale_pixels(x)
 
     def decode(self, logits):
-        """Logits -> (indices int32, confidence float32) as in captcha_ocr.decode."""
+        """Logits -> (indices int32, confidence float32) as in captcha_ocr.model.decode."""
         if is_frame_loss(self.spec.loss):
             indices, chosen = ctc_greedy(logits, self.spec.max_length)
             return indices, tf.reduce_prod(chosen, axis=-1)

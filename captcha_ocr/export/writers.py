@@ -21,15 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_ocr import __version__
-from captcha_ocr.config import config_from_dict
-from captcha_ocr.errors import UserError
-from captcha_ocr.export.layout import MODEL_FILES, SPEC_FILE, check_options, check_out, default_out
+from captcha_ocr.core.config import config_from_dict
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.spec import SPEC_FILE, InputShape, ModelSpec
+from captcha_ocr.export.layout import MODEL_FILES, check_options, check_out, default_out
 from captcha_ocr.export.readers import tflite_interpreter
 from captcha_ocr.export.serving import DECODE_SCOPE, PREPROCESS_SCOPE, ServingModule
-from captcha_ocr.generator import GeneratorSpec, render
-from captcha_ocr.model import model_spec
-from captcha_ocr.rundir import load_run
-from captcha_ocr.spec import InputShape, ModelSpec
+from captcha_ocr.model.layers import model_spec
+from captcha_ocr.synth.imagecaptcha import GeneratorSpec, render
+from captcha_ocr.training.rundir import load_run
 
 ONNX_OPSET = 17
 

@@ -4,7 +4,7 @@
 
 - `captcha_ocr.serve.app`: the FastAPI app (`create_app`): `POST /v1/read`,
   `GET /v1/models`, `GET /health`, the labeling page `/label` and its routes.
-- `captcha_ocr.reader` (outside this package, as `predict` uses it too): the models,
+- `captcha_ocr.inference.readers` (outside this package, as `predict` uses it too): the models,
   whatever their kind (runs, `.keras`, shipped, exports).
 - `captcha_ocr.serve.batcher`: micro-batching of concurrent requests.
 - `captcha_ocr.serve.inputs`: request bodies and limits.

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.cli import fraction, int_at_least, logger, parser, run_cli
-from captcha_ocr.errors import UserError
-from captcha_ocr.workers import worker_count
+from captcha_ocr.core.cli import fraction, int_at_least, logger, parser, run_cli
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.workers import worker_count
 from captcha_ocr.serve.inputs import Limits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -57,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--max-body-mb must be above 0 and at most 1024, got {args.max_body_mb:g}")
     import uvicorn
 
+    from captcha_ocr.inference.readers import load_reader
     from captcha_ocr.serve.app import create_app
     from captcha_ocr.serve.labeling import LabelSession
-    from captcha_ocr.reader import load_reader
 
     model_threads = worker_count(args.model_threads or 0)
     if model_threads > 1:

@@ -23,12 +23,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.images import IMAGE_FORMATS, ImageTooLarge, open_image
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import IMAGE_FORMATS, ImageTooLarge, open_image
+from captcha_ocr.inference.readers import Reader
 from captcha_ocr.serve.batcher import MicroBatcher
 from captcha_ocr.serve.inputs import BodyLimit, Limits, RequestError, read_images
 from captcha_ocr.serve.labeling import LabelSession
-from captcha_ocr.reader import Reader
 
 STATIC = Path(__file__).with_name("static")
 INLINE_IMAGES = 2  # requests with more images are decoded in a worker thread, off the event loop

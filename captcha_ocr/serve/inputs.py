@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from captcha_ocr.cli import parse_fraction
+from captcha_ocr.core.cli import parse_fraction
 
 
 @dataclass(frozen=True)

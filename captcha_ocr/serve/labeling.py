@@ -21,10 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from captcha_ocr.errors import UserError
-from captcha_ocr.folder import LABELS_CSV, read_labels_csv, write_labels_csv
-from captcha_ocr.images import image_files, open_image
-from captcha_ocr.predict import Prediction
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import image_files, open_image
+from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
+from captcha_ocr.model.decode import Prediction
 
 MAX_LABEL_LENGTH = 64
 ROOT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the recipes of the repository's configs/
@@ -207,8 +207,8 @@ class LabelSession:
         model's own training config with the folder as its data. None for a model that is not a run (an
         export or a bare .keras file) or whose config no longer loads: there is no config to train with.
         """
-        from captcha_ocr.config import load_config
-        from captcha_ocr.rundir import CONFIG, resolve_model
+        from captcha_ocr.core.config import load_config
+        from captcha_ocr.training.rundir import CONFIG, resolve_model
 
         self.model, self._train_config = (source, spec), None
         own = resolve_model(source) / CONFIG

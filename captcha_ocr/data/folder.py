@@ -1,0 +1,181 @@
+"""Labeled folders of captcha images: find the files and labels, load them in parallel.
+
+A folder holds either images named `<label>.<ext>` or `<label>_<anything>.<ext>`,
+or images listed in a `labels.csv` with the columns `file,label` (which then
+takes precedence over the file names). Files that cannot be read, and labels
+outside the charset, are skipped and reported: never fatal, never silent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from captcha_ocr.core.atomic import write_text_atomic
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import image_files, to_array
+from captcha_ocr.core.spec import InputShape
+from captcha_ocr.core.workers import process_pool, worker_count
+
+
+@dataclass
+class FolderData:
+    """Images and labels loaded from a folder, with what was skipped and why."""
+
+    folder: str
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def report(self) -> str:
+        """One-paragraph summary: how many loaded, how many skipped and which."""
+        line = f"{self.folder}: {len(self.paths)} images loaded"
+        if self.problems:
+            shown = "; ".join(f"{Path(p).name}: {why}" for p, why in self.problems[:5])
+            more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
+            line += f", {len(self.problems)} skipped ({shown}{more})"
+        return line
+
+
+LABELS_CSV = "labels.csv"
+
+
+def read_labels_csv(path: str | Path) -> list[tuple[str, str]]:
+    """The (file, label) rows of a labels.csv, labels stripped.
+
+    Raises:
+        UserError: the header lacks the columns file,label.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise UserError(f"{path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
+        return [(row["file"], (row["label"] or "").strip()) for row in reader]
+
+
+def write_labels_csv(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
+    """Write (file, label) rows as a labels.csv, atomically: a kill leaves the old file or the new one.
+
+    Raises:
+        OSError: the folder is not writable.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "label"])
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def label_from_name(path: Path) -> str:
+    """`abcd.png` and `abcd_0042.png` -> 'abcd'."""
+    return path.stem.split("_", 1)[0]
+
+
+def list_folder(folder: str | Path) -> list[tuple[str, str]]:
+    """List (path, label) pairs of a labeled folder.
+
+    Raises:
+        UserError: the folder does not exist, has no images, or a malformed labels.csv.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"data folder {str(root)!r} not found; give a folder of labeled images")
+    csv_path = root / LABELS_CSV
+    if csv_path.is_file():
+        items = [(str(root / name), label) for name, label in read_labels_csv(csv_path)]
+    else:
+        items = [(str(p), label_from_name(p)) for p in image_files(root)]
+    if not items:
+        raise UserError(
+            f"{root}: no labeled images found; name files <label>.png or <label>_<n>.png, "
+            "or add a labels.csv with the columns file,label"
+        )
+    return items
+
+
+def _load_one(args) -> tuple[str, np.ndarray | None, np.ndarray | None, str | None]:
+    path, label, charset, shape, resize = args
+    try:
+        encoded = charset.encode(label)
+        return path, to_array(path, shape.width, shape.height, shape.channels, resize), encoded, None
+    except UserError as err:
+        message = str(err)
+        prefix = f"{path}: "
+        return path, None, None, message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _map_files(load, jobs: list, workers: int) -> list:
+    """`load` over the jobs, in order: in worker processes (chunks of 64 files) when there are enough files."""
+    workers = min(worker_count(workers), max(1, len(jobs) // 64))
+    if workers == 1:
+        return [load(job) for job in jobs]
+    with process_pool(workers) as pool:
+        return list(pool.map(load, jobs, chunksize=64))
+
+
+def _load_image(args) -> tuple[str, np.ndarray | None, str | None]:
+    path, shape, resize = args
+    try:
+        return path, to_array(path, shape.width, shape.height, shape.channels, resize), None
+    except UserError as err:
+        return path, None, str(err)
+
+
+def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
+                   resize: str = "stretch") -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """The images of a folder, labels ignored (the files of its labels.csv if it has one, else every image).
+
+    Returns:
+        (uint8 images (n, H, W, C), [(path, why)] of the files that could not be read).
+
+    Raises:
+        UserError: the folder does not exist or holds no readable image.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"unlabeled folder {str(root)!r} not found; give a folder of captcha images")
+    paths = [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
+    results = _map_files(_load_image, [(p, shape, resize) for p in paths], workers)
+    good = [r[1] for r in results if r[2] is None]
+    if not good:
+        raise UserError(f"{root}: no readable images to self-train on")
+    return np.stack(good), [(r[0], r[2]) for r in results if r[2] is not None]
+
+
+def load_items(
+    items: list[tuple[str, str]], charset: Charset, shape: InputShape, folder: str = "", workers: int = 0,
+    resize: str = "stretch",
+) -> FolderData:
+    """Load (path, label) pairs into arrays at `shape` in parallel processes, skipping and recording bad ones."""
+    if not isinstance(shape, InputShape):  # a bare tuple could be in the (width, height, channels) order of old
+        raise TypeError(f"shape must be an InputShape(height, width, channels), got {shape!r}")
+    results = _map_files(_load_one, [(p, lbl, charset, shape, resize) for p, lbl in items], workers)
+    good = [r for r in results if r[3] is None]
+    problems = [(r[0], r[3]) for r in results if r[3] is not None]
+    images = np.stack([r[1] for r in good]) if good else np.empty((0, *shape), np.uint8)
+    labels = np.stack([r[2] for r in good]) if good else np.empty((0, charset.max_length), np.int32)
+    data = FolderData(folder, images, labels, [r[0] for r in good], problems)
+    if not good:
+        raise UserError(f"no usable images: {data.report()}")
+    return data
+
+
+def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers: int = 0,
+                resize: str = "stretch") -> FolderData:
+    """List and load a labeled folder (see the module docstring for the layout).
+
+    Args:
+        folder: the folder.
+        charset: labels outside it are skipped and reported.
+        shape: (height, width, channels) to load images at.
+        workers: processes (0 = one per core).
+        resize: how images become the input shape (see `images.to_array`).
+    """
+    return load_items(list_folder(folder), charset, shape, str(folder), workers, resize)

@@ -1,0 +1,80 @@
+"""Any model a command can read with: runs, `.keras` files, shipped models and exports, behind one interface.
+
+`load_reader(path)` returns a `Reader` whose `prepare` turns a decoded image
+into the array the model reads and whose `read` reads a batch of them,
+whatever the model's kind. Keras models (runs, `.keras` files, `base`) give
+per-position probabilities; exports (SavedModel, TFLite, ONNX) give the text
+and its confidence only. `predict` and `serve` read through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from captcha_ocr.core.images import ImageLike, to_array
+from captcha_ocr.core.spec import SPEC_FILE, ModelSpec
+from captcha_ocr.model.decode import Prediction
+from captcha_ocr.training.rundir import resolve_model
+
+
+@dataclass
+class Reader:
+    """One loaded model with its name, where it came from and its spec."""
+
+    name: str
+    source: str
+    kind: str  # "keras" or an export format ("savedmodel", "tflite", "onnx")
+    spec: ModelSpec
+    reader: object  # a captcha_ocr.Recognizer or an export reader
+
+    def prepare(self, image: ImageLike) -> np.ndarray:
+        """An image (path, bytes, PIL image, array) -> uint8 array at the model's input size (exports take RGB
+        and convert in the graph).
+
+        Raises:
+            UserError: unreadable or corrupt input.
+        """
+        s = self.spec
+        channels = s.channels if self.kind == "keras" else 3
+        return to_array(image, s.width, s.height, channels, s.resize)
+
+    def read(self, batch: np.ndarray) -> list[Prediction]:
+        """Read a batch of `prepare`d arrays, shape (n, H, W, C)."""
+        return self.reader.predict_arrays(batch)
+
+    @property
+    def parallel_calls(self) -> bool:
+        """Whether `read` may run in several threads at once: TensorFlow models may; a TFLite
+        interpreter may not, and onnxruntime spreads each call over the cores itself."""
+        return self.kind in ("keras", "savedmodel")
+
+    def describe(self) -> dict:
+        """The model as `GET /v1/models` describes it."""
+        s = self.spec
+        return {"name": self.name, "source": self.source, "kind": self.kind, "charset": s.chars,
+                "length": {"min": s.min_length, "max": s.max_length},
+                "input": {"height": s.height, "width": s.width, "channels": s.channels, "resize": s.resize},
+                "loss": s.loss, "positions": self.kind == "keras"}
+
+
+def load_reader(path: str | Path, name: str | None = None) -> Reader:
+    """Load a run directory, `.keras` file, shipped model name or export folder (`name` defaults to the path).
+
+    Raises:
+        UserError: nothing loadable at `path`.
+    """
+    name = name or str(path)
+    resolved = resolve_model(path)
+    folder = resolved if resolved.is_dir() else resolved.parent
+    if (folder / SPEC_FILE).is_file():
+        from captcha_ocr.export.readers import load_exported
+
+        reader = load_exported(resolved)
+        return Reader(name, str(path), reader.spec["format"], reader.model_spec, reader)
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    reader = Recognizer.load(resolved)
+    return Reader(name, str(path), "keras", reader.spec, reader)

@@ -1,0 +1,86 @@
+"""`Recognizer`: a trained Keras model with its preprocessing and decoding, reading captchas from paths,
+PIL images or arrays.
+
+    from captcha_ocr.inference.recognizer import Recognizer
+    rec = Recognizer.load("runs/quickstart")
+    rec.predict(["a.png", pil_image, uint8_array])   # -> [Prediction(text, confidence, positions)]
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from captcha_ocr.core.images import ImageLike, as_batch, scale_pixels, to_array
+from captcha_ocr.model.decode import Prediction
+from captcha_ocr.training.rundir import load_run
+
+
+class Recognizer:
+    """A loaded model that reads captchas from paths, PIL images or arrays."""
+
+    def __init__(self, model):
+        from captcha_ocr.model.layers import model_spec
+
+        self.model = model
+        self.spec = model_spec(model)
+        self.charset = self.spec.charset
+        self._forward = None
+        self._forward_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recognizer":
+        """Load from a run directory or a `.keras` file (which carries its charset and input size)."""
+        return cls(load_run(path)[0])
+
+    def prepare(self, image: ImageLike) -> np.ndarray:
+        """One image -> uint8 (H, W, C) at the model's input size."""
+        shape = self.spec.input_shape
+        return to_array(image, shape.width, shape.height, shape.channels, self.spec.resize)
+
+    def _traced_forward(self):
+        """The model as one TensorFlow function for any batch size, traced once under a lock.
+
+        The service calls `predict_arrays` from several threads at once: each new batch size used to
+        retrace the function (reduce_retracing), and threads tracing the same Keras model at once
+        hung the service in CI. A batch dimension of None traces once, before any call runs.
+        """
+        import tensorflow as tf
+
+        with self._forward_lock:
+            if self._forward is None:
+                s = self.spec.input_shape
+                signature = [tf.TensorSpec([None, s.height, s.width, s.channels], tf.float32)]
+                forward = tf.function(lambda x: self.model(x, training=False), input_signature=signature)
+                forward.get_concrete_function()
+                self._forward = forward
+        return self._forward
+
+    def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
+        """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
+        from captcha_ocr.model.decode import chosen_classes
+
+        forward = self._forward or self._traced_forward()
+        outputs = []
+        for start in range(0, len(batch), batch_size):
+            x = scale_pixels(np.asarray(batch[start:start + batch_size], np.uint8))
+            outputs.append(np.asarray(forward(x)))
+        if not outputs:
+            return []
+        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length)
+        symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
+        return [Prediction(self.charset.decode(row), float(probs.prod()),
+                           tuple((symbols[i], float(p)) for i, p in zip(row, probs)))
+                for row, probs in zip(indices, chosen)]
+
+    def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
+        """Read captchas from paths, PIL images or arrays (any size and mode).
+
+        Raises:
+            UserError: an image cannot be read (use `predict_arrays` on what you could read
+            if you want to go on past bad files).
+        """
+        return self.predict_arrays(np.stack([self.prepare(img) for img in as_batch(images)]))

@@ -1,0 +1,148 @@
+"""The layers of our own that a saved model holds (registered with Keras, so `.keras` files load):
+`CaptchaSpec`, which carries the model's `ModelSpec`, the fused BatchNorm, the per-position attention
+head, and the activation layers chosen by name.
+
+`CaptchaSpec` passes the logits through unchanged and stores the model's `ModelSpec` (charset, input
+size and loss name) in the saved model, so a `.keras` file alone is enough to predict; `model_spec`
+reads it back.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from captcha_ocr.core.choices import ACTIVATIONS
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.spec import ModelSpec
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class CaptchaSpec(layers.Layer):
+    """Identity layer carrying what a saved model needs to decode its output."""
+
+    def __init__(self, chars: str, max_length: int, min_length: int, pad: str, width: int, height: int,
+                 channels: int, loss: str, resize: str = "stretch", **kwargs):
+        super().__init__(**kwargs)
+        self.spec = ModelSpec(chars, max_length, min_length, pad, width, height, channels, loss, resize)
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), **self.spec.to_dict()}
+
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
+
+    Keras 3 computes a training-mode batch norm from separate ops (moments,
+    then normalize), forward and backward: on 2 CPU cores that took 43% of a
+    training step of the benchmark model, more than the convolutions
+    (`python scripts/benchmark.py`, "Where a training step's time goes").
+    TensorFlow's `FusedBatchNormV3` does the same arithmetic in one kernel each
+    way. The weights, the moving-average update and inference (plain Keras,
+    so exports are unchanged) are those of the parent class; only the
+    training-mode forward pass differs, by float rounding.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        import tensorflow as tf
+
+        fusable = (training and self.trainable and mask is None and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and self.scale and self.center and not self.renorm
+                   and inputs.dtype in (tf.float32, tf.bfloat16))
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma, self.beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        # The kernel returns the unbiased (n / (n - 1)) batch variance; Keras keeps the biased one.
+        n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), variance.dtype)
+        variance = variance * (n - 1) / n
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
+
+# One factory per name of `captcha_ocr.core.choices.ACTIVATIONS` (a test checks that they agree).
+ACTIVATION_LAYERS = {
+    "relu": lambda **kw: layers.ReLU(**kw),
+    "leaky_relu": lambda **kw: layers.LeakyReLU(negative_slope=0.1, **kw),
+    "prelu": lambda **kw: layers.PReLU(shared_axes=[1, 2], **kw),  # one slope per channel
+    "elu": lambda **kw: layers.ELU(**kw),
+    "tanh": lambda **kw: layers.Activation("tanh", **kw),
+    "sigmoid": lambda **kw: layers.Activation("sigmoid", **kw),
+}
+
+
+
+def activation_layer(name: str, layer_name: str | None = None, dtype=None) -> layers.Layer:
+    """A fresh activation layer by config name (one of `captcha_ocr.core.choices.ACTIVATIONS`)."""
+    if name not in ACTIVATIONS or name not in ACTIVATION_LAYERS:
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATION_LAYERS[name](name=layer_name, dtype=dtype)
+
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class PositionAttention(layers.Layer):
+    """Ordered positions that read the feature map by attention (`model.head: attention`).
+
+    Each of the `positions` has a learned query; each location of the (H, W, C)
+    feature map is a key/value with a learned location embedding added (so the
+    queries can tell left from right). Multi-head attention gives every position
+    a C-vector from the locations it attends to; one shared class layer then
+    scores each. Unlike flatten+dense, the head's size does not grow with the
+    feature map, and a position's character may sit anywhere in the image.
+
+    Input (batch, H, W, C); output (batch, positions, C).
+    """
+
+    def __init__(self, positions: int, heads: int, **kwargs):
+        super().__init__(**kwargs)
+        self.positions, self.heads = positions, heads
+
+    def build(self, input_shape):
+        _, h, w, c = input_shape
+        self.locations, self.channels = h * w, c
+        # On the scale of the batch-normalised features, so that from the first step the queries differ and
+        # the locations are told apart (at ViT's 0.02 the 4 positions start out almost identical).
+        init = keras.initializers.RandomNormal(stddev=1.0)
+        self.location_embedding = self.add_weight(shape=(h * w, c), initializer=init, name="locations")
+        self.queries = self.add_weight(shape=(self.positions, c), initializer=init, name="queries")
+        self.attention = layers.MultiHeadAttention(self.heads, key_dim=max(c // self.heads, 1), name="mha",
+                                                   dtype=self.dtype_policy)
+        self.attention.build((None, self.positions, c), (None, h * w, c))
+
+    def call(self, inputs):
+        batch = keras.ops.shape(inputs)[0]
+        tokens = keras.ops.reshape(inputs, (batch, self.locations, self.channels))
+        tokens = tokens + keras.ops.cast(self.location_embedding, tokens.dtype)
+        queries = keras.ops.cast(self.queries, tokens.dtype)[None]
+        queries = keras.ops.broadcast_to(queries, (batch, self.positions, self.channels))
+        return self.attention(queries, tokens)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.positions, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "positions": self.positions, "heads": self.heads}
+
+
+
+def model_spec(model: keras.Model) -> ModelSpec:
+    """The charset, input shape and loss stored in a model built by `build_model`.
+
+    Raises:
+        UserError: the model has no `spec` layer (it was not made by captcha_ocr).
+    """
+    try:
+        layer = model.get_layer("spec")
+    except ValueError:
+        layer = None
+    if not isinstance(layer, CaptchaSpec):
+        raise UserError("this model was not made by captcha_ocr (it has no 'spec' layer with its charset and input size)")
+    return layer.spec

@@ -1,0 +1,162 @@
+"""Loss variants and accuracy metrics, chosen by name; all take index labels.
+
+Labels are int32 class indices of shape (batch, max_length), padded with the
+pad class. The sigmoid and softmax losses build their (max_length,
+num_classes) one-hot/multi-hot target from them inside the loss; the sparse
+variant never builds one. `ctc` takes logits of shape (batch, frames,
+num_classes), with the pad class as CTC's blank, and the label's characters
+without their padding.
+
+Every loss returns one value per captcha: the sum over positions (and, for
+sigmoid, over classes) of the cross-entropy, or for ctc the negative log
+probability of the text summed over all its alignments. Keras averages it over
+the batch.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from captcha_ocr.core.choices import LOSSES, is_frame_loss
+from captcha_ocr.core.errors import UserError
+
+
+def sigmoid_xent(labels, logits, *, label_smoothing: float = 0.0):
+    """`tf.nn.sigmoid_cross_entropy_with_logits` on the multi-hot label: 252 binary problems for 4x63.
+
+    Label smoothing moves each target towards 0.5 by `label_smoothing / 2`.
+    """
+    target = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1], dtype=logits.dtype)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    per_output = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+    return tf.reduce_sum(per_output, axis=[1, 2])
+
+
+def softmax_xent(labels, logits, *, label_smoothing: float = 0.0):
+    """`tf.nn.softmax_cross_entropy_with_logits` per position on one-hot labels."""
+    classes = tf.shape(logits)[-1]
+    target = tf.one_hot(tf.cast(labels, tf.int32), classes, dtype=logits.dtype)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / tf.cast(classes, logits.dtype)
+    per_position = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    return tf.reduce_sum(per_position, axis=1)
+
+
+def sparse_softmax_xent(labels, logits, *, label_smoothing: float = 0.0):
+    """`tf.nn.sparse_softmax_cross_entropy_with_logits` per position on index labels (no one-hot).
+
+    Label smoothing is applied as (1 - e) * CE + e * mean over classes of -log p,
+    which equals smoothed one-hot cross-entropy without building the one-hot.
+    """
+    per_position = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
+    if label_smoothing:
+        uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+        per_position = (1.0 - label_smoothing) * per_position + label_smoothing * uniform
+    return tf.reduce_sum(per_position, axis=1)
+
+
+def ctc_nll(labels, logits, *, label_smoothing: float = 0.0):
+    """`tf.nn.ctc_loss` with the pad class (the last) as the blank; labels are passed without their pads.
+
+    The labels go to the op as a SparseTensor, which runs TensorFlow's C++ CTC
+    kernel (dense labels take a slower pure-graph path on the CPU). Every label
+    must fit the frames (`captcha_ocr.model.build.frames` checks the worst case).
+    """
+    if label_smoothing:
+        raise ValueError("ctc has no label smoothing")  # the config refuses it first
+    labels = tf.cast(labels, tf.int32)
+    blank = tf.shape(logits)[-1] - 1
+    # from_dense keeps the non-zero entries: shift the characters up by one and the pads to zero.
+    shifted = tf.sparse.from_dense(tf.where(labels == blank, 0, labels + 1))
+    sparse = tf.SparseTensor(shifted.indices, shifted.values - 1, shifted.dense_shape)
+    logit_length = tf.fill(tf.shape(logits)[:1], tf.shape(logits)[1])
+    return tf.nn.ctc_loss(sparse, tf.cast(logits, tf.float32), None, logit_length, logits_time_major=False,
+                          blank_index=-1)
+
+
+def ctc_greedy(logits, max_length: int):
+    """Greedy CTC decoding in the graph: best class per frame, repeats merged, blanks dropped.
+
+    Built from dense ops only (argmax, cumsum, one_hot), so TFLite and ONNX
+    convert it. `captcha_ocr.model.decode.ctc_greedy` is the NumPy twin (a test keeps them equal).
+
+    Args:
+        logits: (batch, frames, num_classes), the last class the blank (= the pad).
+        max_length: positions of the output; a longer read is cut to its first max_length characters.
+
+    Returns:
+        (indices int32 (batch, max_length), padded with the blank; the probability of each read
+        character: the largest of its frames, 1 at the pads; float32 (batch, max_length)).
+    """
+    logits = tf.cast(logits, tf.float32)
+    blank = tf.shape(logits)[-1] - 1
+    best = tf.argmax(logits, axis=-1, output_type=tf.int32)  # (batch, frames)
+    peak = tf.reduce_max(tf.nn.softmax(logits, axis=-1), axis=-1)
+    previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    read = best != blank
+    starts = read & (best != previous)  # the first frame of each character read
+    # Each read frame's output position; other frames get max_length, which one_hot maps to no position
+    # in TensorFlow and in ONNX alike (ONNX's OneHot counts a negative index from the end: -1 put every
+    # blank frame in the last position and raised its confidence, measured on the quickstart model).
+    slot = tf.where(read, tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, max_length)
+    in_slot = tf.one_hot(slot, max_length, dtype=tf.float32)  # (batch, frames, max_length); >= max: none
+    first = tf.cast(in_slot, tf.int32) * tf.cast(starts, tf.int32)[..., None]  # a character's first frame only
+    chars = tf.reduce_sum(first * (best - blank)[..., None], axis=1) + blank
+    probs = tf.reduce_max(in_slot * peak[..., None], axis=1)
+    return chars, tf.where(chars == blank, 1.0, probs)
+
+
+# One function per name of `captcha_ocr.core.choices.LOSSES` (a test checks that they agree).
+LOSS_FUNCTIONS = {"sigmoid": sigmoid_xent, "softmax": softmax_xent, "sparse_softmax": sparse_softmax_xent,
+                  "ctc": ctc_nll}
+
+
+def get_loss(name: str, label_smoothing: float = 0.0):
+    """The Keras loss function `f(labels, logits) -> per-captcha loss` for a config name."""
+    if name not in LOSSES or name not in LOSS_FUNCTIONS:
+        raise UserError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    fn = LOSS_FUNCTIONS[name]
+
+    def loss(labels, logits):
+        return fn(labels, logits, label_smoothing=label_smoothing)
+
+    loss.__name__ = "ctc_loss" if name == "ctc" else f"{name}_xent"
+    return loss
+
+
+def get_metrics(name: str) -> list:
+    """The two accuracies, `char_acc` and `captcha_acc`, for a model trained with loss `name`."""
+    if not is_frame_loss(name):
+        return [char_acc, captcha_acc]
+
+    def predicted(labels, logits):
+        return ctc_greedy(logits, labels.shape[1])[0]
+
+    def ctc_char_acc(labels, logits):
+        return _char_hits(labels, predicted(labels, logits))
+
+    def ctc_captcha_acc(labels, logits):
+        return _captcha_hits(labels, predicted(labels, logits))
+
+    # Keras logs a metric under its function's name: the same keys for every loss.
+    ctc_char_acc.__name__, ctc_captcha_acc.__name__ = "char_acc", "captcha_acc"
+    return [ctc_char_acc, ctc_captcha_acc]
+
+
+def _char_hits(labels, indices):
+    return tf.reduce_mean(tf.cast(tf.equal(indices, tf.cast(labels, tf.int32)), tf.float32), axis=-1)
+
+
+def _captcha_hits(labels, indices):
+    return tf.cast(tf.reduce_all(tf.equal(indices, tf.cast(labels, tf.int32)), axis=-1), tf.float32)
+
+
+def char_acc(labels, logits):
+    """Per captcha: fraction of the max_length positions (pads included) predicted right."""
+    return _char_hits(labels, tf.argmax(logits, axis=-1, output_type=tf.int32))
+
+
+def captcha_acc(labels, logits):
+    """Per captcha: 1 if every position is right (the whole text is read), else 0."""
+    return _captcha_hits(labels, tf.argmax(logits, axis=-1, output_type=tf.int32))

@@ -1,0 +1,89 @@
+"""Fine-tuning's start: copy another model's weights into a new one, keeping all that still means the same."""
+
+from __future__ import annotations
+
+import keras
+
+from captcha_ocr.core.choices import is_frame_loss
+from captcha_ocr.core.spec import ModelSpec
+from captcha_ocr.model.layers import model_spec
+
+
+def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list[str], list[str]]:
+    """Copy weights from `source` into `model` layer by layer, keeping all that still means the same.
+
+    Used for fine-tuning. Layers whose names and shapes agree are copied whole:
+    the convolutions and BatchNorms always are, whatever the input size, since
+    their shapes do not depend on it. When the charset or the length changed,
+    the output layer keeps, at every position both models have, the rows
+    (kernel columns and bias) of the characters both charsets share, and of
+    the pad; only new characters and new positions start fresh. A head whose
+    input size changed (another input geometry) starts fresh.
+
+    Returns:
+        (names of layers kept, with "(partly: ...)" for a partly copied head;
+        "name (reason)" for the layers re-initialized).
+    """
+    kept, fresh = [], []
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            fresh.append(f"{layer.name} (not in the source model)")
+            continue
+        src_weights = src.get_weights()
+        shapes, src_shapes = [w.shape for w in weights], [w.shape for w in src_weights]
+        if shapes == src_shapes and (layer.name != "logits" or _same_classes(model, source)):
+            layer.set_weights(src_weights)
+            kept.append(layer.name)
+        elif layer.name == "logits" and shapes[0][0] == src_shapes[0][0]:
+            copied = copy_head_rows(layer, src, model_spec(source), model_spec(model))
+            kept.append(f"logits (partly: {copied})")
+        else:
+            fresh.append(f"{layer.name} (shape {_shapes(src_shapes)} -> {_shapes(shapes)})")
+    return kept, fresh
+
+
+
+def _same_classes(model: keras.Model, source: keras.Model) -> bool:
+    a, b = model_spec(model), model_spec(source)
+    return (a.chars, a.pad, a.max_length) == (b.chars, b.pad, b.max_length)
+
+
+
+def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
+    """Copy the output rows of the characters (and the pad) that two charsets share, position by position.
+
+    The logits layer's kernel has one column per (position, class), in the
+    order of the `positions` reshape: column p * num_classes + class (a ctc
+    head has one "position", shared by every frame). A class keeps its column
+    where its character is in both charsets; the pad class (ctc's blank) maps
+    to the pad class. Everything else keeps `layer`'s fresh initialisation.
+
+    Returns:
+        What was copied, for the log ("rows of 36 shared characters and the pad at 4 of 5 positions").
+    """
+    old_cs, new_cs = old.charset, new.charset
+    kernel, bias = layer.get_weights()
+    src_kernel, src_bias = source_layer.get_weights()
+    old_index = {c: i for i, c in enumerate(old_cs.chars)}
+    pairs = [(j, old_index[c]) for j, c in enumerate(new_cs.chars) if c in old_index]
+    pairs.append((new_cs.pad_index, old_cs.pad_index))
+    new_positions = kernel.shape[1] // new_cs.num_classes
+    positions = min(src_kernel.shape[1] // old_cs.num_classes, new_positions)
+    new_cols = [p * new_cs.num_classes + j for p in range(positions) for j, _ in pairs]
+    old_cols = [p * old_cs.num_classes + i for p in range(positions) for _, i in pairs]
+    kernel[:, new_cols] = src_kernel[:, old_cols]
+    bias[new_cols] = src_bias[old_cols]
+    layer.set_weights([kernel, bias])
+    where = "the blank, for every frame" if is_frame_loss(new.loss) else f"the pad at {positions} of {new_positions} positions"
+    return (f"rows of {len(pairs) - 1} shared characters and {where}; "
+            f"{len(new_cs.chars) - len(pairs) + 1} new characters start fresh")
+
+
+
+def _shapes(shapes) -> str:
+    return ", ".join("x".join(map(str, s)) for s in shapes[:1])

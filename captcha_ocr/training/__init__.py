@@ -1,0 +1,3 @@
+"""Training a model: the run directory (`rundir`), crash-exact resume (`resume`), devices and
+machines (`distribute`), the optimizer and compile step (`compile`), progress lines (`progress`)
+and the loop itself (`fit`: `train`)."""

@@ -1,0 +1,48 @@
+"""The optimizer, the precision and the compile step: what turns a built model into one that trains."""
+
+from __future__ import annotations
+
+from captcha_ocr.core.cli import logger
+from captcha_ocr.core.config import Config
+
+
+def make_optimizer(config: Config, steps_per_epoch: int):
+    """The configured optimizer with its learning-rate schedule."""
+    import keras
+
+    from captcha_ocr.model.schedules import make_schedule
+
+    t = config.train
+    lr = make_schedule(t.schedule, t.learning_rate, t.epochs * steps_per_epoch,
+                       int(round(t.warmup_epochs * steps_per_epoch)))
+    if t.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+
+
+
+def with_chosen_precision(config: Config, log=logger.info) -> Config:
+    """`config` with `train.precision` settled for this machine (`auto` resolved), saying which and why.
+
+    TensorFlow is imported (to see GPUs): call after `distribute.strategy_scope`.
+    """
+    from captcha_ocr.core.machine import choose_precision, gpu_capabilities
+
+    choice = choose_precision(config.train.precision, gpu_capabilities=gpu_capabilities())
+    (logger.warning if choice.warning else log)(choice.reason)
+    return config.model_copy(update={"train": config.train.model_copy(update={"precision": choice.precision})})
+
+
+
+def compile_model(model, config: Config, steps_per_epoch: int) -> None:
+    """Compile with the configured loss, optimizer and the two accuracies."""
+    from captcha_ocr.model.losses import get_loss, get_metrics
+
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=get_loss(config.loss.name, config.loss.label_smoothing),
+        metrics=get_metrics(config.loss.name),
+        jit_compile=config.train.jit_compile,
+    )

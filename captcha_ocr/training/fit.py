@@ -1,0 +1,234 @@
+"""Train (or resume) a run: `train(config, run_dir)` writes the run directory (see `training.rundir`).
+
+Running it again after an interruption resumes from the last finished epoch;
+a changed charset, image, model or loss is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from captcha_ocr.core.cli import logger
+from captcha_ocr.core.config import Config, save_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.training import rundir
+from captcha_ocr.training.compile import compile_model, with_chosen_precision
+
+# The score that picks model.keras (and stops early): validation whole-captcha accuracy, ties
+# broken by per-character accuracy, and remaining ties by validation loss. The weights keep each
+# key below the smallest step of the one before for any validation set under a million characters,
+# so the score orders epochs as the tuple (whole, per-character, -loss) would: a run whose
+# validation never reads a captcha whole still keeps its best reader, and of the epochs that read a
+# small validation set equally well, the one that fits it best wins instead of the first.
+# The accuracies must be exact for ties to be ties: `exact_fractions` first.
+SELECT = "val_select"
+
+
+
+def selection_score(logs: dict) -> float:
+    """`SELECT` of one epoch's logs (or history row)."""
+    loss = float(logs.get("val_loss", float("nan")))
+    fit = 1.0 / (1.0 + loss) if math.isfinite(loss) and loss >= 0 else 0.0
+    return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0)) + 1e-12 * fit
+
+
+
+def exact_fractions(logs: dict, captchas: int, positions: int) -> None:
+    """Snap the validation accuracies in `logs` to the counts they stand for, k/captchas and k/(captchas*positions).
+
+    Keras averages them in float32, batch by batch, so the same count reads as 0.98666674 after one
+    epoch and 0.98666662 after another; that difference would outweigh the loss in `selection_score`.
+    """
+    for key, total in (("val_captcha_acc", captchas), ("val_char_acc", captchas * positions)):
+        if key in logs and total:
+            logs[key] = round(float(logs[key]) * total) / total
+
+
+
+def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, extra_first: Sequence = ()):
+    import keras
+
+    from captcha_ocr.training.resume import ReseedEachEpoch, ResumableEarlyStopping, RunRecorder
+
+    elapsed, images_seen = rundir.progress(rows)
+
+    class Clock(keras.callbacks.Callback):
+        """Adds wall-clock time, images seen, the learning rate and the selection score to each epoch's logs
+        (and makes its validation accuracies exact fractions)."""
+
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter() - elapsed
+            self.images = images_seen
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Counted per batch (all batches are full: the training sets repeat), so an epoch
+            # that a callback stops early does not count as a whole one.
+            self.batches += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.images += self.batches * config.train.batch_size
+            self.batches = 0
+            logs["time_s"] = round(time.perf_counter() - self.start, 2)
+            logs["images"] = self.images
+            lr = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+            if "val_captcha_acc" in logs:
+                exact_fractions(logs, val_size, config.charset.max_length)
+                logs[SELECT] = selection_score(logs)
+            budget = config.train.time_budget_min * 60
+            if budget and logs["time_s"] >= budget:
+                logger.info(f"time budget of {config.train.time_budget_min:g} min reached after epoch {epoch + 1}")
+                self.model.stop_training = True
+
+    cbs = [
+        ReseedEachEpoch(config.train.seed),
+        Clock(),
+        *extra_first,  # before the recorder, which records what they add to the logs
+        RunRecorder(run_dir, rows, selection_score),
+        keras.callbacks.TensorBoard(str(run_dir / rundir.LOGS), write_graph=False, profile_batch=0),
+    ]
+    if config.train.early_stopping_patience:
+        cbs.append(ResumableEarlyStopping(rows, selection_score, monitor=SELECT,
+                                          patience=config.train.early_stopping_patience))
+    return cbs
+
+
+
+def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_from: str | Path | None = None,
+          callbacks: Sequence = (), log=logger.info) -> dict:
+    """Train (or resume) a run and write its directory; returns the final metrics.
+
+    Args:
+        config: the resolved config.
+        run_dir: where the run's files go.
+        restart: discard an existing run in `run_dir` first.
+        init_from: a run directory or .keras file whose weights start a new run
+            (layers whose shapes no longer fit are re-initialized).
+        callbacks: extra Keras callbacks (run after the run's own).
+        log: where progress messages go.
+
+    Returns:
+        The content of metrics.json.
+    """
+    from captcha_ocr.training.distribute import own_run_dir, worker_role
+    from captcha_ocr.training.resume import run_lock
+
+    with own_run_dir(Path(run_dir), worker_role(config)) as run_dir, run_lock(run_dir):
+        return _train(config, run_dir, restart, init_from, callbacks, log)
+
+
+
+def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: Sequence, log) -> dict:
+    status = rundir.prepare_run_dir(run_dir, config, restart)
+    if status == "finished":
+        log(f"{run_dir} is already finished (metrics.json); pass --restart to train it again")
+        return rundir.read_run(run_dir).metrics
+
+    from captcha_ocr.training.distribute import fit_multi_worker, strategy_scope
+
+    scope = strategy_scope(config, log)  # first: logical devices must exist before TensorFlow starts
+    saved = config  # as given: a run made with `auto` resumes with `auto` on any machine
+    config = with_chosen_precision(config, log)
+    import keras
+
+    from captcha_ocr.data.pipeline import build_datasets
+    from captcha_ocr.model.build import build_model
+    from captcha_ocr.training.resume import finished_before, restore
+
+    keras.utils.set_random_seed(config.train.seed)
+    initial_epoch = rundir.backup_epoch(run_dir) if status == "resume" else 0
+    rows = rundir.trim_history(run_dir, initial_epoch)
+    if status == "resume":
+        log(f"resuming {run_dir} after epoch {initial_epoch} (its backup); epoch {initial_epoch + 1} comes next")
+    source = None
+    if init_from and initial_epoch == 0:  # a resumed run gets its weights from the backup instead
+        source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
+    data = build_datasets(config, initial_epoch=initial_epoch)
+    log(f"data: {data.description}")
+    with scope:
+        model = build_model(config)
+        model.summary(print_fn=lambda line, *a, **k: log(line))
+        if source is not None:
+            _init_weights(model, source, init_from, log)
+        compile_model(model, config, data.steps_per_epoch)
+        fit_multi_worker(model, config)
+        if initial_epoch:
+            restore(model, run_dir)
+    # Written only now, so a config that fails while building data or model leaves no run behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(saved, run_dir / rundir.CONFIG)
+    extra = []
+    if data.pseudo is not None:
+        from captcha_ocr.data.self_training import labeler
+
+        d = config.data
+        extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
+                             d.pseudo_rounds, config.train.epochs, initial_epoch))
+    t = config.train
+    done = finished_before(rows, t.epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
+    if done:
+        log(f"no epochs left to train: {done}")
+    else:
+        model.fit(
+            data.train,
+            epochs=t.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=data.val,
+            shuffle=False,  # the tf.data pipeline shuffles
+            callbacks=_callbacks(run_dir, config, rows, data.val_size, extra) + list(callbacks),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _finish(run_dir, config, model, data, init_from, extra, log)
+
+
+
+def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, log) -> dict:
+    """Evaluate model.keras on the test set and write metrics.json, which marks the run finished."""
+    import keras
+
+    from captcha_ocr.core.atomic import write_atomic
+    from captcha_ocr.model.build import float32_copy
+    from captcha_ocr.model.scoring import evaluate_arrays, format_report
+
+    # Computing in float32 (a mixed-precision run's weights are float32 already), and without
+    # the optimizer's state: a third of the size, all prediction needs.
+    best = float32_copy(keras.saving.load_model(run_dir / rundir.MODEL, compile=False), config)
+    write_atomic(run_dir / rundir.MODEL, best.save)
+    report = evaluate_arrays(best, data.test_images, data.test_labels, batch_size=config.train.batch_size)
+    history = rundir.read_history(run_dir)
+    best_epoch = int(max(history, key=selection_score)["epoch"]) if history else 0  # the first of equals
+    metrics = {
+        "test": {k: report[k] for k in ("captcha_acc", "char_acc", "count")},
+        "best_epoch": best_epoch,
+        "epochs": len(history),
+        "train_time_s": history[-1]["time_s"] if history else 0.0,
+        "images_seen": int(history[-1]["images"]) if history else 0,
+        "params": int(model.count_params()),
+        "precision": config.train.precision,  # what `auto` chose
+        "init_from": str(init_from) if init_from else None,
+        "pseudo_rounds": extra[0].rounds if extra else None,
+        "data": data.description,
+    }
+    rundir.write_results(run_dir, metrics, report)
+    log(format_report(report, title=f"test set ({report['count']} captchas), best model of epoch {best_epoch}"))
+    log(f"run directory: {run_dir}")
+    return metrics
+
+
+
+def _init_weights(model, source, init_from: str | Path, log) -> None:
+    """Start from another model's weights, keeping every layer whose shape still fits."""
+    from captcha_ocr.model.transfer import load_matching_weights
+
+    kept, fresh = load_matching_weights(model, source)
+    if not kept:
+        raise UserError(f"--init-from {init_from}: no layer of that model fits this config ({'; '.join(fresh[:3])}); "
+                        "give a model with the same model.filters and kernel size")
+    log(f"init from {init_from}: kept {len(kept)} layers ({', '.join(kept)})")
+    log(f"init from {init_from}: re-initialized {len(fresh)} layers ({'; '.join(fresh) or 'none'})")

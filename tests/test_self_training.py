@@ -1,0 +1,63 @@
+"""captcha_ocr.data.self_training: only confident, well-formed reads become labels; self-training runs end to end."""
+
+import json
+
+import numpy as np
+from conftest import SMOKE, run_module
+
+from captcha_ocr.core.charset import Charset
+from captcha_ocr.data.self_training import confident_reads
+
+CHARSET = Charset("abc", max_length=3, min_length=1)  # classes a, b, c, pad
+
+
+def logits_for(rows):
+    """Logits that choose these class indices with these probabilities (softmax), one row per captcha."""
+    out = []
+    for classes, p in rows:
+        z = np.full((3, 4), 0.0)
+        for pos, c in enumerate(classes):
+            # softmax: chosen class gets probability p, the 3 others (1 - p) / 3
+            z[pos, c] = np.log(p * 3 / (1 - p))
+        out.append(z)
+    return np.array(out, np.float32)
+
+
+def test_confident_reads_keeps_only_confident_well_formed_texts():
+    logits = logits_for([
+        ([0, 1, 2], 0.99),  # "abc", confident: kept
+        ([0, 1, 3], 0.99),  # "ab" + pad, confident: kept
+        ([2, 2, 2], 0.80),  # "ccc", not confident enough (0.8^3): dropped
+        ([0, 3, 1], 0.99),  # "a_b": a pad between characters, not a label: dropped
+        ([1, 0, 0], 0.97),  # "baa", confidence 0.97^3 = 0.913: kept
+    ])
+    keep, labels = confident_reads(logits, CHARSET, "softmax", 0.9)
+    assert keep.tolist() == [0, 1, 4]
+    assert labels.tolist() == [[0, 1, 2], [0, 1, 3], [1, 0, 0]]
+    keep, _ = confident_reads(logits, CHARSET, "softmax", 0.95)
+    assert keep.tolist() == [0, 1]
+
+
+def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_folder, workdir, tmp_path):
+    run_dir = tmp_path / "pseudo"
+    proc = run_module(
+        "train", "--config", SMOKE, "--run-dir", run_dir, "--set", "data.source=folder",
+        "--set", f"data.folder={generated_folder}", "--set", f"data.unlabeled_folder={generated_folder}",
+        "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "train.epochs=3", "--set", "data.pseudo_rounds=2",
+        "--set", "data.pseudo_min_confidence=0.0", "--set", "train.batch_size=4", cwd=workdir, check=True)
+    assert "self-training on 24 unlabeled images" in proc.stdout
+    rounds = json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]
+    # 3 epochs in 3 stages: relabelled after epochs 1 and 2; at confidence 0 every well-formed read is kept
+    assert [r["epoch"] for r in rounds] == [1, 2] and all(r["of"] == 24 for r in rounds)
+    with open(run_dir / "history.csv") as fh:
+        header = fh.readline().strip().split(",")
+        rows = [dict(zip(header, line.strip().split(","))) for line in fh]
+    assert [int(float(r["pseudo_labels"])) for r in rows] == [rounds[0]["kept"], rounds[1]["kept"], rounds[1]["kept"]]
+
+
+def test_unlabeled_folder_needs_the_folder_source(workdir, tmp_path):
+    from conftest import assert_user_error
+
+    proc = run_module("train", "--config", SMOKE, "--set", f"data.unlabeled_folder={tmp_path}", "--run-dir",
+                      tmp_path / "r", cwd=workdir)
+    assert_user_error(proc, "data.unlabeled_folder is set but data.source is 'synthetic'")
