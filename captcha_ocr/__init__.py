@@ -17,7 +17,7 @@ if "TF_CPP_MIN_LOG_LEVEL" not in os.environ or _ours:
 
     quiet.install()
 
-__version__ = "0.1.0"
+from captcha_ocr.core import __version__  # noqa: E402  (after the TensorFlow set-up above)
 
 __all__ = ["Recognizer", "__version__"]
 

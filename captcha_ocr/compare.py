@@ -13,6 +13,7 @@ from typing import Sequence
 from captcha_ocr.core.cli import add_set_arg, float_above, int_at_least, parser, run_cli
 from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.tables import markdown_table
 from captcha_ocr.studies.compare import (
     _overrides_key,
     budget_epochs,
@@ -22,7 +23,7 @@ from captcha_ocr.studies.compare import (
     variant_names,
     write_report,
 )
-from captcha_ocr.studies.report import format_table, table
+from captcha_ocr.studies.report import table
 
 
 def build_parser():
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = write_report(variants, out, command="python -m captcha_ocr.compare " + shlex.join(argv),
                            seeds=args.seeds, overrides=args.overrides, warnings=warnings, budget=budget)
     print()
-    print(format_table(*table(summary["variants"])))
+    print(markdown_table(*table(summary["variants"])))
     print()
     if summary["plots"] is None:
         print("warning: matplotlib is not installed, so no plots (pip install matplotlib); "

@@ -1,6 +1,6 @@
 """Fit the ImageCaptcha generator's style to a folder of captchas: `python -m captcha_ocr.fit_style --data D --out C`.
 
-The library behind it: `captcha_ocr.synth.style_fit`.
+The library behind it: `captcha_ocr.data.style_fit`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from captcha_ocr.core.atomic import write_atomic
 from captcha_ocr.core.cli import add_config_args, config_from_args, int_at_least, logger, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.data.folder import list_folder
-from captcha_ocr.synth.style_fit import config_text, differences, fit_style, style_sheet
+from captcha_ocr.data.style_fit import config_text, differences, fit_style, style_sheet
 
 
 def writable_file(path: str | Path, flag: str) -> Path:

@@ -59,6 +59,7 @@ from captcha_ocr.core.config import Config, config_from_dict
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import machine_info, peak_rss_mib
 from captcha_ocr.core.spec import InputShape
+from captcha_ocr.core.tables import markdown_table
 from captcha_ocr.core.workers import worker_count
 from captcha_ocr.synth.imagecaptcha import GeneratorSpec, chunks_for, render, render_chunk
 
@@ -543,13 +544,12 @@ def profile_markdown(profile: dict) -> str:
         "",
         f"By kind: {summary}.",
         "",
-        "| layer | kind | ms per step | share of step | training MFLOP per step | GFLOP/s | of matmul rate |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in profile["rows"]:
-        flop_cols = (f"{r['mflop']:,.0f} | {r['gflops']:.0f} | {r['matmul_ratio']:.2f}" if r["mflop"]
-                     else "- | - | -")
-        lines.append(f"| {r['layer']} | {r['kind']} | {r['ms']:.2f} | {r['share']:.1%} | {flop_cols} |")
+    rows = [[r["layer"], r["kind"], f"{r['ms']:.2f}", f"{r['share']:.1%}",
+             *((f"{r['mflop']:,.0f}", f"{r['gflops']:.0f}", f"{r['matmul_ratio']:.2f}") if r["mflop"] else ("-", "-", "-"))]
+            for r in profile["rows"]]
+    lines.append(markdown_table(["layer", "kind", "ms per step", "share of step", "training MFLOP per step",
+                                 "GFLOP/s", "of matmul rate"], rows, align="llrrrrr"))
     return "\n".join(lines) + "\n"
 
 
@@ -715,11 +715,10 @@ def markdown(report: dict) -> str:
         "",
         f"FLOPs: {report['flops_convention']}",
         "",
-        "| metric | value | unit | how measured |",
-        "| --- | ---: | --- | --- |",
+        markdown_table(["metric", "value", "unit", "how measured"],
+                       [[name, _fmt(m["value"]), m["unit"], m["how"]] for name, m in report["metrics"].items()],
+                       align="lrll"),
     ]
-    for name, m in report["metrics"].items():
-        lines.append(f"| {name} | {_fmt(m['value'])} | {m['unit']} | {m['how'].replace('|', '/')} |")
     lines += ["", "## Where a training step's time goes", "", profile_markdown(report["profile"])]
     return "\n".join(lines)
 

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from captcha_ocr.core.tables import markdown_table
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -142,11 +144,11 @@ def main(argv=None) -> int:
     lines = [f"# Distribution overhead: `{args.config}`", "", f"`{report['command']}`", "",
              f"Machine: {report['machine']['cpu']} ({report['machine']['cpu_count']} cores). One run; ratios are "
              "against `local` of the same run.", "",
-             "| mode | training images/s | vs local | first epoch (s) |", "| --- | --- | --- | --- |"]
-    for name, r in report["training"].items():
-        lines.append(f"| {name} | {r['images_per_s']:.0f} | {r['images_per_s'] / base:.2f}x | {r['first_epoch_s']:.0f} |")
-    lines += ["", "| stream alone (no training) | images/s |", "| --- | --- |"]
-    lines += [f"| {name} | {rate:.0f} |" for name, rate in report["stream"].items()]
+             markdown_table(["mode", "training images/s", "vs local", "first epoch (s)"],
+                            [[name, f"{r['images_per_s']:.0f}", f"{r['images_per_s'] / base:.2f}x",
+                              f"{r['first_epoch_s']:.0f}"] for name, r in report["training"].items()], align="lrrr"),
+             "", markdown_table(["stream alone (no training)", "images/s"],
+                                [[name, f"{rate:.0f}"] for name, rate in report["stream"].items()], align="lr")]
     (out / "distribute.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "distribute.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

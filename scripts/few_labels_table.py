@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from captcha_ocr.core.tables import markdown_table
+
 KEPT_ASIDE = ("grid", "dots", "hatch")  # measured after the methods were fixed on the others
 
 
@@ -30,12 +32,10 @@ def main(folder: str) -> int:
         rows.append((style in KEPT_ASIDE, style, s["charset"], f"{s['lengths'][0]}–{s['lengths'][1]}",
                      cell(m.get("zero_shot", []), None), cell(m.get("finetune", []), 100),
                      cell(m.get("finetune", []), 500), cell(m.get("scratch", []), 500), s["budget_min"]))
-    print("| style | charset | length | zero-shot | 100 labels, fine-tuned | 500 labels, fine-tuned | "
-          "500 labels, from scratch |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for aside, style, chars, lengths, *cells, _ in sorted(rows):
-        name = f"{style} (kept aside)" if aside else style
-        print(f"| [{name}]({folder}/{style}/report.md) | {len(chars)} | {lengths} | " + " | ".join(cells) + " |")
+    table = [[f"[{style}{' (kept aside)' if aside else ''}]({folder}/{style}/report.md)", len(chars),
+              lengths, *cells] for aside, style, chars, lengths, *cells, _ in sorted(rows)]
+    print(markdown_table(["style", "charset", "length", "zero-shot", "100 labels, fine-tuned",
+                          "500 labels, fine-tuned", "500 labels, from scratch"], table))
     budgets = sorted({r[-1] for r in rows})
     print(f"\nWhole-captcha accuracy on 1,000 held-out captchas per style (per character in brackets); "
           f"each training at most {', '.join(f'{b:g}' for b in budgets)} min on 2 cores.")

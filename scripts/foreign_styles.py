@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from captcha_ocr.core.atomic import write_atomic
 from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError, did_you_mean
-from captcha_ocr.data.folder import write_labels_csv
+from captcha_ocr.data.folder import LABELS_CSV, write_labels_csv
 
 
 @functools.lru_cache(maxsize=None)
@@ -276,7 +276,7 @@ def render(style: Style, seed: int, index: int) -> tuple[str, Image.Image]:
     return text, img
 
 
-def write_folder(style: Style, out: str | Path, count: int, seed: int, labels_name: str = "labels.csv") -> Path:
+def write_folder(style: Style, out: str | Path, count: int, seed: int, labels_name: str = LABELS_CSV) -> Path:
     """Write `count` captchas of a style as `00000.png ...` and a labels.csv (file,label).
 
     Args:
@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         for style in styles:
             out = Path(args.out) / style.name if args.style == "all" else Path(args.out)
-            labels_name = "answers.csv" if args.unlabeled else "labels.csv"
+            labels_name = "answers.csv" if args.unlabeled else LABELS_CSV
             folder = write_folder(style, out, args.count, args.seed, labels_name)
             print(f"{style.name}: wrote {args.count} captchas and {labels_name} to {folder}")
 

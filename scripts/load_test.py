@@ -46,6 +46,7 @@ from PIL import Image
 from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import free_port, machine_info
+from captcha_ocr.core.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -313,13 +314,12 @@ def write_report(results: dict, out: Path) -> str:
              f"Each request: one {results['body']} image (`--body {results['body']}`). The service's model threads: "
              + (f"{results['model_threads']} (`--model-threads {results['model_threads']}`)."
                 if results.get("model_threads") else "its default, one per core."), "",
-             "| concurrency | requests | requests/s | × model batch throughput | p50 ms | p99 ms | errors "
-             "| mean batch | steal |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for lv in results["levels"]:
-        lines.append(f"| {lv['concurrency']} | {lv['requests']} | {lv['requests_per_s']:.0f} | "
-                     f"{lv['ratio_to_model']:.2f} | {lv['p50_ms']:.1f} | {lv['p99_ms']:.1f} | {lv['errors']} | "
-                     f"{lv['mean_batch']:.1f} | {_percent(lv.get('steal'))} |")
+             markdown_table(["concurrency", "requests", "requests/s", "× model batch throughput", "p50 ms", "p99 ms",
+                             "errors", "mean batch", "steal"],
+                            [[lv["concurrency"], lv["requests"], f"{lv['requests_per_s']:.0f}",
+                              f"{lv['ratio_to_model']:.2f}", f"{lv['p50_ms']:.1f}", f"{lv['p99_ms']:.1f}", lv["errors"],
+                              f"{lv['mean_batch']:.1f}", _percent(lv.get("steal"))] for lv in results["levels"]],
+                            align="rrrrrrrrr")]
     lines += ["", "Steal: the share of the machine's CPU time its hypervisor took during that measurement "
                   "(from /proc/stat); where it is high, the figure is low for reasons outside this program."]
     bad = results["battery"]
@@ -327,8 +327,7 @@ def write_report(results: dict, out: Path) -> str:
     lines += ["", f"Bad-input battery: {len(bad)} kinds, {server_errors} server errors (5xx or no answer); "
               f"afterwards /health answered {results['after_battery']['health_status']} and reads "
               f"{'worked' if results['after_battery']['reads_ok'] else 'FAILED'}.", "",
-              "| case | status | message |", "| --- | --- | --- |"]
-    lines += [f"| {r['case']} | {r['status']} | {r['message'][:110].replace('|', '/')} |" for r in bad]
+              markdown_table(["case", "status", "message"], [[r["case"], r["status"], r["message"][:110]] for r in bad])]
     text = "\n".join(lines) + "\n"
     (out / "load.md").write_text(text)
     (out / "load.json").write_text(json.dumps(results, indent=1))

@@ -21,7 +21,7 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from PIL import Image
 
-from captcha_ocr.data.folder import write_labels_csv
+from captcha_ocr.data.folder import LABELS_CSV, write_labels_csv
 
 CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -61,7 +61,7 @@ def main() -> None:
             name = f"img{i:05d}.jpg"
             img.save(out / name, quality=85)
         rows.append((name, text))
-    write_labels_csv(out / "labels.csv", rows)  # last, and whole: a folder with a labels.csv is complete
+    write_labels_csv(out / LABELS_CSV, rows)  # last, and whole: a folder with a labels.csv is complete
     print(f"wrote {args.count} captchas and labels.csv to {out}")
 
 

@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 from captcha_ocr.core.cli import add_config_args, config_from_args, float_above, output_dir, parser, run_cli
 from captcha_ocr.core.config import Config
 from captcha_ocr.core.errors import UserError
+from captcha_ocr.studies.report import first_row
 
 CURVE_COLUMNS = ("epoch", "wall_s", "images", "test_captcha_acc", "test_char_acc", "val_captcha_acc")
 
@@ -104,14 +105,6 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
     return TimeToAccuracy()
 
 
-def first_reaching(points: Sequence[dict], target: float) -> dict | None:
-    """The first curve point whose test whole-captcha accuracy is at least `target` (None if none)."""
-    for point in points:
-        if point["test_captcha_acc"] >= target:
-            return point
-    return None
-
-
 def plot_curve(points: Sequence[dict], path: Path, title: str, target: float | None, budget_s: float) -> None:
     """Draw test accuracy (%) against wall-clock minutes to `path` (matplotlib Agg, no GUI)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -179,7 +172,8 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
     total_s = time.perf_counter() - start
     points = callback.points
     last = points[-1]
-    reached = first_reaching(points, target) if target is not None else None
+    found = first_row(points, target, "test_captcha_acc") if target is not None else None
+    reached = found[1] if found else None
     machine = machine_info()
     test_size = int(metrics.get("test", {}).get("count", 0))
     summary = {

@@ -54,3 +54,17 @@ def test_bad_charsets():
         Charset(chars="ab_", pad="_")
     with pytest.raises(UserError, match="min_length"):
         Charset(min_length=5, max_length=4)
+
+
+def test_covering_keeps_the_charset_order_and_appends_what_labels_add():
+    from captcha_ocr.core.charset import covering
+
+    # A model's characters keep their order (its output rows are copied by character); new ones follow,
+    # default characters in the default order, others sorted.
+    assert covering(["ab", "+c9"], "cba", (4, 4)) == ("cba9+", 2, 4)
+    assert covering(["abcdefgh"], "abcdefgh", (4, 6)) == ("abcdefgh", 4, 8)
+    assert covering(["b2", "a1b", "Z"]) == ("12Zab", 1, 3)  # no charset: the labels' own, in default order
+    with pytest.raises(UserError, match="pad character '_'"):
+        covering(["a_b"], "ab")
+    with pytest.raises(UserError, match="pad character '~'"):
+        covering(["a~b"], "ab", pad="~")

@@ -42,7 +42,7 @@ def test_queue_is_least_confident_first_and_reads_match_the_model(folder, model)
     confidences = [session.reads[f].confidence for f in session.queue]
     assert confidences == sorted(confidences)
     item = state["item"]
-    from captcha_ocr import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     pred = Recognizer(model.reader.model).predict(str(folder / item["file"]))[0]
     assert item["text"] == pred.text and item["confidence"] == pytest.approx(pred.confidence)
@@ -155,4 +155,4 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
     assert (tmp_path / "run" / "model.keras").is_file()
 
     session.use_model("base", model.spec)  # the shipped base model: the fine-tuning recipe fits it
-    assert "--config configs/finetune.yaml --init-from base " in session.state()["train_command"]
+    assert "--config finetune --init-from base " in session.state()["train_command"]

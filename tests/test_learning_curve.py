@@ -6,7 +6,8 @@ import json
 import pytest
 from conftest import SMOKE, assert_user_error, run_module
 
-from captcha_ocr.studies.learning_curve import charset_of, labels_needed, split_folder
+from captcha_ocr.core.charset import covering
+from captcha_ocr.studies.learning_curve import labels_needed, split_folder
 
 
 def test_labels_needed_from_a_power_law():
@@ -22,7 +23,7 @@ def test_labels_needed_from_a_power_law():
 
 
 def test_charset_and_split_of_a_folder(generated_folder):
-    assert charset_of(["b2", "a1b", "Z"]) == ("12Zab", 1, 3)
+    assert covering(["b2", "a1b", "Z"]) == ("12Zab", 1, 3)
     pool, test = split_folder(generated_folder, 10, seed=0)
     assert len(pool) == 14 and len(test) == 10 and not set(pool) & set(test)
     assert split_folder(generated_folder, 10, seed=0) == (pool, test)

@@ -30,8 +30,8 @@ def test_predict_files_folders_globs_and_bad_files(smoke_run, generated_folder, 
 def test_save_load_same_predictions(smoke_run, generated_folder):
     import keras
 
-    from captcha_ocr import Recognizer
     from captcha_ocr.core.images import to_array
+    from captcha_ocr.inference.recognizer import Recognizer
 
     files = sorted(generated_folder.glob("*.png"))[:8]
     rec = Recognizer.load(smoke_run)

@@ -6,7 +6,7 @@ import numpy as np
 from conftest import SMOKE, run_module
 
 from captcha_ocr.core.charset import Charset
-from captcha_ocr.data.self_training import confident_reads
+from captcha_ocr.training.self_training import confident_reads
 
 CHARSET = Charset("abc", max_length=3, min_length=1)  # classes a, b, c, pad
 

@@ -26,7 +26,7 @@ def files(generated_folder):
 
 @pytest.fixture(scope="module")
 def expected(smoke_run, files):
-    from captcha_ocr import Recognizer
+    from captcha_ocr.inference.recognizer import Recognizer
 
     return Recognizer.load(smoke_run).predict([str(f) for f in files])
 

@@ -7,3 +7,5 @@ names a config may choose), `charset`, `images` (decode and resize), `spec`
 (what a saved model carries), `config` (the typed config and its recipes),
 `cli` (the pieces every command's `main` shares).
 """
+
+__version__ = "0.1.0"  # the package's version, here so that every layer can read it (pyproject.toml does too)

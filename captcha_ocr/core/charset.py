@@ -18,6 +18,33 @@ DEFAULT_CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 DEFAULT_PAD = "_"
 
 
+def covering(labels, chars: str = "", lengths: tuple[int, int] | None = None,
+             pad: str = DEFAULT_PAD) -> tuple[str, int, int]:
+    """The characters and length range that cover every label: the one way a charset is widened to labels.
+
+    Args:
+        labels: the texts to cover (at least one).
+        chars: the characters to keep, in their order (a model's, so its output rows still fit);
+            characters the labels add follow them, those of `DEFAULT_CHARS` in its order, the rest sorted.
+        lengths: (min, max) to widen, or None for the labels' own range.
+        pad: the pad character, which no label may use.
+
+    Returns:
+        (chars, min_length, max_length).
+
+    Raises:
+        UserError: a label uses the pad character.
+    """
+    labels = list(labels)
+    used = set("".join(labels))
+    if pad in used:
+        raise UserError(f"labels use the pad character {pad!r}; pick another with --set charset.pad=~")
+    new = used - set(chars)
+    chars += "".join(c for c in DEFAULT_CHARS if c in new) + "".join(sorted(new - set(DEFAULT_CHARS)))
+    sizes = [len(label) for label in labels] + list(lengths or ())
+    return chars, min(sizes), max(sizes)
+
+
 @dataclass(frozen=True)
 class Charset:
     """The classes a model predicts at each position.

@@ -4,6 +4,12 @@ A config file holds only what differs from the defaults (which `configs/base.yam
 lists in full, with a comment on each key; a test keeps the two equal). Loading
 rejects unknown keys (suggesting the nearest valid one) and wrong types, naming
 the file and the key path.
+
+The shipped configs (the recipes) are package data in `captcha_ocr/recipes/`
+(the checkout's `configs/` points there), so an installed package has them
+too: `--config quickstart` names one, and a path that is not a file, such as
+`configs/quickstart.yaml` outside a checkout, falls back to the recipe of that
+name. An existing file always wins.
 """
 
 from __future__ import annotations
@@ -334,17 +340,48 @@ def config_from_dict(data: dict, source: str = "config") -> Config:
         raise UserError(_format_error(errors[0], source) + more) from None
 
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def recipe_names() -> list[str]:
+    """The names of the shipped configs: `quickstart`, `finetune_ctc`, `activations/elu`, ..."""
+    return sorted(p.relative_to(RECIPES).with_suffix("").as_posix() for p in RECIPES.rglob("*.yaml"))
+
+
+def config_path(path: str | Path) -> Path:
+    """The file a `--config` value means: an existing file, else the shipped recipe of that name.
+
+    `quickstart`, `quickstart.yaml` and `configs/quickstart.yaml` all name the recipe `quickstart`.
+
+    Raises:
+        UserError: neither a file nor a recipe, listing the recipes.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.as_posix().removesuffix(".yaml")
+    name = name.split("configs/", 1)[1] if "configs/" in name else name
+    recipe = RECIPES / f"{name}.yaml"
+    if recipe.is_file() and ".." not in Path(name).parts:
+        return recipe
+    names = recipe_names()
+    top = ", ".join(n for n in names if "/" not in n)
+    raise UserError(f"config file {str(path)!r} not found{did_you_mean(name, names)}; pass an existing YAML file "
+                    f"or the name of a shipped recipe ({top}; and {len(names) - top.count(',') - 1} in subfolders)")
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Load defaults <- YAML file <- `--set` overrides.
 
     Args:
-        path: a YAML file holding differences from the defaults, or None.
+        path: a YAML file holding differences from the defaults, a recipe's name (see `config_path`),
+            or None.
         overrides: `key.path=value` strings.
 
     Returns:
         The validated, frozen config.
     """
-    data = read_yaml(path) if path else {}
+    data = read_yaml(config_path(path)) if path else {}
     set_data = parse_overrides(overrides)
     source = str(path) if path else "config"
     if set_data:

@@ -17,17 +17,10 @@ history.csv gets a `pseudo_labels` column with the size of the set in use.
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import numpy as np
 import tensorflow as tf
-
-from captcha_ocr.core.charset import Charset
-from captcha_ocr.core.images import scale_pixels
-from captcha_ocr.model.decode import decode
-
-log = logging.getLogger(__name__)
 
 
 class PseudoPool:
@@ -70,54 +63,3 @@ class PseudoPool:
             output_signature=(tf.TensorSpec(shape, tf.uint8), tf.TensorSpec((self.max_length,), tf.int32)))
 
 
-def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """The reads to keep as labels: (indices of the images, their class labels).
-
-    Kept: confidence >= `min_confidence`, and a decoded text that encodes back to the same
-    classes (no pad between characters, a length the charset allows).
-    """
-    texts, confidence, classes = decode(logits, charset, loss)
-    keep = []
-    for i, (text, conf) in enumerate(zip(texts, confidence)):
-        if conf < min_confidence or not 1 <= len(text) or len(text) < charset.min_length:
-            continue
-        if np.array_equal(charset.encode(text), classes[i]):
-            keep.append(i)
-    keep = np.asarray(keep, np.int64)
-    return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
-
-
-def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,
-            initial_epoch: int = 0):
-    """The Keras callback that relabels `pool` at the end of each stage (see the module docstring).
-
-    A run resumed after a stage's end relabels when it starts, with the weights it resumed with.
-    """
-    import keras
-
-    stage_ends = {max(1, round(epochs * r / (rounds + 1))) for r in range(1, rounds + 1)}
-
-    class PseudoLabeler(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.rounds: list[dict] = []
-
-        def _relabel(self, epoch: int) -> None:
-            logits = self.model.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
-            selected, labels = confident_reads(logits, charset, loss, min_confidence)
-            pool.update(selected, labels)
-            self.rounds.append({"epoch": epoch, "kept": int(len(selected)), "of": int(len(pool.images))})
-            log.info(f"pseudo-labels after epoch {epoch}: {len(selected)} of {len(pool.images)} unlabeled "
-                     f"images read with confidence >= {min_confidence:g}")
-
-        def on_train_begin(self, logs=None):
-            if any(end <= initial_epoch for end in stage_ends):
-                self._relabel(initial_epoch)
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 in stage_ends:
-                self._relabel(epoch + 1)
-            if logs is not None:
-                logs["pseudo_labels"] = len(pool)
-
-    return PseudoLabeler()

@@ -50,11 +50,11 @@ def _in_batches(arrays: list[np.ndarray], batch_size: int):
 class ExportedModel:
     """An exported model read back for prediction; `load_exported` picks the subclass."""
 
-    def __init__(self, path: Path, spec: dict):
+    def __init__(self, path: Path, info: dict):
         self.path = path
-        self.spec = spec
-        self.model_spec = ModelSpec.from_dict(spec)
-        self.charset = self.model_spec.charset
+        self.info = info  # spec.json as written: the ModelSpec's fields, the format, the versions
+        self.spec = ModelSpec.from_dict(info)  # the same name and type as `Recognizer.spec`
+        self.charset = self.spec.charset
         self.batch_size = 64
 
     def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
@@ -89,10 +89,10 @@ class ExportedModel:
 class SavedModelReader(ExportedModel):
     """A SavedModel export: paths and bytes are decoded in the graph, arrays and PIL images go to serve_array."""
 
-    def __init__(self, path: Path, spec: dict):
+    def __init__(self, path: Path, info: dict):
         import tensorflow as tf
 
-        super().__init__(path, spec)
+        super().__init__(path, info)
         loaded = tf.saved_model.load(str(path))
         self._loaded = loaded  # keeps the functions' variables alive
         self._bytes = loaded.signatures["serve_bytes"]
@@ -170,9 +170,9 @@ def tflite_interpreter(path: Path | None = None, model_content: bytes | None = N
 class TFLiteReader(ExportedModel):
     """A TFLite export: images are decoded by PIL in Python, resized and read in the interpreter."""
 
-    def __init__(self, path: Path, spec: dict):
-        super().__init__(path, spec)
-        self._interpreter = tflite_interpreter(path / spec["file"])
+    def __init__(self, path: Path, info: dict):
+        super().__init__(path, info)
+        self._interpreter = tflite_interpreter(path / info["file"])
         self._runner = self._interpreter.get_signature_runner("serve_array")
 
     def _run_array(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,13 +183,13 @@ class TFLiteReader(ExportedModel):
 class OnnxReader(ExportedModel):
     """An ONNX export, run by onnxruntime."""
 
-    def __init__(self, path: Path, spec: dict):
-        super().__init__(path, spec)
+    def __init__(self, path: Path, info: dict):
+        super().__init__(path, info)
         try:
             import onnxruntime
         except ImportError:
             raise UserError("reading an ONNX export needs onnxruntime: pip install 'captcha_ocr[onnx]'") from None
-        self._session = onnxruntime.InferenceSession(str(path / spec["file"]), providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(str(path / info["file"]), providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self._outputs = [o.name for o in self._session.get_outputs()]
 
@@ -208,7 +208,7 @@ def load_exported(path: str | Path) -> ExportedModel:
         path: a folder written by `export_model`, or the model file inside it.
 
     Returns:
-        An object with `.predict(images) -> list[Prediction]` and `.spec`.
+        An object with `.predict(images) -> list[Prediction]`, `.spec` (its `ModelSpec`) and `.info` (spec.json).
 
     Raises:
         UserError: no export at `path`.
@@ -221,11 +221,11 @@ def load_exported(path: str | Path) -> ExportedModel:
     if not spec_path.is_file():
         raise UserError(f"{folder} has no {SPEC_FILE}; is it a folder written by captcha_ocr.export?")
     try:
-        spec = json.loads(spec_path.read_text())
-        reader = _READERS[spec["format"]]
+        info = json.loads(spec_path.read_text())
+        reader = _READERS[info["format"]]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{spec_path}: not a captcha_ocr export spec") from None
-    return reader(folder, spec)
+    return reader(folder, info)
 
 
 def agreement(out: Path, recognizer, images: Sequence[np.ndarray]) -> dict:

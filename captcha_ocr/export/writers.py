@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from captcha_ocr import __version__
+from captcha_ocr.core import __version__
 from captcha_ocr.core.config import config_from_dict
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.spec import SPEC_FILE, InputShape, ModelSpec

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +19,15 @@ from captcha_ocr.core.images import ImageLike, to_array
 from captcha_ocr.core.spec import SPEC_FILE, ModelSpec
 from captcha_ocr.model.decode import Prediction
 from captcha_ocr.training.rundir import resolve_model
+
+
+class ReadsArrays(Protocol):
+    """What every model reader offers (`Recognizer` and the export readers): its spec, and reading
+    a batch of arrays already at its input size."""
+
+    spec: ModelSpec
+
+    def predict_arrays(self, batch: np.ndarray) -> list[Prediction]: ...
 
 
 @dataclass
@@ -28,7 +38,7 @@ class Reader:
     source: str
     kind: str  # "keras" or an export format ("savedmodel", "tflite", "onnx")
     spec: ModelSpec
-    reader: object  # a captcha_ocr.Recognizer or an export reader
+    reader: ReadsArrays  # a captcha_ocr.Recognizer or an export reader
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """An image (path, bytes, PIL image, array) -> uint8 array at the model's input size (exports take RGB
@@ -73,7 +83,7 @@ def load_reader(path: str | Path, name: str | None = None) -> Reader:
         from captcha_ocr.export.readers import load_exported
 
         reader = load_exported(resolved)
-        return Reader(name, str(path), reader.spec["format"], reader.model_spec, reader)
+        return Reader(name, str(path), reader.info["format"], reader.spec, reader)
     from captcha_ocr.inference.recognizer import Recognizer
 
     reader = Recognizer.load(resolved)

@@ -21,13 +21,13 @@ from typing import Callable
 
 import numpy as np
 
+from captcha_ocr.core.charset import covering
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files, open_image
 from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
 from captcha_ocr.model.decode import Prediction
 
 MAX_LABEL_LENGTH = 64
-ROOT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the recipes of the repository's configs/
 MIN_LABELS_TO_TRAIN = 20  # data.split sets a tenth aside to validate and a tenth to test: 2 each
 
 
@@ -202,7 +202,7 @@ class LabelSession:
         """Name the model that pre-fills (its path as given, and its ModelSpec), and choose once the config
         its next round trains with.
 
-        The recipe is configs/finetune_ctc.yaml (CTC) or configs/finetune.yaml when the model has their
+        The recipe is `finetune_ctc` (CTC) or `finetune` (shipped recipes, named) when the model has their
         input and architecture (the shipped base models and the runs fine-tuned from them), else the
         model's own training config with the folder as its data. None for a model that is not a run (an
         export or a bare .keras file) or whose config no longer loads: there is no config to train with.
@@ -214,13 +214,13 @@ class LabelSession:
         own = resolve_model(source) / CONFIG
         if not own.is_file():
             return
-        recipe = ROOT_CONFIGS / ("finetune_ctc.yaml" if spec.loss == "ctc" else "finetune.yaml")
+        recipe = "finetune_ctc" if spec.loss == "ctc" else "finetune"
         try:
             mine, theirs = load_config(own), load_config(recipe)
-        except UserError:  # a run of an older version, or no configs/ beside the package: no command
+        except UserError:  # a run of an older version whose config no longer loads: no command
             return
         fits = mine.model == theirs.model and mine.image == theirs.image and mine.loss == theirs.loss
-        self._train_config = f"configs/{recipe.name}" if fits else str(own)
+        self._train_config = recipe if fits else str(own)
 
     def train_command(self) -> str | None:
         """The next round of the loop: fine-tune the pre-filling model on the labels so far, then serve the result.
@@ -233,9 +233,7 @@ class LabelSession:
         source, spec = self.model
         config = self._train_config
         labels = list(self.labels.values())
-        chars = spec.chars + "".join(sorted(set("".join(labels)) - set(spec.chars)))
-        low = min(spec.min_length, *map(len, labels))
-        high = max(spec.max_length, *map(len, labels))
+        chars, low, high = covering(labels, spec.chars, (spec.min_length, spec.max_length), spec.pad)
         run_dir = f"runs/{self.folder.resolve().name or 'folder'}-{len(labels)}-labels"  # a new run each round
         q = shlex.quote
         return (f"python -m captcha_ocr.train --config {q(config)} --init-from {q(source)} --run-dir {q(run_dir)} \\\n"

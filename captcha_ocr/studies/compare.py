@@ -46,7 +46,8 @@ from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.config import Config, changed_keys, load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import machine_info
-from captcha_ocr.studies.report import Run, Variant, render_markdown, summarize, write_plots
+from captcha_ocr.studies.plots import write_plots
+from captcha_ocr.studies.report import Run, Variant, render_markdown, summarize
 from captcha_ocr.studies.runner import attempt_error, run_command
 from captcha_ocr.training import rundir
 

@@ -42,16 +42,17 @@ from typing import Sequence
 
 import numpy as np
 
-from captcha_ocr.core.charset import DEFAULT_CHARS
+from captcha_ocr.core.charset import covering
 from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import machine_info
+from captcha_ocr.core.tables import markdown_table
 from captcha_ocr.data.folder import LABELS_CSV, list_folder, write_labels_csv
+from captcha_ocr.model.scoring import TARGETS
 from captcha_ocr.studies.runner import attempt_error, run_command
 from captcha_ocr.training import rundir
 
 METHODS = ("zero_shot", "finetune", "scratch", "pseudo")
-TARGETS = (0.9, 0.95, 0.99)
 VAL_SHARE = 0.1
 
 
@@ -68,14 +69,6 @@ def split_folder(folder: str | Path, test: int, seed: int) -> tuple[list[tuple[s
     order = np.random.default_rng(seed).permutation(len(items))
     shuffled = [items[i] for i in order]
     return shuffled[:-test], shuffled[-test:]
-
-
-def charset_of(labels: Sequence[str]) -> tuple[str, int, int]:
-    """(characters in the default order where they are default characters, min length, max length)."""
-    used = set("".join(labels))
-    chars = "".join(c for c in DEFAULT_CHARS if c in used) + "".join(sorted(used - set(DEFAULT_CHARS)))
-    lengths = [len(label) for label in labels]
-    return chars, min(lengths), max(lengths)
 
 
 def write_labels(items: Sequence[tuple[str, str]], folder: Path) -> Path:
@@ -142,7 +135,7 @@ def learning_curve(args) -> dict:
         raise UserError(f"--labels {max(args.labels)}: {args.data} has {len(pool)} labeled images besides the "
                         f"{args.test} of the test set; lower --labels or --test")
     labels_all = [label for _, label in pool + test]
-    chars, low, high = charset_of(labels_all) if not args.chars else (args.chars, *charset_of(labels_all)[1:])
+    chars, low, high = covering(labels_all) if not args.chars else (args.chars, *covering(labels_all)[1:])
     test_dir = write_labels(test, out / "data" / "test")
     geometry = {}
     if any(m != "scratch" for m in args.methods):
@@ -241,9 +234,8 @@ def render_markdown(summary: dict) -> str:
              f"{summary['lengths'][1]}. Each training: `{summary['config']}`, at most {summary['budget_min']:g} min, "
              f"10% of its labels for validation. Machine: {summary['machine']['cpu']} "
              f"({summary['machine']['cpu_count']} cores).", "",
-             "Whole-captcha test accuracy (per character in brackets):", "",
-             "| method | " + " | ".join(f"{n} labels" for n in counts) + " |",
-             "| --- |" + " --- |" * len(counts)]
+             "Whole-captcha test accuracy (per character in brackets):", ""]
+    rows = []
     for method, pts in summary["methods"].items():
         by_n = {p["labels"]: p for p in pts}
         cells = []
@@ -255,15 +247,17 @@ def render_markdown(summary: dict) -> str:
                 cells.append("failed")
             else:
                 cells.append(f"{p['captcha_acc']:.1%} ({p['char_acc']:.1%})")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", "Labels needed (power law fitted to the measured points; * = extrapolated beyond them):", "",
-              "| method | " + " | ".join(f"{t:.0%}" for t in TARGETS) + " |", "| --- |" + " --- |" * len(TARGETS)]
+        rows.append([method, *cells])
+    lines += [markdown_table(["method", *(f"{n} labels" for n in counts)], rows), "",
+              "Labels needed (power law fitted to the measured points; * = extrapolated beyond them):", ""]
+    rows = []
     for method, needed in summary["labels_needed"].items():
         cells = []
         for t in TARGETS:
             est = needed[str(t)]
             cells.append("–" if est is None else f"{est['labels']:,}{'*' if est['extrapolated'] else ''}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        rows.append([method, *cells])
+    lines.append(markdown_table(["method", *(f"{t:.0%}" for t in TARGETS)], rows))
     if summary.get("plot"):
         lines += ["", f"![whole-captcha accuracy against labels]({summary['plot']})"]
     return "\n".join(lines) + "\n"

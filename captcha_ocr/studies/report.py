@@ -1,4 +1,4 @@
-"""Summarise and render a comparison of runs: statistics, tables, report.md and plots.
+"""Summarise and render a comparison of runs: statistics, tables and report.md (`plots` draws its curves).
 
 `captcha_ocr.compare` trains the runs; this module only reads run directories
 (through `captcha_ocr.training.rundir`) and turns them into numbers and text. The statistics are plain functions on plain data, so they can be checked
@@ -8,9 +8,6 @@ on a hand-made history:
 - `first_reaching` / `reach_summary`: the training images and wall-clock time a
   run needed before its validation whole-captcha accuracy first reached a
   threshold.
-
-Plots use matplotlib's Agg backend, imported only when plotting; without
-matplotlib `write_plots` returns None and the report carries the table alone.
 """
 
 from __future__ import annotations
@@ -21,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from captcha_ocr.core.tables import markdown_table
 
 # Validation whole-captcha accuracies whose first crossing the table reports.
 THRESHOLDS = (0.5, 0.9)
@@ -91,6 +90,11 @@ def format_mean_std(values: Sequence[float], fmt: str = "{:.1%}") -> str:
     return f"{fmt.format(mean)} ± {NONE if std is None else fmt.format(std)}"
 
 
+def first_row(rows: Sequence[Mapping], threshold: float, key: str) -> tuple[int, Mapping] | None:
+    """(index, row) of the first row whose `key` is at least `threshold`, or None."""
+    return next(((i, row) for i, row in enumerate(rows) if float(row[key]) >= threshold), None)
+
+
 def first_reaching(history: Sequence[Mapping[str, float]], threshold: float,
                    key: str = "val_captcha_acc") -> dict | None:
     """The first epoch of a history whose `key` is at least `threshold`.
@@ -106,10 +110,11 @@ def first_reaching(history: Sequence[Mapping[str, float]], threshold: float,
         {'epoch' (1-based), 'images', 'time_s'} of that epoch, or None if no
         epoch reached the threshold.
     """
-    for i, row in enumerate(history):
-        if float(row[key]) >= threshold:
-            return {"epoch": i + 1, "images": float(row["images"]), "time_s": float(row["time_s"])}
-    return None
+    found = first_row(history, threshold, key)
+    if found is None:
+        return None
+    i, row = found
+    return {"epoch": i + 1, "images": float(row["images"]), "time_s": float(row["time_s"])}
 
 
 def reach_summary(histories: Sequence[Sequence[Mapping[str, float]]], threshold: float) -> dict:
@@ -263,24 +268,11 @@ def table(summaries: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table with padded columns, so it also reads well in a terminal."""
-    cells = [[_cell(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 def confusion_table(summaries: Sequence[dict]) -> str:
     """Most frequent test-set confusions per variant, as a Markdown table."""
     rows = [[s["name"], ", ".join(f"{c['true']}→{c['pred']}: {c['count']}" for c in s["confusions"]) or NONE]
             for s in summaries]
-    return format_table(["variant", f"top {TOP_CONFUSIONS} confusions (true→predicted: count)"], rows)
+    return markdown_table(["variant", f"top {TOP_CONFUSIONS} confusions (true→predicted: count)"], rows)
 
 
 def position_table(summaries: Sequence[dict]) -> str:
@@ -288,7 +280,7 @@ def position_table(summaries: Sequence[dict]) -> str:
     width = max((len(s["per_position"]) for s in summaries), default=0)
     rows = [[s["name"]] + [_pct(a) for a in s["per_position"]] + [NONE] * (width - len(s["per_position"]))
             for s in summaries]
-    return format_table(["variant"] + [f"position {i + 1}" for i in range(width)], rows)
+    return markdown_table(["variant"] + [f"position {i + 1}" for i in range(width)], rows)
 
 
 def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
@@ -330,8 +322,9 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
                       "(`--budget-min`): each variant trains the whole epochs that fit at the pace of the second "
                       "epoch of a 2-epoch timing run of it (validation included; rendering a cached pool is not "
                       "on the clock, a background stream is):", "",
-                  "| variant | s per epoch (timing run) | epochs |", "| --- | --- | --- |"]
-        lines += [f"| {name} | {fit['epoch_s']:.1f} | {fit['epochs']} |" for name, fit in budget["variants"].items()]
+                  markdown_table(["variant", "s per epoch (timing run)", "epochs"],
+                                 [[name, f"{fit['epoch_s']:.1f}", fit["epochs"]]
+                                  for name, fit in budget["variants"].items()], align="lrr")]
     data = sorted({d for v in variants for d in v["data"]})
     if data:
         lines += ["", "Data: " + "; ".join(data)]
@@ -341,7 +334,7 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
         "",
         "## Results",
         "",
-        format_table(*table(variants)),
+        markdown_table(*table(variants)),
         "",
         f"Accuracies are on {test} with each run's best model (on validation whole-captcha accuracy), "
         "mean ± standard deviation over the seeds (ddof=1; – for a single seed). "
@@ -375,7 +368,7 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
         "",
         "## Runs",
         "",
-        format_table(["variant", "seed", "run directory", "log", "status"], [
+        markdown_table(["variant", "seed", "run directory", "log", "status"], [
             [v["name"], str(r["seed"]), r["run_dir"], r["log"], "ok" if r["ok"] else "failed"]
             for v in variants for r in v["runs"]
         ]),
@@ -385,111 +378,6 @@ def render_markdown(summary: dict, plots: Sequence[str] | None) -> str:
 
 
 # ---------------------------------------------------------------- plots
-
-
-def curve(runs: Sequence[Run], x_key: str, y_key: str) -> dict[str, list[float]]:
-    """One learning curve over seeds, aligned by epoch.
-
-    Args:
-        runs: successful runs of one variant.
-        x_key, y_key: history columns, e.g. 'images' and 'val_captcha_acc'.
-
-    Returns:
-        {'x', 'mean', 'min', 'max'}: per epoch, the mean x and the mean/min/max y
-        over the runs that ran that epoch (runs stopped early drop out).
-    """
-    out = {"x": [], "mean": [], "min": [], "max": []}
-    length = max((len(r.history) for r in runs), default=0)
-    for i in range(length):
-        rows = [r.history[i] for r in runs if len(r.history) > i and x_key in r.history[i] and y_key in r.history[i]]
-        if not rows:
-            continue
-        ys = [row[y_key] for row in rows]
-        out["x"].append(statistics.fmean(row[x_key] for row in rows))
-        out["mean"].append(statistics.fmean(ys))
-        out["min"].append(min(ys))
-        out["max"].append(max(ys))
-    return out
-
-
-def _time_unit(seconds: float) -> tuple[float, str]:
-    if seconds < 600:
-        return 1.0, "s"
-    if seconds < 3 * 3600:
-        return 60.0, "min"
-    return 3600.0, "h"
-
-
-def _draw(ax, variants: Sequence[Variant], x_key: str, y_key: str, x_scale: float = 1.0, y_scale: float = 1.0):
-    for v in variants:
-        c = curve(v.succeeded, x_key, y_key)
-        if not c["x"]:
-            continue
-        x = [a / x_scale for a in c["x"]]
-        (line,) = ax.plot(x, [a * y_scale for a in c["mean"]], marker="o", markersize=3,
-                          label=f"{v.name} ({len(v.succeeded)} seed{'s' if len(v.succeeded) != 1 else ''})")
-        ax.fill_between(x, [a * y_scale for a in c["min"]], [a * y_scale for a in c["max"]],
-                        color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.grid(True, alpha=0.3)
-
-
-def write_plots(variants: Sequence[Variant], out_dir: Path) -> list[str] | None:
-    """Write accuracy.png and loss.png (learning curves of all variants) into `out_dir`.
-
-    Args:
-        variants: the variants; only their successful runs are drawn.
-        out_dir: the report folder.
-
-    Returns:
-        The file names written ([] if no run succeeded), or None if matplotlib is not installed.
-    """
-    try:
-        # The Agg canvas and a bare Figure: no GUI backend and no pyplot global state.
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-
-    names = ["accuracy.png", "loss.png"]
-    if not any(r.history for v in variants for r in v.succeeded):
-        for name in names:  # so that no plot of an earlier comparison in this folder is taken for this one
-            (out_dir / name).unlink(missing_ok=True)
-        return []
-    max_time = max((r.history[-1].get("time_s", 0) for v in variants for r in v.succeeded if r.history), default=0)
-    t_scale, t_unit = _time_unit(max_time)
-
-    fig = Figure(figsize=(17, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    by_images, by_time, chars = fig.subplots(1, 3)
-    _draw(by_images, variants, "images", "val_captcha_acc", y_scale=100)
-    _draw(by_time, variants, "time_s", "val_captcha_acc", x_scale=t_scale, y_scale=100)
-    # Per character: short runs whose whole-captcha accuracy is still 0 show their progress here.
-    _draw(chars, variants, "images", "val_char_acc", y_scale=100)
-    chars.set(title="per character, against training images seen", xlabel="training images seen (images)",
-              ylabel="validation per-character accuracy (%)")
-    for ax in (by_images, by_time, chars):
-        for t in THRESHOLDS:
-            ax.axhline(t * 100, color="gray", linestyle=":", linewidth=1)
-        ax.set_ylim(-2, 102)
-    by_images.set(title="against training images seen", xlabel="training images seen (images)",
-                  ylabel="validation whole-captcha accuracy (%)")
-    by_time.set(title="against wall-clock training time", xlabel=f"wall-clock training time ({t_unit}, mean over seeds)")
-    by_images.legend(loc="best", fontsize="small")
-    fig.suptitle("Validation accuracy (line: mean over seeds, band: min–max; dotted: 50% and 90%)")
-    fig.savefig(out_dir / names[0], dpi=110)
-
-    fig = Figure(figsize=(12, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    train_ax, val_ax = fig.subplots(1, 2, sharey=True)
-    _draw(train_ax, variants, "images", "loss")
-    _draw(val_ax, variants, "images", "val_loss")
-    for ax, what in ((train_ax, "training"), (val_ax, "validation")):
-        ax.set(title=f"{what} loss", xlabel="training images seen (images)", yscale="log")
-    train_ax.set_ylabel("loss per captcha (log scale)")
-    train_ax.legend(loc="best", fontsize="small")
-    fig.suptitle("Loss (line: mean over seeds, band: min–max; each loss function has its own scale)")
-    fig.savefig(out_dir / names[1], dpi=110)
-    return names
 
 
 def _epoch(mean: float) -> str:

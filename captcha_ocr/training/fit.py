@@ -164,7 +164,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     save_config(saved, run_dir / rundir.CONFIG)
     extra = []
     if data.pseudo is not None:
-        from captcha_ocr.data.self_training import labeler
+        from captcha_ocr.training.self_training import labeler
 
         d = config.data
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,

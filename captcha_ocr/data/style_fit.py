@@ -44,11 +44,12 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
+from captcha_ocr.core.charset import covering
 from captcha_ocr.core.cli import logger
 from captcha_ocr.core.config import Config, config_from_dict
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import open_image, to_array
-from captcha_ocr.data.folder import list_folder
+from captcha_ocr.data.folder import LABELS_CSV, list_folder
 from captcha_ocr.synth.folders import caption_font, labeled_grid
 from captcha_ocr.synth.imagecaptcha import CaptchaGenerator, GeneratorSpec
 from captcha_ocr.synth.style_search import font_choices, generator_updates, knobs_of, search
@@ -129,7 +130,7 @@ def read_folder(folder: str | Path, seed: int = 0, limit: int = MAX_REAL) -> Rea
         UserError: the folder is missing, holds no images, or none of the picked images can be read.
     """
     items = list_folder(folder)
-    labeled = (Path(folder) / "labels.csv").is_file() or names_are_labels([label for _, label in items])
+    labeled = (Path(folder) / LABELS_CSV).is_file() or names_are_labels([label for _, label in items])
     picked = sorted(random.Random(seed).sample(range(len(items)), min(limit, len(items))))
     opened, skipped = [], []
     for i in picked:
@@ -194,15 +195,14 @@ def charset_updates(labels: Sequence[str] | None, base: Config) -> tuple[dict, l
         return {}, [f"no labels (the file names are not captcha texts): keeping the charset and lengths "
                     f"{c.min_length}..{c.max_length} of the config"]
     used = set("".join(labels))
-    if c.pad in used:
-        raise UserError(f"labels use the pad character {c.pad!r}; pick another with --set charset.pad=~")
-    updates = {"min_length": min(map(len, labels)), "max_length": max(map(len, labels))}
-    notes = [f"labels: lengths {updates['min_length']}..{updates['max_length']}, {len(used)} distinct characters"]
+    chars, low, high = covering(labels, c.chars, pad=c.pad)
+    updates = {"min_length": low, "max_length": high}
+    notes = [f"labels: lengths {low}..{high}, {len(used)} distinct characters"]
     outside = used - set(c.chars)
     if outside:
-        updates["chars"] = "".join(sorted(set(c.chars) | used))
+        updates["chars"] = chars
         notes.append(f"labels use {len(outside)} characters outside the charset ({''.join(sorted(outside))!r}): "
-                     f"charset.chars is now their sorted union ({len(updates['chars'])} characters)")
+                     f"charset.chars now ends with them ({len(chars)} characters)")
     elif len(used) < len(c.chars):
         notes.append(f"the labels use {len(used)} of the charset's {len(c.chars)} characters; to draw only those: "
                      f"--set charset.chars={''.join(sorted(used))}")
