@@ -25,8 +25,8 @@ def build_parser():
                    help="what to train at each count (default: zero_shot finetune scratch)")
     p.add_argument("--init-from", default="base_ctc",
                    help="the pretrained model (default: the shipped CTC base model, base_ctc)")
-    p.add_argument("--config", default="configs/finetune_ctc.yaml",
-                   help="the training config (default: %(default)s; configs/finetune.yaml with --init-from base)")
+    p.add_argument("--config", default="finetune_ctc",
+                   help="the training config: a file or a shipped recipe (default: %(default)s; finetune with --init-from base)")
     add_set_arg(p, " in every training")
     p.add_argument("--chars", help="the charset (default: the characters of the folder's labels)")
     p.add_argument("--budget-min", type=float_above(0), default=15.0, help="minutes per training at most (default 15)")

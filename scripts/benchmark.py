@@ -8,7 +8,7 @@ Measures, at the config's input size and with its model:
 
 - the captcha generator: images/s in this process, and with a warm pool of
   one `spawn`ed worker per core (plus how long that pool takes to start);
-- the folder pipeline: PNGs written by `captcha_ocr.generate.generate_folder`,
+- the folder pipeline: PNGs written by `captcha_ocr.synth.folders.generate_folder`,
   decoded in parallel by `captcha_ocr.data.folder.load_folder`, then batches drawn
   from the tf.data pipeline built on them (`captcha_ocr.data.pipeline.from_arrays`);
 - training images/s through the real pipeline (`build_datasets(config)`:
@@ -246,7 +246,7 @@ def measure_folder(config: Config, sizes: Sizes) -> list[Metric]:
     pipeline = sizes.folder_batches * batch / (_now() - start)
     return [
         Metric("folder_write_images_per_s", write, "images/s",
-               f"captcha_ocr.generate.generate_folder: {n} PNGs rendered and written by {worker_count(0)} "
+               f"captcha_ocr.synth.folders.generate_folder: {n} PNGs rendered and written by {worker_count(0)} "
                "processes, pool start-up included"),
         Metric("folder_load_images_per_s", load, "images/s",
                f"captcha_ocr.data.folder.load_folder(workers=0) of those {n} PNGs: list, decode, resize "

@@ -3,7 +3,7 @@
     python scripts/time_to_accuracy.py --config configs/benchmark.yaml --budget-min 30 --target 0.95 \\
         --out reports/tta-benchmark
 
-Trains with `captcha_ocr.train.train` into `<out>/run` and, after every
+Trains with `captcha_ocr.training.fit.train` into `<out>/run` and, after every
 epoch, reads the fixed test set with the model as it is at that moment. The
 clock starts before the training data is built, so data generation counts:
 by default the synthetic sets are rendered into a fresh cache (`<out>/cache`,

@@ -99,6 +99,15 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, e
 
 
 
+def _progress(config: Config, steps: int, log) -> list:
+    """Plain progress lines where Keras's bar does not draw (stdout not a terminal)."""
+    if sys.stdout.isatty():
+        return []
+    from captcha_ocr.training.progress import ProgressLines
+
+    return [ProgressLines(config.train.epochs, steps, config.train.batch_size, log)]
+
+
 def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_from: str | Path | None = None,
           callbacks: Sequence = (), log=logger.info) -> dict:
     """Train (or resume) a run and write its directory; returns the final metrics.
@@ -181,7 +190,8 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
             steps_per_epoch=data.steps_per_epoch,
             validation_data=data.val,
             shuffle=False,  # the tf.data pipeline shuffles
-            callbacks=_callbacks(run_dir, config, rows, data.val_size, extra) + list(callbacks),
+            callbacks=_callbacks(run_dir, config, rows, data.val_size, extra) + list(callbacks) + _progress(
+                config, data.steps_per_epoch, log),
             verbose=1 if sys.stdout.isatty() else 2,
         )
     return _finish(run_dir, config, model, data, init_from, extra, log)
