@@ -221,3 +221,42 @@ def test_load_test_measures_the_service_and_its_bad_input_battery(smoke_run, tmp
     assert results["after_battery"] == {"health_status": 200, "reads_ok": True}
     report = (out / "load.md").read_text()
     assert f"--model-threads {threads}" in report and "| 4 |" in report
+
+
+# ---------------------------------------------------------------- external benchmark
+
+
+def test_external_benchmark_scores_our_model_and_ddddocr_against_the_labels(smoke_run, generated_folder, tmp_path):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "mine").symlink_to(generated_folder)
+    proc = run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", smoke_run,
+                      "--out", tmp_path / "report", cwd=tmp_path)
+    _ok(proc)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    row = report["styles"]["mine"]["ours"]
+    assert row["count"] == 24
+    # Recomputed by hand from the smoke model's own readings of the same files.
+    from captcha_ocr import Recognizer
+    from captcha_ocr.data.folder import list_folder
+
+    items = list_folder(generated_folder)
+    texts = [p.text for p in Recognizer.load(smoke_run).predict([p for p, _ in items])]
+    labels = [label for _, label in items]
+    assert row["whole"] == sum(t == lab for t, lab in zip(texts, labels)) / 24
+    assert row["whole_nocase"] == sum(t.lower() == lab.lower() for t, lab in zip(texts, labels)) / 24
+    assert "| mine " in (tmp_path / "report" / "report.md").read_text()
+    if importlib.util.find_spec("ddddocr"):
+        assert set(report["styles"]["mine"]) == {"ours", "ddddocr", "ddddocr_beta"}
+
+
+def test_external_benchmark_char_accuracy_by_hand():
+    eb = _load_script("external_benchmark")
+    assert eb.char_accuracy(["abcd", "ab"], ["abcx", "abc"]) == 5 / 7
+    assert eb.scores(["AbC", "x"], ["abc", "x"]) == {"count": 2, "whole": 0.5, "whole_nocase": 1.0, "char": 2 / 4}
+
+
+def test_external_benchmark_names_a_missing_style(tmp_path):
+    proc = run_script("external_benchmark.py", "--zoo", tmp_path, "--styles", "nope", "--out", tmp_path / "r",
+                      cwd=tmp_path)
+    assert_user_error(proc, "no folder nope under")

@@ -1,0 +1,162 @@
+"""Read labeled folders drawn by other people's code with our model and with ddddocr, side by side.
+
+    python -m captcha_ocr.zoo --out data/zoo --count 1000 --seed 1000 --styles A,B,...   # the folders
+    python scripts/external_benchmark.py --zoo data/zoo --styles A,B,... --model base_ctc \\
+        --out reports/external-zero-shot
+
+For each folder (`<zoo>/<style>/labels.csv`, as `captcha_ocr.zoo` writes them) it reads every image with
+`--model` (a run, a `.keras` file, a shipped model or an export; through `captcha_ocr.inference.readers`)
+and, when the `ddddocr` extra is installed (`pip install -e '.[ddddocr]'`), with ddddocr 1.6.1's default
+and beta models. Whole-captcha accuracy is reported case-sensitive (the text equals the label) and
+case-insensitive (equal after lower-casing both), and per character for our model (the share of the
+label's characters read right at their place). Writes report.md and report.json (with the command and the
+machine) to --out, and prints the table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from captcha_ocr.core.cli import output_dir, parser, run_cli
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.machine import machine_info
+from captcha_ocr.core.tables import markdown_table
+from captcha_ocr.data.folder import list_folder
+
+
+def char_accuracy(texts: Sequence[str], labels: Sequence[str]) -> float:
+    """The share of the labels' characters read right at their place."""
+    right = sum(sum(a == b for a, b in zip(text, label)) for text, label in zip(texts, labels))
+    return right / max(1, sum(map(len, labels)))
+
+
+def scores(texts: Sequence[str], labels: Sequence[str]) -> dict:
+    """Whole-captcha accuracy, case-sensitive and not, and per-character accuracy."""
+    n = max(1, len(labels))
+    return {"count": len(labels),
+            "whole": sum(t == lab for t, lab in zip(texts, labels)) / n,
+            "whole_nocase": sum(t.lower() == lab.lower() for t, lab in zip(texts, labels)) / n,
+            "char": char_accuracy(texts, labels)}
+
+
+def read_ours(model: str, paths: Sequence[str], batch_size: int = 128) -> tuple[list[str], float]:
+    """Our model's texts for `paths` (an unreadable file reads as ""), and the seconds it took."""
+    from captcha_ocr.inference.readers import load_reader
+
+    reader = load_reader(model)
+    start = time.perf_counter()
+    texts = []
+    for i in range(0, len(paths), batch_size):
+        arrays, where = [], []
+        for j, path in enumerate(paths[i:i + batch_size]):
+            try:
+                arrays.append(reader.prepare(path))
+                where.append(j)
+            except UserError as err:
+                print(f"warning: {err}", file=sys.stderr)
+        chunk = [""] * len(paths[i:i + batch_size])
+        if arrays:
+            for j, pred in zip(where, reader.read(np.stack(arrays))):
+                chunk[j] = pred.text
+        texts += chunk
+    return texts, time.perf_counter() - start
+
+
+def read_ddddocr(paths: Sequence[str], beta: bool) -> tuple[list[str], float]:
+    """ddddocr's texts for `paths` with its default (or beta) model, and the seconds it took."""
+    import ddddocr
+
+    ocr = ddddocr.DdddOcr(show_ad=False, beta=beta)
+    start = time.perf_counter()
+    texts = []
+    for path in paths:
+        try:
+            texts.append(ocr.classification(Path(path).read_bytes()))
+        except Exception as err:  # noqa: BLE001  (a third-party reader: any failure reads as nothing)
+            print(f"warning: ddddocr on {path}: {err}", file=sys.stderr)
+            texts.append("")
+    return texts, time.perf_counter() - start
+
+
+def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0) -> dict:
+    """Score every style's folder with `model` and, where installed, ddddocr."""
+    try:
+        import ddddocr  # noqa: F401
+        readers = ["ours", "ddddocr", "ddddocr_beta"]
+    except ImportError:
+        print("warning: ddddocr is not installed (pip install -e '.[ddddocr]'): scoring our model only",
+              file=sys.stderr)
+        readers = ["ours"]
+    results = {}
+    for style in styles:
+        items = list_folder(zoo / style)[: limit or None]
+        paths, labels = [p for p, _ in items], [label for _, label in items]
+        row = {}
+        for name in readers:
+            if name == "ours":
+                texts, seconds = read_ours(model, paths)
+            else:
+                texts, seconds = read_ddddocr(paths, beta=name == "ddddocr_beta")
+            row[name] = {**scores(texts, labels), "seconds": round(seconds, 1),
+                         "examples": [[lab, t] for lab, t in zip(labels[:5], texts[:5])]}
+        results[style] = row
+        print(f"{style}: " + ", ".join(f"{k} {v['whole']:.1%}" for k, v in row.items()), file=sys.stderr)
+    return results
+
+
+def render(report: dict) -> str:
+    readers = list(next(iter(report["styles"].values())))
+    header = ["style", "captchas"] + [f"{r} (case-insensitive)" for r in readers] + ["ours per character"]
+    rows = []
+    for style, row in report["styles"].items():
+        rows.append([style, row["ours"]["count"],
+                     *(f"{row[r]['whole']:.1%} ({row[r]['whole_nocase']:.1%})" for r in readers),
+                     f"{row['ours']['char']:.1%}"])
+    mean = {r: np.mean([row[r]["whole"] for row in report["styles"].values()]) for r in readers}
+    rows.append(["mean", "", *(f"{mean[r]:.1%}" for r in readers), ""])
+    m = report["machine"]
+    return "\n".join([
+        f"# Reading captchas drawn by other people's code: `{report['model']}` and ddddocr", "",
+        f"`{report['command']}`", "",
+        f"Whole-captcha accuracy, case-sensitive (case-insensitive in brackets). `ours` is `{report['model']}`; "
+        "`ddddocr` and `ddddocr_beta` are ddddocr 1.6.1's two models. "
+        f"Machine: {m['cpu']} ({m['cpu_count']} cores).", "",
+        markdown_table(header, rows, align="lr" + "r" * len(readers) + "r"), ""])
+
+
+def build_parser():
+    p = parser("python scripts/external_benchmark.py", __doc__)
+    p.add_argument("--zoo", required=True, help="the folder `python -m captcha_ocr.zoo --out` wrote")
+    p.add_argument("--styles", required=True, help="comma-separated style names (folders under --zoo)")
+    p.add_argument("--model", default="base_ctc", help="our model: a run, .keras file, shipped model or export")
+    p.add_argument("--limit", type=int, default=0, help="read at most this many captchas per style (0: all)")
+    p.add_argument("--out", required=True, help="report folder")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    zoo = Path(args.zoo)
+    styles = [s for s in args.styles.split(",") if s]
+    missing = [s for s in styles if not (zoo / s).is_dir()]
+    if missing:
+        raise UserError(f"--styles: no folder {', '.join(missing)} under {zoo}; write them with python -m captcha_ocr.zoo")
+    out = output_dir(args.out)
+    command = "python scripts/external_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = {"command": command, "model": args.model, "machine": machine_info(),
+              "styles": benchmark(zoo, styles, args.model, args.limit)}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    text = render(report)
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
