@@ -24,7 +24,12 @@ Measures, at the config's input size and with its model:
   and p99) and batch throughput, and the model file size;
 - peak resident memory of this process and of the largest generator worker;
 - a per-layer profile of the training step: each layer timed alone, forward
-  and backward, at its real input shape, against the measured step time.
+  and backward, at its real input shape, against the measured step time;
+- both kinds of CPU in the same run: training and batch-inference images/s of
+  the model on this CPU as it is and capped to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`,
+  an AVX2-only CPU without native bfloat16; oneDNN's own `isa:` line shows the
+  cap took effect), each with `train.precision` float32 and auto, each in its
+  own child process (`--no-isas` skips them).
 
 The first run on a config renders its synthetic sets into `data.cache_dir`
 (minutes for a large pool; `--quick` caps their sizes); later runs read them.
@@ -40,6 +45,7 @@ The module imports no TensorFlow at the top: the generator workers are
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -669,6 +675,103 @@ def measure_exports(config: Config, sizes: Sizes, model_path: str | None, traine
 # ---------------------------------------------------------------- memory, machine, output
 
 
+# ---------------------------------------------------------------- both kinds of CPU
+
+# The oneDNN ISA caps the table measures: the CPU as it is, and as an AVX2-only CPU (no AVX-512, no
+# native bfloat16), which ONEDNN_MAX_CPU_ISA makes any newer x86 CPU behave like.
+ISAS = {"native": {}, "AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
+PRECISIONS = ("float32", "auto")
+_ISA_CHECK = ("import tensorflow as tf; x = tf.random.normal((1, 8, 8, 4)); "
+              "print(float(tf.reduce_sum(tf.nn.conv2d(x, tf.ones((3, 3, 4, 4)), 1, 'SAME'))))")
+
+
+def onednn_isa(env: dict) -> str:
+    """The instruction set oneDNN says it runs on under `env` (`ONEDNN_VERBOSE` of a tiny convolution)."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", _ISA_CHECK], env={**os.environ, **env, "ONEDNN_VERBOSE": "1"},
+                          capture_output=True, text=True, timeout=300)
+    for line in proc.stdout.splitlines():
+        if ",info,cpu,isa:" in line:
+            return line.split(",info,cpu,isa:", 1)[1].strip()
+    return "unknown (oneDNN printed no isa line)"
+
+
+def probe(config: Config, precision: str, sizes: Sizes) -> dict:
+    """In this process: training images/s and batch inference images/s of the config's model at `precision`.
+
+    The batches are random pixels and labels of the config's shapes, held in memory, so the input
+    pipeline and rendering are not measured, only the model's arithmetic on this CPU.
+    """
+    import keras
+    import tensorflow as tf
+
+    from captcha_ocr.inference.recognizer import Recognizer
+    from captcha_ocr.model.build import build_model, float32_copy
+    from captcha_ocr.training.compile import compile_model, with_chosen_precision
+
+    data = config.to_dict()
+    data["train"]["precision"] = precision
+    config = with_chosen_precision(config_from_dict(data, "probe"), log=lambda *a: None)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    batch, (h, w, c) = config.train.batch_size, config.image.shape
+    charset = config.charset.build()
+    labels = np.stack([charset.encode("".join(rng.choice(list(charset.chars), config.charset.max_length)))
+                       for _ in range(batch * 4)])
+    images = rng.random((batch * 4, h, w, c), dtype=np.float32)
+    memory = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch, drop_remainder=True).repeat()
+    model = build_model(config)
+    compile_model(model, config, sizes.train_steps)
+    train_rate = _timed_fit(model, memory, batch, sizes.warmup_steps, sizes.train_steps)
+    rec = Recognizer(float32_copy(model, config))
+    pixels = (images[:PREDICT_BATCH] * 255).astype(np.uint8)
+    rec.predict_arrays(pixels)  # traced
+    start = _now()
+    for _ in range(max(1, sizes.predict_images // PREDICT_BATCH)):
+        rec.predict_arrays(pixels, batch_size=PREDICT_BATCH)
+    infer_rate = max(1, sizes.predict_images // PREDICT_BATCH) * len(pixels) / (_now() - start)
+    return {"precision": config.train.precision, "train_images_per_s": train_rate,
+            "predict_batch_images_per_s": infer_rate}
+
+
+def measure_isas(args_for_child: list[str], log=print) -> list[dict]:
+    """Each of `ISAS` x `PRECISIONS` in a child process of this script (`--probe`), in one run."""
+    import subprocess
+
+    rows = []
+    for isa, env in ISAS.items():
+        said = onednn_isa(env)
+        for precision in PRECISIONS:
+            log(f"  {isa} ISA, train.precision: {precision} ...")
+            proc = subprocess.run([sys.executable, __file__, *args_for_child, "--probe", precision],
+                                  env={**os.environ, **env}, capture_output=True, text=True, timeout=3600)
+            found = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+            if proc.returncode != 0 or not found:
+                raise RuntimeError(f"probe {isa}/{precision} failed:\n{proc.stderr[-2000:]}")
+            rows.append({"isa": isa, "onednn_isa": said, "asked": precision, **json.loads(found[-1][6:])})
+    base = rows[0]
+    for row in rows:
+        row["train_vs_native_float32"] = row["train_images_per_s"] / base["train_images_per_s"]
+    return rows
+
+
+def _short_isa(said: str) -> str:
+    """'Intel AVX-512 with float16, ... bfloat16 ... Intel AMX ...' -> 'Intel AVX-512 + bfloat16, AMX'."""
+    extras = [name for name, word in (("bfloat16", "bfloat16"), ("AMX", "AMX")) if word in said]
+    return said.split(" with ")[0] + (f" + {', '.join(extras)}" if extras else "")
+
+
+def isa_markdown(rows: list[dict]) -> str:
+    """The native/AVX2 x float32/auto table."""
+    return markdown_table(
+        ["ISA (ONEDNN_MAX_CPU_ISA)", "oneDNN runs on", "train.precision", "chosen", "training images/s",
+         "vs native float32", "batch inference images/s"],
+        [[r["isa"], _short_isa(r["onednn_isa"]), r["asked"], r["precision"], f"{r['train_images_per_s']:.0f}",
+          f"{r['train_vs_native_float32']:.2f}x", f"{r['predict_batch_images_per_s']:.0f}"] for r in rows],
+        align="lllrrrr")
+
+
 def memory_metrics() -> list[Metric]:
     """Peak resident set of this process over the whole run."""
     # Not RUSAGE_CHILDREN: on Linux a spawned child keeps the high-water mark of
@@ -719,11 +822,18 @@ def markdown(report: dict) -> str:
                        [[name, _fmt(m["value"]), m["unit"], m["how"]] for name, m in report["metrics"].items()],
                        align="lrll"),
     ]
+    if report.get("isas"):
+        lines += ["", "## Both kinds of CPU", "",
+                  "The same model on random in-memory batches (no input pipeline), each in its own process: the "
+                  "CPU as it is, and capped to AVX2 by `ONEDNN_MAX_CPU_ISA=AVX2` (an AVX2-only CPU: no AVX-512, "
+                  "bfloat16 emulated); `auto` is the precision `train.precision: auto` chose. Batch inference "
+                  "reads with the float32 model that a run saves.", "", isa_markdown(report["isas"])]
     lines += ["", "## Where a training step's time goes", "", profile_markdown(report["profile"])]
     return "\n".join(lines)
 
 
-def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None = None, log=print) -> dict:
+def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None = None, log=print,
+                  child_args: Sequence[str] | None = None) -> dict:
     """Run every measurement in order; returns the report (without command, config path or output)."""
     sizes = QUICK if quick else FULL
     overrides = {}
@@ -761,6 +871,10 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
     log("export formats ...")
     metrics += measure_exports(config, sizes, model_path, saved)
     metrics += memory_metrics()
+    isas = []
+    if child_args is not None:
+        log("both kinds of CPU: native and AVX2-only, float32 and auto, each in its own process ...")
+        isas = measure_isas(list(child_args), log)
     return {
         "started": started,
         "duration_s": _now() - t0,
@@ -771,6 +885,7 @@ def run_benchmark(config: Config, *, quick: bool = False, model_path: str | None
         "flops_convention": FLOPS_CONVENTION,
         "metrics": {m.name: {"value": float(m.value), "unit": m.unit, "how": m.how} for m in metrics},
         "profile": profile,
+        "isas": isas,
     }
 
 
@@ -782,12 +897,21 @@ def build_parser():
     p.add_argument("--model", help="time and size this run directory or .keras file (default: the config's model)")
     p.add_argument("--out", default="reports/my-benchmark",
                    help="folder for benchmark.json and benchmark.md (default: reports/my-benchmark; reports/benchmark is the committed record)")
+    p.add_argument("--no-isas", action="store_true",
+                   help="skip the native/AVX2 x float32/auto table (four child processes)")
+    p.add_argument("--probe", choices=PRECISIONS, help=argparse.SUPPRESS)  # a child of the table: one cell
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    sizes = QUICK if args.quick else FULL
+    if args.probe:
+        if args.quick:
+            config = quick_config(config)[0]
+        print("PROBE " + json.dumps(probe(config, args.probe, sizes)), flush=True)
+        return 0
     if args.model:
         # Checked now rather than after minutes of measurements.
         path = Path(args.model)
@@ -795,8 +919,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"--model {args.model!r} not found (or has no model.keras); "
                             "give a run directory (runs/NAME) or a .keras file")
     out = output_dir(args.out)
+    child = None if args.no_isas else [
+        *(["--config", args.config] if args.config else []), *(a for o in args.overrides for a in ("--set", o)),
+        *(["--quick"] if args.quick else [])]
     report = run_benchmark(config, quick=args.quick, model_path=args.model,
-                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                           log=lambda msg: print(msg, file=sys.stderr, flush=True), child_args=child)
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report = {"command": command.strip(), "config": args.config or "(defaults)", **report}
     (out / "benchmark.json").write_text(json.dumps(report, indent=2))

@@ -131,13 +131,24 @@ def test_benchmark_quick_measures_every_metric(tmp_path):
     assert profile["step_ms"] == pytest.approx(32 / report["metrics"]["train_images_per_s_memory"]["value"] * 1000)
     assert profile["rest_ms"] == pytest.approx(profile["step_ms"] - sum(r["ms"] for r in rows.values()))
     assert "## Where a training step's time goes" in table and "| conv2 | Conv2D |" in table
+    # Both kinds of CPU, in one run: native and AVX2-capped, float32 and auto, each measured in its own process.
+    from captcha_ocr.core.machine import choose_precision
+
+    isas = {(r["isa"], r["asked"]): r for r in report["isas"]}
+    assert set(isas) == {(i, p) for i in ("native", "AVX2") for p in ("float32", "auto")}
+    assert isas["AVX2", "float32"]["onednn_isa"] == "Intel AVX2"  # the cap took effect: oneDNN says so
+    assert isas["AVX2", "auto"]["precision"] == "float32"  # emulated bfloat16 is never chosen
+    assert isas["native", "auto"]["precision"] == choose_precision("auto").precision
+    assert isas["native", "float32"]["train_vs_native_float32"] == 1.0
+    assert all(r["train_images_per_s"] > 0 and r["predict_batch_images_per_s"] > 0 for r in isas.values())
+    assert "## Both kinds of CPU" in table and "| AVX2 " in table
 
 
 def test_benchmark_quick_on_a_mixed_precision_ctc_model(tmp_path):
     """The quickstart's kind of model: no XLA variant (XLA cannot compile ctc_loss), float32 exports."""
     out = tmp_path / "bench"
     proc = run_script("benchmark.py", "--config", SMOKE, "--quick", "--set", "loss.name=ctc", "--set", "model.rnn_units=8",
-                      "--set", "train.precision=mixed_bfloat16", "--out", out, cwd=tmp_path)
+                      "--set", "train.precision=mixed_bfloat16", "--out", out, "--no-isas", cwd=tmp_path)
     _ok(proc)
     metrics = json.loads((out / "benchmark.json").read_text())["metrics"]
     expected = set(BENCHMARK_METRICS) - {"train_images_per_s_memory_xla", "train_xla_speed_ratio",
