@@ -137,3 +137,22 @@ def test_background_brightness_spans_dark_and_light(samples):
     lums = np.array([border_luminance(im) for im in samples])
     dark, light = (lums < 100).mean(), (lums > 150).mean()
     assert 0.15 < dark < 0.5 and 0.5 < light < 0.85, (dark, light)
+
+
+def test_extra_fonts_are_drawn_too_and_leave_the_default_unchanged(tmp_path):
+    import shutil
+
+    from captcha_ocr.synth.broad import BroadGenerator, font_files
+
+    bundled = font_files()
+    extra = tmp_path / "Extra-Regular.ttf"
+    shutil.copy(bundled[0], extra)  # another file: a font the bundled list does not hold
+    plain = BroadGenerator("0123456789", 4, 4)
+    more = BroadGenerator("0123456789", 4, 4, fonts=(str(extra), str(tmp_path / "missing.ttf")))
+    assert more.files == (*bundled, str(extra))  # a file that is no font is left out
+    assert plain.files == tuple(bundled)
+    # The texts never change; some of 40 captchas are drawn in the extra font (1 in len(bundled) + 2).
+    pairs = [(plain.sample(0, "t", i), more.sample(0, "t", i)) for i in range(40)]
+    assert all(a[0] == b[0] for a, b in pairs)
+    same = sum(a[1].tobytes() == b[1].tobytes() for a, b in pairs)
+    assert 0 < 40 - same < 40

@@ -9,7 +9,8 @@ Each image draws its own style from these ranges (probabilities in brackets):
 
 - text: length uniform in [min_length, max_length], characters uniform from `chars`.
 - font: uniform over `font_files()` (matplotlib's DejaVu, STIX and Computer Modern
-  text fonts, captcha's DroidSansMono) plus Pillow's default font; [10%] one per character.
+  text fonts, captcha's DroidSansMono) plus Pillow's default font, plus the font
+  files of `generator.fonts` where a config names some; [10%] one per character.
 - canvas: height 32-100 px (taller only if a rotated glyph needs it); font size
   40-72% of the height, each character x(1 +- up to 0.12). The width follows the
   text: its ink span plus left and right margins of 0.1-0.9 font sizes each.
@@ -77,8 +78,8 @@ def _names_alphanumerics(path: Path) -> bool:
     return sub is not None and all(toUnicode(sub.cmap.get(ord(c), "")) == c for c in ALPHANUMERIC)
 
 
-@lru_cache(maxsize=1)
-def _font_files() -> tuple[str, ...]:
+@lru_cache(maxsize=8)
+def _font_files(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     candidates = [Path(captcha.__file__).parent / "data" / "DroidSansMono.ttf"]
     try:
         import matplotlib
@@ -86,27 +87,29 @@ def _font_files() -> tuple[str, ...]:
         pass
     else:
         candidates += Path(matplotlib.get_data_path(), "fonts", "ttf").glob("*.ttf")
-    return tuple(sorted(str(p) for p in candidates if _names_alphanumerics(p)))
+    bundled = sorted(str(p) for p in candidates if _names_alphanumerics(p))
+    # Extra fonts come after the bundled ones, so that without them every index draws what it drew before.
+    return tuple(bundled + sorted({str(p) for p in extra if _names_alphanumerics(Path(p))} - set(bundled)))
 
 
-def font_files() -> list[str]:
+def font_files(extra: tuple[str, ...] = ()) -> list[str]:
     """The TrueType files broad captchas are drawn with, sorted (Pillow's default font is used too).
 
     Every install has them: matplotlib's bundled fonts and the `captcha` package's
-    DroidSansMono. Fonts that do not draw 0-9A-Za-z as themselves are left out. The
-    list is found once per process, on first use.
+    DroidSansMono; `extra` (a config's `generator.fonts`, expanded) adds more after them.
+    Fonts that do not draw 0-9A-Za-z as themselves are left out. The list is found once
+    per process, on first use.
 
     Returns:
         Absolute paths.
     """
-    return list(_font_files())
+    return list(_font_files(tuple(extra)))
 
 
-@lru_cache(maxsize=512)
-def _font(index: int, size: int) -> ImageFont.FreeTypeFont:
-    """Font `index` of `_font_files()` (one past the end: Pillow's default) at `size` px, cached per process."""
-    files = _font_files()
-    return ImageFont.load_default(size) if index == len(files) else ImageFont.truetype(files[index], size)
+@lru_cache(maxsize=2048)
+def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
+    """The font file at `size` px (None: Pillow's default), cached per process."""
+    return ImageFont.load_default(size) if path is None else ImageFont.truetype(path, size)
 
 
 def _glyph(font: ImageFont.FreeTypeFont, char: str, angle: float, stroke: int, hollow: bool) -> tuple[Image.Image, float]:
@@ -201,12 +204,14 @@ def _remap(layer: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
     return top + (bottom - top) * fy
 
 
-def _draw(text: str, rng: random.Random) -> Image.Image:
-    """Draw `text` in a style drawn from `rng` (the module docstring lists the ranges)."""
+def _draw(text: str, rng: random.Random, files: tuple[str, ...]) -> Image.Image:
+    """Draw `text` in a style drawn from `rng` (the module docstring lists the ranges), in one of `files`."""
     nrng = np.random.default_rng(rng.getrandbits(64))
     height = rng.randint(*HEIGHT_RANGE)
     size = height * rng.uniform(0.4, 0.72)
-    fonts = len(_font_files()) + 1  # + Pillow's default font
+    # Pillow's default font keeps the index one past the bundled fonts it always had.
+    paths = [*files[:len(_font_files())], None, *files[len(_font_files()):]]
+    fonts = len(paths)
     font_index, mixed = rng.randrange(fonts), rng.random() < 0.1
     jitter, max_angle = rng.uniform(0, 0.12), rng.uniform(0, MAX_ROTATION)
     bounce, gap = rng.uniform(0, 0.1) * height, rng.uniform(-0.2, 0.35) * size
@@ -215,7 +220,7 @@ def _draw(text: str, rng: random.Random) -> Image.Image:
     for char in text:
         s = max(8, round(size * rng.uniform(1 - jitter, 1 + jitter)))
         stroke = 0 if weight == "regular" else rng.randint(1, max(1, round(s / 22)))
-        font = _font(rng.randrange(fonts) if mixed else font_index, s)
+        font = _font(paths[rng.randrange(fonts) if mixed else font_index], s)
         mask, dy = _glyph(font, char, rng.uniform(-max_angle, max_angle), stroke, weight == "outline" and s >= 26)
         glyphs.append((mask, dy + rng.uniform(-bounce, bounce)))
 
@@ -322,10 +327,11 @@ def _draw(text: str, rng: random.Random) -> Image.Image:
 class BroadGenerator:
     """Draws broad captcha i of (seed, split) deterministically."""
 
-    def __init__(self, chars: str, min_length: int, max_length: int):
+    def __init__(self, chars: str, min_length: int, max_length: int, fonts: tuple[str, ...] = ()):
         """Args:
             chars: the characters texts are drawn from (uniformly).
             min_length, max_length: text lengths are uniform in this inclusive range.
+            fonts: font files to draw with besides the bundled ones (`font_files`).
 
         Raises:
             UserError: empty charset or a bad length range.
@@ -335,6 +341,7 @@ class BroadGenerator:
         if not 1 <= min_length <= max_length:
             raise UserError(f"broad generator: lengths need 1 <= min_length <= max_length, got {min_length}..{max_length}")
         self.chars, self.min_length, self.max_length = chars, min_length, max_length
+        self.files = _font_files(tuple(fonts))
 
     def sample(self, seed: int, split: str, index: int) -> tuple[str, Image.Image]:
         """Captcha `index` of (seed, split).
@@ -345,4 +352,4 @@ class BroadGenerator:
         rng = random.Random(f"broad:{seed}:{split}:{index}")
         length = rng.randint(self.min_length, self.max_length)
         text = "".join(rng.choice(self.chars) for _ in range(length))
-        return text, _draw(text, rng)
+        return text, _draw(text, rng, self.files)

@@ -213,7 +213,7 @@ def _generator(spec: GeneratorSpec):
         if spec.kind == "broad":
             from captcha_ocr.synth.broad import BroadGenerator
 
-            gen = BroadGenerator(spec.chars, spec.min_length, spec.max_length)
+            gen = BroadGenerator(spec.chars, spec.min_length, spec.max_length, spec.fonts)
         else:
             gen = CaptchaGenerator(spec)
         _GENERATORS[spec] = gen
