@@ -74,3 +74,32 @@ def test_missing_and_malformed_files(tmp_path: Path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="mapping"):
         load_config(bad)
+
+
+def test_a_recipe_is_found_by_name_from_any_folder(tmp_path: Path, monkeypatch):
+    from captcha_ocr.core.config import RECIPES, config_path, recipe_names
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here, as after pip install . outside the checkout
+    assert config_path("quickstart") == RECIPES / "quickstart.yaml"
+    assert config_path("quickstart.yaml") == RECIPES / "quickstart.yaml"
+    assert config_path("configs/quickstart.yaml") == RECIPES / "quickstart.yaml"
+    assert config_path("activations/elu") == RECIPES / "activations" / "elu.yaml"
+    assert load_config("smoke") == load_config(CONFIGS / "smoke.yaml")
+    assert {"quickstart", "smoke", "finetune_ctc", "activations/elu"} <= set(recipe_names())
+    # The checkout's configs/ is the same folder.
+    assert CONFIGS.resolve() == RECIPES.resolve()
+
+
+def test_an_existing_file_wins_over_a_recipe_of_its_name(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smoke.yaml").write_text("train: {epochs: 7}\n")
+    assert load_config("smoke.yaml").train.epochs == 7
+    assert load_config("smoke").train.epochs == 2  # no file named `smoke`: the recipe
+
+
+def test_an_unknown_recipe_lists_the_known_ones(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as err:
+        load_config("quickstrat")
+    message = str(err.value)
+    assert "not found (did you mean 'quickstart'?)" in message and "finetune_ctc" in message

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Train (or resume) the second CTC base model, base_ctc2 (captcha_ocr/recipes/base_model_ctc2.yaml), on this
+# machine or another, across days:
+#   bash scripts/train_base_ctc2.sh           install the fonts, write the zoo's training side, train; run it again
+#                                             after a stop and it resumes after the last finished epoch
+#   bash scripts/train_base_ctc2.sh --save    copy the run's resume state into checkpoints/base_ctc2/ (commit it)
+# A fresh checkout resumes from checkpoints/base_ctc2/ when runs/base_ctc2 is not there yet.
+# Needs the zoo's extras (docs/zoo.md) and root for apt-get (or the fonts installed already).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=runs/base_ctc2
+keep=checkpoints/base_ctc2
+files="config.yaml history.csv model.keras backup"
+if [ "${1:-}" = "--save" ]; then
+    test -f "$run/backup/state.json" || { echo "error: $run has no finished epoch to save yet" >&2; exit 2; }
+    rm -rf "$keep.tmp" && mkdir -p "$keep.tmp"
+    for f in $files; do cp -r "$run/$f" "$keep.tmp/"; done
+    rm -rf "$keep" && mv "$keep.tmp" "$keep"
+    echo "saved $(python3 -c "import json; print(json.load(open('$keep/backup/state.json'))['epoch'])") epochs to $keep"
+    exit 0
+fi
+# The fonts of the broad half (Debian's packages; none that a kept-aside zoo generator draws with).
+fonts="fonts-lato fonts-open-sans fonts-cantarell fonts-roboto fonts-crosextra-caladea fonts-linuxlibertine
+       fonts-firacode fonts-inconsolata fonts-oxygen fonts-ebgaramond fonts-hack fonts-league-spartan
+       fonts-comfortaa fonts-jura fonts-noto-core"
+if ! dpkg -s $fonts >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $fonts >/dev/null
+fi
+# The training side of the external benchmark: 5,000 captchas of each of 12 styles, seed 0 (the kept-aside
+# test folders use seed 1000, and none of their generators is here).
+styles=easy-captcha,easy-captcha-simple,flask-simple-captcha,flask-simple-captcha-digits,kaptcha,kaptcha-emboss
+styles=$styles,trdg,trdg-distorted,captchapng,captchapng-6,captcha-canvas,captcha-canvas-large
+if [ ! -f data/zoo-train/labels.csv ]; then
+    python -m captcha_ocr.zoo --out data/zoo-train --count 5000 --seed 0 --styles "$styles"
+    python - <<'PY'
+from pathlib import Path
+
+from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
+
+root = Path("data/zoo-train")
+rows = [(f"{style.name}/{name}", label) for style in sorted(p for p in root.iterdir() if p.is_dir())
+        for name, label in read_labels_csv(style / LABELS_CSV)]
+write_labels_csv(root / LABELS_CSV, rows)
+print(f"{root / LABELS_CSV}: {len(rows)} captchas")
+PY
+fi
+if [ ! -d "$run" ] && [ -f "$keep/backup/state.json" ]; then
+    mkdir -p "$run" && cp -r "$keep"/* "$run/"
+    echo "resuming from $keep"
+fi
+python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir "$run"
