@@ -37,7 +37,6 @@ def _serve(server, what: str) -> int:
     return 0
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     from captcha_ocr.core.cli import int_at_least, parser
 
@@ -54,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--processes", type=int_at_least(0), default=0,
                    help="rendering processes (default: one per core)")
     return p
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

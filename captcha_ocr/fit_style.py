@@ -31,14 +31,12 @@ def writable_file(path: str | Path, flag: str) -> Path:
     return path
 
 
-
 def write_output(path: Path, write: Callable[[Path], None], flag: str) -> None:
     """Write one output file atomically (`captcha_ocr.core.atomic`), or say in one line why it cannot be."""
     try:
         write_atomic(path, write)
     except OSError as err:
         raise UserError(f"cannot write {flag} {str(path)!r}: {err.strerror or err}; give a writable path") from None
-
 
 
 def build_parser():
@@ -52,7 +50,6 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same fit)")
     p.add_argument("--sheet", metavar="PNG", help="contact sheet to write (default: --out with .png)")
     return p
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,6 @@ def build_parser():
     return p
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.preview and (not args.out or args.count is None):

@@ -34,7 +34,6 @@ def build_parser():
     return p
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)

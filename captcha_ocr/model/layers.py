@@ -33,7 +33,6 @@ class CaptchaSpec(layers.Layer):
         return {**super().get_config(), **self.spec.to_dict()}
 
 
-
 @keras.saving.register_keras_serializable(package="captcha_ocr")
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
@@ -66,7 +65,6 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return outputs
 
 
-
 # One factory per name of `captcha_ocr.core.choices.ACTIVATIONS` (a test checks that they agree).
 ACTIVATION_LAYERS = {
     "relu": lambda **kw: layers.ReLU(**kw),
@@ -78,13 +76,11 @@ ACTIVATION_LAYERS = {
 }
 
 
-
 def activation_layer(name: str, layer_name: str | None = None, dtype=None) -> layers.Layer:
     """A fresh activation layer by config name (one of `captcha_ocr.core.choices.ACTIVATIONS`)."""
     if name not in ACTIVATIONS or name not in ACTIVATION_LAYERS:
         raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
     return ACTIVATION_LAYERS[name](name=layer_name, dtype=dtype)
-
 
 
 @keras.saving.register_keras_serializable(package="captcha_ocr")
@@ -130,7 +126,6 @@ class PositionAttention(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "positions": self.positions, "heads": self.heads}
-
 
 
 def model_spec(model: keras.Model) -> ModelSpec:

@@ -21,9 +21,7 @@ from captcha_ocr.core.images import scale_pixels
 COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.5)
 
 
-
 TARGETS = (0.9, 0.95, 0.99)
-
 
 
 def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 128, top_confusions: int = 20) -> dict:
@@ -45,7 +43,6 @@ def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: i
     logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
     texts, confidence, pred = decode(logits, charset, spec.loss)
     return score(texts, confidence, pred, labels, charset, top_confusions)
-
 
 
 def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20) -> dict:
@@ -89,7 +86,6 @@ def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np
         "coverage": coverage,
         "confidence_for_accuracy": thresholds,
     }
-
 
 
 def format_report(report: dict, title: str = "") -> str:

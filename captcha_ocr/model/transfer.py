@@ -47,11 +47,9 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
     return kept, fresh
 
 
-
 def _same_classes(model: keras.Model, source: keras.Model) -> bool:
     a, b = model_spec(model), model_spec(source)
     return (a.chars, a.pad, a.max_length) == (b.chars, b.pad, b.max_length)
-
 
 
 def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
@@ -82,7 +80,6 @@ def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
     where = "the blank, for every frame" if is_frame_loss(new.loss) else f"the pad at {positions} of {new_positions} positions"
     return (f"rows of {len(pairs) - 1} shared characters and {where}; "
             f"{len(new_cs.chars) - len(pairs) + 1} new characters start fresh")
-
 
 
 def _shapes(shapes) -> str:

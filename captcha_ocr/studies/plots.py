@@ -38,14 +38,12 @@ def curve(runs: Sequence[Run], x_key: str, y_key: str) -> dict[str, list[float]]
     return out
 
 
-
 def _time_unit(seconds: float) -> tuple[float, str]:
     if seconds < 600:
         return 1.0, "s"
     if seconds < 3 * 3600:
         return 60.0, "min"
     return 3600.0, "h"
-
 
 
 def _draw(ax, variants: Sequence[Variant], x_key: str, y_key: str, x_scale: float = 1.0, y_scale: float = 1.0):
@@ -59,7 +57,6 @@ def _draw(ax, variants: Sequence[Variant], x_key: str, y_key: str, x_scale: floa
         ax.fill_between(x, [a * y_scale for a in c["min"]], [a * y_scale for a in c["max"]],
                         color=line.get_color(), alpha=0.2, linewidth=0)
     ax.grid(True, alpha=0.3)
-
 
 
 def write_plots(variants: Sequence[Variant], out_dir: Path) -> list[str] | None:

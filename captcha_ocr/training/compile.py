@@ -22,7 +22,6 @@ def make_optimizer(config: Config, steps_per_epoch: int):
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
 
 
-
 def with_chosen_precision(config: Config, log=logger.info) -> Config:
     """`config` with `train.precision` settled for this machine (`auto` resolved), saying which and why.
 
@@ -33,7 +32,6 @@ def with_chosen_precision(config: Config, log=logger.info) -> Config:
     choice = choose_precision(config.train.precision, gpu_capabilities=gpu_capabilities())
     (logger.warning if choice.warning else log)(choice.reason)
     return config.model_copy(update={"train": config.train.model_copy(update={"precision": choice.precision})})
-
 
 
 def compile_model(model, config: Config, steps_per_epoch: int) -> None:

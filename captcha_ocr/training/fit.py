@@ -28,13 +28,11 @@ from captcha_ocr.training.compile import compile_model, with_chosen_precision
 SELECT = "val_select"
 
 
-
 def selection_score(logs: dict) -> float:
     """`SELECT` of one epoch's logs (or history row)."""
     loss = float(logs.get("val_loss", float("nan")))
     fit = 1.0 / (1.0 + loss) if math.isfinite(loss) and loss >= 0 else 0.0
     return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0)) + 1e-12 * fit
-
 
 
 def exact_fractions(logs: dict, captchas: int, positions: int) -> None:
@@ -46,7 +44,6 @@ def exact_fractions(logs: dict, captchas: int, positions: int) -> None:
     for key, total in (("val_captcha_acc", captchas), ("val_char_acc", captchas * positions)):
         if key in logs and total:
             logs[key] = round(float(logs[key]) * total) / total
-
 
 
 def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, extra_first: Sequence = ()):
@@ -98,7 +95,6 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, e
     return cbs
 
 
-
 def _progress(config: Config, steps: int, log) -> list:
     """Plain progress lines where Keras's bar does not draw (stdout not a terminal)."""
     if sys.stdout.isatty():
@@ -129,7 +125,6 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
 
     with own_run_dir(Path(run_dir), worker_role(config)) as run_dir, run_lock(run_dir):
         return _train(config, run_dir, restart, init_from, callbacks, log)
-
 
 
 def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: Sequence, log) -> dict:
@@ -197,7 +192,6 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     return _finish(run_dir, config, model, data, init_from, extra, log)
 
 
-
 def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, log) -> dict:
     """Evaluate model.keras on the test set and write metrics.json, which marks the run finished."""
     import keras
@@ -229,7 +223,6 @@ def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, 
     log(format_report(report, title=f"test set ({report['count']} captchas), best model of epoch {best_epoch}"))
     log(f"run directory: {run_dir}")
     return metrics
-
 
 
 def _init_weights(model, source, init_from: str | Path, log) -> None:

@@ -34,7 +34,6 @@ def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confide
     return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
 
 
-
 def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,
             initial_epoch: int = 0):
     """The Keras callback that relabels `pool` at the end of each stage (see the module docstring).
