@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.cli import add_set_arg, float_above, int_at_least, parser, run_cli
+from captcha_ocr.core.config import config_path
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.studies.learning_curve import METHODS, learning_curve, render_markdown
 
@@ -40,8 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     if not args.budget_min > 0:
         raise UserError(f"--budget-min must be a positive number of minutes, got {args.budget_min:g}")
-    if not Path(args.config).is_file():
-        raise UserError(f"--config {args.config!r} not found; run from the repository folder or give a config file")
+    config_path(args.config)  # a file or a shipped recipe, checked before minutes of work
     args.labels = sorted(set(args.labels))
     summary = learning_curve(args)
     print()

@@ -67,3 +67,12 @@ def test_tiny_learning_curve_writes_table_plot_and_summary(smoke_run, workdir, t
 def test_bad_inputs(generated_folder, workdir, tmp_path, extra, fragment):
     base = ["--data", generated_folder, "--out", tmp_path / "x", "--config", SMOKE, "--methods", "scratch"]
     assert_user_error(run_module("learning_curve", *base, *extra, cwd=workdir), fragment)
+
+
+def test_the_default_recipe_is_found_from_any_folder(tmp_path):
+    # From an empty folder (as after pip install . elsewhere) the default config, the shipped recipe
+    # finetune_ctc, resolves: the first error is the missing data folder, not the config.
+    proc = run_module("learning_curve", "--data", tmp_path / "no-such-folder", "--labels", "10",
+                      "--out", tmp_path / "x", cwd=tmp_path)
+    assert_user_error(proc, "no-such-folder")
+    assert "--config" not in proc.stderr
