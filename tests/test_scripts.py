@@ -259,6 +259,9 @@ def test_external_benchmark_scores_our_model_and_ddddocr_against_the_labels(smok
     assert "| mine " in (tmp_path / "report" / "report.md").read_text()
     if importlib.util.find_spec("ddddocr"):
         assert set(report["styles"]["mine"]) == {"ours", "ddddocr", "ddddocr_beta"}
+    _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", smoke_run, "--no-ddddocr",
+                   "--out", tmp_path / "ours-only", cwd=tmp_path))
+    assert set(json.loads((tmp_path / "ours-only" / "report.json").read_text())["styles"]["mine"]) == {"ours"}
 
 
 def test_external_benchmark_char_accuracy_by_hand():
