@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.data.folder import list_folder, read_labels_csv
-from captcha_ocr.serve.labeling import LabelSession, check_label
+from captcha_ocr.data.folder import FORMULA_STARTS, list_folder, read_labels_csv, write_labels_csv
+from captcha_ocr.serve.labeling import LabelSession, UnknownCharacters, check_label
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +156,108 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
 
     session.use_model("base", model.spec)  # the shipped base model: the fine-tuning recipe fits it
     assert "--config finetune --init-from base " in session.state()["train_command"]
+
+
+def open_checked(folder, model, extra: str = "") -> LabelSession:
+    """A session as the service opens it: labels checked against the model's charset (and `extra`)."""
+    return LabelSession.open(folder, model.prepare, model.read, chars=model.spec.chars + extra, pad=model.spec.pad)
+
+
+def test_labels_are_checked_against_the_charset_and_new_characters_are_confirmed_once(folder, model):
+    session = open_checked(folder, model, extra="#")
+    file = session.queue[0]
+    for text, named in [("A_B", "'_'"), ("A\x00B", "'\\x00'"), ("A\u202eB", "'\\u202e'"), ("Aé1", "'é'"),
+                        ("=1+1", "'='"), ("x" * 65, "65 characters")]:
+        with pytest.raises(UserError, match=re.escape(named)):
+            session.label(file, text)
+    assert not (folder / "labels.csv").exists()
+    session.label(file, "A#1")  # --charset's extra character
+    with pytest.raises(UnknownCharacters) as refused:
+        session.label(file, "Aé=")
+    assert refused.value.chars == "é="
+    with pytest.raises(UnknownCharacters):
+        session.label(file, "Aé=", add_chars="é")  # '=' not confirmed: nothing saved
+    assert dict(read_labels_csv(folder / "labels.csv"))[file] == "A#1"
+    state = session.label(file, "Aé=", add_chars="éz=")  # 'z' is not in the label: ignored
+    assert state["charset"] == model.spec.chars + "#é="
+    session.label(session.queue[0], "=é")  # confirmed once, accepted from then on
+    with pytest.raises(UserError, match="'_'"):
+        session.label(file, "A_", add_chars="_")  # the pad is never a label's character
+
+
+@pytest.mark.parametrize("label", ["=1+1", "+SUM(1)", "-x", "@x", '=HYPERLINK("http://x")', "'x", "''=x", "'=x",
+                                   "a'b", "Ab12"])
+def test_labels_csv_stores_formulas_so_they_cannot_run_and_reads_them_back_as_typed(tmp_path, label):
+    import csv
+
+    file = label.replace("/", "|") + ".png"  # a file name may start a formula too
+    write_labels_csv(tmp_path / "labels.csv", [(file, label)])
+    with open(tmp_path / "labels.csv", newline="") as fh:
+        cells = list(csv.reader(fh))[1]  # as a spreadsheet sees them
+    assert not any(cell.startswith(FORMULA_STARTS) for cell in cells), cells
+    assert read_labels_csv(tmp_path / "labels.csv") == [(file, label)]
+    (tmp_path / file).write_bytes(b"")  # the folder reader reads the same
+    assert list_folder(tmp_path) == [(str(tmp_path / file), label)]
+
+
+def test_links_out_of_the_folder_are_left_out_and_stale_temporaries_removed(folder, model, generated_folder):
+    import os
+    import subprocess
+    import sys
+
+    outside = sorted(generated_folder.glob("*.png"))[10]
+    (folder / "out.png").symlink_to(outside)
+    (folder / "in.png").symlink_to(folder / "img0.png")  # a link inside the folder is an image of it
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid in (dead.pid, alive.pid, os.getpid()):
+            (folder / f".labels.{pid}-1.tmp.csv").write_text("file,label\n")
+        session = open_session(folder, model)
+        left = sorted(p.name for p in folder.glob(".labels.*.tmp.csv"))
+    finally:
+        alive.kill()
+        alive.wait()
+    assert left == sorted(f".labels.{pid}-1.tmp.csv" for pid in (alive.pid, os.getpid()))  # in use: kept
+    assert "out.png" not in session.reads and "in.png" in session.reads
+    with pytest.raises(KeyError):
+        session.label("out.png", "Ab12")
+    (folder / "img1.png").unlink()
+    (folder / "img1.png").symlink_to(outside)  # swapped for a link after the start: not served
+    with pytest.raises(KeyError):
+        session.image_path("img1.png")
+
+
+def test_the_retrain_command_loads_whatever_characters_the_labels_have(folder, model, smoke_run):
+    """Labels with YAML's and the shell's special characters, a digits-only charset, and an old labels.csv
+    row with the pad: the page's command still parses to a config that builds."""
+    import dataclasses
+    import shlex
+
+    from captcha_ocr.core.config import load_config
+
+    (folder / "labels.csv").write_text("file,label\nold.png,A_B\n")  # the pad, from before labels were checked
+    session = open_checked(folder, model)
+    session.use_model(str(smoke_run), model.spec)
+    odd = ["=1+1", "a#b", "c:d", "'q'", '"w"', "\\e", "é", "{x}", "[y]", "&z", "*s", "!t", "%u", "@v", "`g", "|h",
+           ">i", "-j", "~", "?k", "Ab 1"]  # and one with a space, from a labels.csv written by hand
+    file = session.queue[0]
+    session.label(file, odd[0], add_chars=odd[0])  # through the API once; the rest as if read from labels.csv
+    session.labels.update({f"f{i}.png": text for i, text in enumerate(odd[1:])})
+    commands = {"mixed": session.state()["train_command"]}
+    digits = LabelSession.open(folder, model.prepare, model.read, chars="0123456789", pad="_")
+    digits.labels = {f"{i}.png": f"{i:04d}" for i in range(20)}
+    digits.use_model(str(smoke_run), dataclasses.replace(model.spec, chars="0123456789"))
+    commands["digits"] = digits.state()["train_command"]
+    for name, command in commands.items():
+        assert command, name
+        args = shlex.split(command.replace(" \\\n", " ").split("\n")[0])
+        overrides = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+        config = load_config(args[args.index("--config") + 1], overrides)
+        chars = config.charset.build().chars
+        assert config.data.folder == str(folder) and "_" not in chars
+        if name == "digits":
+            assert chars == "0123456789"
+        else:
+            assert set("".join(odd[:-1])) <= set(chars) and chars.startswith(model.spec.chars) and " " not in chars

@@ -92,7 +92,7 @@ def test_a_bad_image_among_good_ones(server, files, expected):
 
 
 def bad_requests(png: bytes) -> dict:
-    """Seventeen kinds of bad input: name -> (request kwargs, expected status)."""
+    """Bad input, the seventeen of old and those issue 28 adds: name -> (request kwargs, expected status)."""
     huge = io.BytesIO()
     Image.new("L", (2000, 2000)).save(huge, format="PNG")  # 4 MP: over this server's 250,000-pixel limit
     tiff = io.BytesIO()
@@ -116,6 +116,21 @@ def bad_requests(png: bytes) -> dict:
         "path as base64": (dict(json={"image": "/etc/passwd"}), 400),
         "unsupported content type": (dict(content=b"hello", headers={"content-type": "text/plain"}), 415),
         "no images in the form": (dict(files={"model": (None, "other")}), 400),
+        # Issue 28: each of these was a 500, or was taken as valid.
+        "empty image list": (dict(json={"images": []}), 400),
+        "both images and image": (dict(json={"images": [b64], "image": b64}), 400),
+        "threshold true": (dict(json={"image": b64, "min_confidence": True}), 400),
+        "threshold as text in JSON": (dict(json={"image": b64, "min_confidence": "0.5"}), 400),
+        "threshold null": (dict(json={"image": b64, "min_confidence": None}), 400),
+        "model not a string": (dict(json={"image": b64, "model": 7}), 400),
+        "empty base64": (dict(json={"image": ""}), 400),
+        "images not a list": (dict(json={"images": b64}), 400),
+        "image a number": (dict(json={"image": 12}), 400),
+        "bad query threshold": (dict(json={"image": b64}, params={"min_confidence": "high"}), 400),
+        "unknown model in the query": (dict(json={"image": b64, "model": "other"}, params={"model": "nope"}), 404),
+        "empty model name": (dict(files={"image": ("a.png", png, "image/png"), "model": (None, "")}), 404),
+        "JSON null": (dict(content=b"null", headers={"content-type": "application/json"}), 400),
+        "no content type": (dict(content=png), 415),
     }
 
 
@@ -124,8 +139,16 @@ def test_bad_input_battery_gets_clear_4xx_and_the_service_goes_on(server, files)
     for name, (kwargs, status) in bad_requests(png).items():
         answer = httpx.post(server.url + "/v1/read", **kwargs)
         assert answer.status_code == status, (name, answer.status_code, answer.text)
+        assert answer.headers["content-type"] == "application/json", name
         message = answer.json()["error"]
         assert isinstance(message, str) and message and "\n" not in message, (name, message)
+    for method, path, status in [("GET", "/v1/read", 405), ("TRACE", "/v1/read", 405), ("DELETE", "/health", 405),
+                                 ("GET", "/nowhere", 404), ("POST", "/static/label.js", 405)]:
+        answer = httpx.request(method, server.url + path)
+        assert answer.status_code == status and "\n" not in answer.json()["error"], (method, path, answer.text)
+        if status == 405:
+            assert answer.headers["allow"], (method, path)
+    assert httpx.request("TRACE", server.url + "/v1/read").headers["allow"] == "POST"
     assert httpx.get(server.url + "/health").status_code == 200
     assert httpx.post(server.url + "/v1/read", files={"image": ("ok.png", png, "image/png")}).status_code == 200
     assert httpx.get(server.url + "/v1/label/state").status_code == 404  # no labeling folder was given
@@ -135,10 +158,23 @@ def test_bad_input_battery_gets_clear_4xx_and_the_service_goes_on(server, files)
 def test_openapi_docs_are_served_without_network(server):
     spec = httpx.get(server.url + "/openapi.json").json()
     assert {"/v1/read", "/v1/models", "/health"} <= set(spec["paths"])
-    assert "multipart/form-data" in spec["paths"]["/v1/read"]["post"]["requestBody"]["content"]
+    read = spec["paths"]["/v1/read"]["post"]
+    assert "multipart/form-data" in read["requestBody"]["content"] and read["requestBody"]["required"]
+    as_json = read["requestBody"]["content"]["application/json"]["schema"]
+    assert as_json["properties"]["images"]["minItems"] == 1 and as_json["properties"]["images"]["maxItems"] == 8
+    assert as_json["properties"]["min_confidence"] == {**as_json["properties"]["min_confidence"], "type": "number",
+                                                       "minimum": 0, "maximum": 1}
+    assert as_json["properties"]["model"]["enum"] == [server_models(spec)[0], "other"]
+    assert set(read["responses"]) == {"200", "400", "403", "404", "408", "413", "415", "500"}  # no 422: it is 400
+    assert read["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "securitySchemes" not in spec["components"]  # no token: no 401 either
     page = httpx.get(server.url + "/docs").text
     assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page
     assert httpx.get(server.url + "/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def server_models(spec: dict) -> list[str]:
+    return spec["paths"]["/v1/read"]["post"]["parameters"][0]["schema"]["enum"]
 
 
 def test_command_line_mistakes(smoke_run, workdir):

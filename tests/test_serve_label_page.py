@@ -69,9 +69,8 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
         wait_for(browser, lambda d: progress().startswith("0 / 5"))
         assert box().get_attribute("value") == first["text"]  # the model's reading, pre-filled
         assert browser.switch_to.active_element == box()  # typing starts at once
-        image_ok = browser.execute_script(
-            "const i = document.getElementById('captcha'); return i.complete && i.naturalWidth > 0;")
-        assert image_ok
+        wait_for(browser, lambda d: d.execute_script(  # fetched with the page's headers, shown from a blob
+            "const i = document.getElementById('captcha'); return i.complete && i.naturalWidth > 0;"))
         if os.environ.get("CAPTCHA_OCR_SCREENSHOT"):
             browser.save_screenshot(os.environ["CAPTCHA_OCR_SCREENSHOT"])
 
@@ -102,6 +101,20 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
         # A bad label gets a message and saves nothing.
         type_keys(Keys.BACKSPACE, Keys.ENTER)  # the reading is selected: Backspace empties the box
         wait_for(browser, lambda d: "empty" in d.find_element(By.ID, "message").text)
+        type_keys("A_1", Keys.ENTER)  # the pad character: refused, and Enter again does not save it
+        wait_for(browser, lambda d: "'_'" in d.find_element(By.ID, "message").text)
+
+        # A character the model does not know is saved only once the person confirms it (Enter again).
+        press_ctrl("a")
+        type_keys("Z#9Q", Keys.ENTER)
+        wait_for(browser, lambda d: "Enter again" in d.find_element(By.ID, "message").text)
+        assert '"#"' in browser.find_element(By.ID, "message").text
+        assert read_labels_csv(folder / "labels.csv") == [(first["file"], "Zz9Q")]
+        type_keys(Keys.ENTER)
+        wait_for(browser, lambda d: progress().startswith("2 / 5"))
+        assert dict(read_labels_csv(folder / "labels.csv"))[second["file"]] == "Z#9Q"
+        press_ctrl("z")
+        wait_for(browser, lambda d: progress().startswith("1 / 5"))
 
         # Reload: the same state, from the server.
         browser.refresh()
@@ -142,3 +155,119 @@ def test_retrain_panel_shows_the_next_rounds_commands(browser, smoke_run, genera
         wait_for(browser, lambda d: command.is_displayed())
         expected = httpx.get(server.url + "/v1/label/state").json()["train_command"]
         assert command.text == expected and f"--label-folder {folder}" in expected and "-20-labels" in expected
+
+
+ATTACK_PAGE = """<!doctype html><meta charset="utf-8"><title>attacking</title>
+<body><script>
+// What a page on another origin can send to the labeling server without asking (no preflight).
+const target = "%(target)s", file = "%(file)s";
+const label = `${target}/v1/label/images/${encodeURIComponent(file)}`;
+const writes = [
+  () => fetch(`${target}/v1/label/undo`, {method: "POST", mode: "no-cors"}),
+  () => fetch(`${target}/v1/label/undo`, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                                           body: "{}"}),
+  () => fetch(label, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                      body: JSON.stringify({text: "HACK"})}),
+  () => fetch(`${target}/v1/label/skip`, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                                           body: JSON.stringify({file})}),
+  () => fetch(label, {method: "POST", headers: {"Content-Type": "application/json"},  // needs a preflight
+                      body: JSON.stringify({text: "HACK"})}),
+  () => Promise.resolve(navigator.sendBeacon(`${target}/v1/label/undo`, new Blob(["{}"], {type: "text/plain"}))),
+  () => Promise.resolve(navigator.sendBeacon(label, JSON.stringify({text: "HACK"}))),
+];
+function form(action, enctype, fields) {  // a form posted into a hidden frame
+  const frame = document.createElement("iframe"), f = document.createElement("form");
+  frame.name = "f" + Math.random().toString(36).slice(2);
+  frame.style.display = "none";
+  document.body.append(frame);
+  Object.assign(f, {method: "POST", action, enctype, target: frame.name});
+  for (const [name, value] of Object.entries(fields)) {
+    const input = document.createElement("input");
+    Object.assign(input, {type: "hidden", name, value});
+    f.append(input);
+  }
+  document.body.append(f);
+  f.submit();
+}
+(async () => {
+  for (const write of writes) { try { await write(); } catch (e) {} }
+  form(`${target}/v1/label/undo`, "text/plain", {"{}": ""});
+  form(label, "text/plain", {'{"text": "HACK", "x": "': '"}'});
+  form(`${target}/v1/label/skip`, "application/x-www-form-urlencoded", {file});
+  setTimeout(() => { document.title = "done"; }, 1500);
+})();
+</script>"""
+
+
+def test_a_page_on_another_port_cannot_write(browser, smoke_run, generated_folder, workdir, tmp_path):
+    """Each cross-site write a page can send without a preflight, from a page on a second local port."""
+    import http.server
+    import threading
+
+    import httpx
+
+    from captcha_ocr.core.machine import free_port
+
+    folder = tmp_path / "to-label"
+    folder.mkdir()
+    for i, f in enumerate(sorted(generated_folder.glob("*.png"))[:5]):
+        shutil.copy(f, folder / f"c{i}.png")
+    with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
+        for text in ("Ab12", "Cd34"):  # two labels the page could undo
+            file = httpx.get(server.url + "/v1/label/state").json()["item"]["file"]
+            assert httpx.post(f"{server.url}/v1/label/images/{file}", json={"text": text}).status_code == 200
+        before = (folder / "labels.csv").read_bytes()
+        state = httpx.get(server.url + "/v1/label/state").json()
+        page = (ATTACK_PAGE % {"target": server.url, "file": state["item"]["file"]}).encode()
+
+        class Attacker(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args):
+                pass
+
+        other = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Attacker)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            browser.get(f"http://127.0.0.1:{other.server_port}/")
+            wait_for(browser, lambda d: d.title == "done")
+        finally:
+            other.shutdown()
+            other.server_close()
+        assert (folder / "labels.csv").read_bytes() == before
+        assert httpx.get(server.url + "/v1/label/state").json() == state  # nothing skipped or undone
+        log = server.output()
+    # The writes reached the server and were refused (the preflighted one never left the browser).
+    for route in ("/v1/label/undo", "/v1/label/images/", "/v1/label/skip"):
+        assert f"refused POST {route}" in log, (route, log[-3000:])
+    assert log.count("refused POST") >= 8
+
+
+def test_the_page_carries_the_token(browser, smoke_run, generated_folder, workdir, tmp_path):
+    """With --token, the page opened as /label#token=TOKEN sends it with every request (images included);
+    opened without it, it says what to do."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    token = "page-token-0123456789abcdef"
+    folder = tmp_path / "to-label"
+    folder.mkdir()
+    for i, f in enumerate(sorted(generated_folder.glob("*.png"))[:3]):
+        shutil.copy(f, folder / f"c{i}.png")
+    with Server("--model", smoke_run, "--label-folder", folder, "--token", token, cwd=workdir) as server:
+        browser.get(server.url + "/label")
+        wait_for(browser, lambda d: "token" in d.find_element(By.ID, "message").text)
+        browser.get(server.url + f"/label#token={token}")
+        wait_for(browser, lambda d: d.find_element(By.ID, "progress").text.startswith("0 / 3"))
+        assert "token" not in browser.current_url  # taken out of the address bar
+        wait_for(browser, lambda d: d.execute_script(
+            "const i = document.getElementById('captcha'); return i.complete && i.naturalWidth > 0;"))
+        ActionChains(browser).send_keys("Ab12", Keys.ENTER).perform()
+        wait_for(browser, lambda d: d.find_element(By.ID, "progress").text.startswith("1 / 3"))
+        assert [label for _, label in read_labels_csv(folder / "labels.csv")] == ["Ab12"]

@@ -47,8 +47,26 @@ class FolderData:
 LABELS_CSV = "labels.csv"
 
 
+# A cell starting with one of these runs as a formula when a spreadsheet opens the CSV (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
+
+
+def formula_safe(cell: str) -> str:
+    """A labels.csv cell that no spreadsheet runs: one that starts a formula (or a quote) gets a quote before it.
+
+    `read_labels_csv` takes the quote off again (`unquoted`), so a label is read back as it was typed.
+    """
+    return _QUOTE + cell if cell.startswith(FORMULA_STARTS + (_QUOTE,)) else cell
+
+
+def unquoted(cell: str) -> str:
+    """The inverse of `formula_safe`: a quote before a formula start (or another quote) is dropped."""
+    return cell[1:] if cell.startswith(_QUOTE) and cell[1:2] and cell[1:2] in FORMULA_STARTS + (_QUOTE,) else cell
+
+
 def read_labels_csv(path: str | Path) -> list[tuple[str, str]]:
-    """The (file, label) rows of a labels.csv, labels stripped.
+    """The (file, label) rows of a labels.csv, labels stripped, cells as `write_labels_csv` was given them.
 
     Raises:
         UserError: the header lacks the columns file,label.
@@ -57,11 +75,14 @@ def read_labels_csv(path: str | Path) -> list[tuple[str, str]]:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
             raise UserError(f"{path}: needs a header with the columns 'file,label', got {reader.fieldnames}")
-        return [(row["file"], (row["label"] or "").strip()) for row in reader]
+        return [(unquoted(row["file"] or ""), unquoted((row["label"] or "").strip())) for row in reader]
 
 
 def write_labels_csv(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
     """Write (file, label) rows as a labels.csv, atomically: a kill leaves the old file or the new one.
+
+    Cells that a spreadsheet would run as a formula (`=1+1`, `+SUM(1)`, `-x`, `@x`) are written with a
+    quote before them (`formula_safe`), which `read_labels_csv` drops.
 
     Raises:
         OSError: the folder is not writable.
@@ -69,7 +90,7 @@ def write_labels_csv(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["file", "label"])
-    writer.writerows(rows)
+    writer.writerows((formula_safe(file), formula_safe(label)) for file, label in rows)
     write_text_atomic(path, buffer.getvalue())
 
 

@@ -51,7 +51,8 @@ class ServingModule:
         return scale_pixels(x)
 
     def decode(self, logits):
-        """Logits -> (indices int32, confidence float32) as in captcha_ocr.model.decode."""
+        """Logits -> (indices int32, confidence float32) as in captcha_ocr.model.decode (empty readings included:
+        the probability of the all-blank path for ctc, of the pad at every position otherwise)."""
         if is_frame_loss(self.spec.loss):
             indices, chosen = ctc_greedy(logits, self.spec.max_length)
             return indices, tf.reduce_prod(chosen, axis=-1)

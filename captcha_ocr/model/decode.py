@@ -5,6 +5,8 @@ dropped. The confidence of a captcha is the product over positions of the
 probability of the chosen class: from a softmax over the position's classes
 for the softmax losses, and from the sigmoid of the chosen class's own logit
 for the sigmoid loss (which models each class as an independent yes/no).
+The pad's positions count like the others, so an empty reading (the pad at
+every position) has the probability of the pad at every position.
 
 For ctc the logits are one row per frame (a column of the image), and
 decoding is greedy: the best class of each frame, runs of the same class
@@ -12,7 +14,15 @@ merged into one character, blanks (the pad class) dropped. A read character's
 probability is the largest softmax probability among its frames, and the
 confidence is their product. It does not see a character that a frame almost
 read (blank won narrowly), nor the split of probability between a character
-and the blank on the frames at its edges, which changes no text.
+and the blank on the frames at its edges, which changes no text. An empty
+reading (every frame blank) is not certain for having no characters: its
+confidence is the probability of that one path, the product over the frames
+of the blank's probability, carried by its first position (the others are 1).
+
+So every reading, empty or not, has a confidence that `min_confidence`
+thresholds alike: `predict`, `evaluate`'s coverage table, the service and
+the exports (whose in-graph twin, `captcha_ocr.model.losses.ctc_greedy`,
+computes the same) agree.
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ def ctc_greedy(logits: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndar
 
     Returns:
         (class indices (batch, max_length) padded with the blank, each read character's
-        probability (the largest of its frames; 1 at the pads)).
+        probability (the largest of its frames; 1 at the pads, but for an empty reading the
+        first position holds the probability of the all-blank path)).
     """
     logits = np.asarray(logits)
     blank = logits.shape[-1] - 1
@@ -62,6 +73,8 @@ def ctc_greedy(logits: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndar
             elif cls != blank and slot < max_length:
                 chosen[b, slot] = max(chosen[b, slot], p)
             previous = cls
+        if slot < 0:  # nothing read: every frame's best class is the blank, with probability `probs`
+            chosen[b, 0] = np.prod(probs)
     return indices, chosen
 
 
@@ -92,8 +105,9 @@ def decode(logits: np.ndarray, charset: Charset, loss: str) -> tuple[list[str], 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A reading: the text, its confidence (the product of the positions'), and per position
-    (character or "" for the pad, probability) where the reader knows them (exports give ())."""
+    """A reading: the text, its confidence (the product of the positions'; for an empty text the
+    probability of reading nothing, see the module docstring), and per position (character or ""
+    for the pad, probability) where the reader knows them (exports give ())."""
 
     text: str
     confidence: float

@@ -87,7 +87,8 @@ def ctc_greedy(logits, max_length: int):
 
     Returns:
         (indices int32 (batch, max_length), padded with the blank; the probability of each read
-        character: the largest of its frames, 1 at the pads; float32 (batch, max_length)).
+        character: the largest of its frames, 1 at the pads, but for an empty reading the first
+        position holds the probability of the all-blank path; float32 (batch, max_length)).
     """
     logits = tf.cast(logits, tf.float32)
     blank = tf.shape(logits)[-1] - 1
@@ -103,8 +104,13 @@ def ctc_greedy(logits, max_length: int):
     in_slot = tf.one_hot(slot, max_length, dtype=tf.float32)  # (batch, frames, max_length); >= max: none
     first = tf.cast(in_slot, tf.int32) * tf.cast(starts, tf.int32)[..., None]  # a character's first frame only
     chars = tf.reduce_sum(first * (best - blank)[..., None], axis=1) + blank
-    probs = tf.reduce_max(in_slot * peak[..., None], axis=1)
-    return chars, tf.where(chars == blank, 1.0, probs)
+    probs = tf.where(chars == blank, 1.0, tf.reduce_max(in_slot * peak[..., None], axis=1))
+    # An empty reading is as sure as its one path, all blanks: the product of the frames' blank probability,
+    # put in the first position (as the NumPy twin does). Dense ops only (max, prod, where), for TFLite and ONNX.
+    empty = tf.reduce_max(tf.cast(read, tf.float32), axis=1) == 0.0  # (batch,)
+    first_position = tf.range(max_length) == 0  # (max_length,)
+    all_blank = tf.reduce_prod(peak, axis=1, keepdims=True)  # (batch, 1)
+    return chars, tf.where(empty[:, None] & first_position[None, :], all_blank, probs)
 
 
 # One function per name of `captcha_ocr.core.choices.LOSSES` (a test checks that they agree).

@@ -9,10 +9,14 @@
 - `captcha_ocr.serve.batcher`: micro-batching of concurrent requests.
 - `captcha_ocr.serve.inputs`: request bodies and limits.
 - `captcha_ocr.serve.labeling`: the labeling queue and its `labels.csv`.
+- `captcha_ocr.serve.guard`: who may ask (Host, Origin, JSON-only writes, the token), and JSON for failures.
+- `captcha_ocr.serve.connections`: deadlines and caps on the HTTP connections.
+- `captcha_ocr.serve.contract`: the OpenAPI document, true to what the routes answer.
 """
 
 from captcha_ocr.serve.app import create_app
+from captcha_ocr.serve.guard import Access
 from captcha_ocr.serve.inputs import Limits
 from captcha_ocr.serve.labeling import LabelSession
 
-__all__ = ["create_app", "Limits", "LabelSession"]
+__all__ = ["create_app", "Access", "Limits", "LabelSession"]

@@ -5,23 +5,26 @@
 
 Then `curl -F image=@captcha.png http://127.0.0.1:8000/v1/read`, the API docs at
 http://127.0.0.1:8000/docs, and with --label-folder the labeling page at
-http://127.0.0.1:8000/. It listens on 127.0.0.1 only unless --host says otherwise;
-it has no authentication, so only give another address on a network you trust.
+http://127.0.0.1:8000/. It listens on 127.0.0.1 only unless --host says otherwise,
+and another address needs a token (--token, or $CAPTCHA_OCR_TOKEN) that every
+client sends as `Authorization: Bearer TOKEN` (the page: open /label#token=TOKEN).
+Requests for another Host name, and writes from another site, are refused.
 """
 
 from __future__ import annotations
 
+import os
 import socket
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.core.cli import fraction, int_at_least, logger, parser, run_cli
+from captcha_ocr.core.cli import float_above, fraction, int_at_least, logger, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.workers import worker_count
+from captcha_ocr.serve.guard import MIN_TOKEN_LENGTH, TOKEN_ENV, Access, allowed_hosts, is_loopback
 from captcha_ocr.serve.inputs import Limits
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+IDLE_TIMEOUT = 5.0  # seconds a connection may stay open between requests (and before the first)
 
 
 def build_parser():
@@ -46,6 +49,19 @@ def build_parser():
     p.add_argument("--max-pixels", type=int_at_least(1), default=4_000_000,
                    help="pixels per image at most, checked before decoding (default 4,000,000)")
     p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
+    p.add_argument("--token", default=None,
+                   help=f"clients must send 'Authorization: Bearer TOKEN' (at least {MIN_TOKEN_LENGTH} characters; "
+                        f"default ${TOKEN_ENV}); needed to listen on an address other than loopback")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name clients may use besides the address listened on, localhost, 127.0.0.1 and "
+                        "[::1] (repeatable): others are refused, as DNS rebinding would send them")
+    p.add_argument("--request-timeout", type=float_above(0), default=30.0,
+                   help="seconds a request's headers, and then its body, may take to arrive (default 30)")
+    p.add_argument("--max-connections", type=int_at_least(1), default=256,
+                   help="open connections at most; one more gets 503 and is closed (default 256)")
+    p.add_argument("--charset", default="", metavar="CHARS",
+                   help="characters labels may use besides the model's (--label-folder; others the page asks "
+                        "the person to confirm once)")
     return p
 
 
@@ -59,38 +75,72 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from captcha_ocr.inference.readers import load_reader
     from captcha_ocr.serve.app import create_app
+    from captcha_ocr.serve.connections import protocol
     from captcha_ocr.serve.labeling import LabelSession
 
     model_threads = worker_count(args.model_threads or 0)
     if model_threads > 1:
         one_core_per_call(model_threads)
     limits = Limits(int(args.max_body_mb * 2**20), args.max_images, args.max_pixels)
+    access = Access(allowed_hosts(args.host, args.allowed_host), check_token(args.host, args.token))
     models = []
     for name, path in parse_model_args(args.model):
         models.append(load_reader(path, name))
         logger.info(f"model {name!r}: {path} ({models[-1].kind}, {models[-1].spec.width}x{models[-1].spec.height})")
     session = None
     if args.label_folder:
+        spec = models[0].spec
+        check_label_chars(args.charset, spec.pad)
         logger.info(f"reading {args.label_folder} with model {models[0].name!r} to order the labeling queue ...")
         session = LabelSession.open(args.label_folder, models[0].prepare, models[0].read,
-                                    max_pixels=limits.max_pixels)
-        session.use_model(models[0].source, models[0].spec)
+                                    max_pixels=limits.max_pixels, chars=spec.chars + args.charset, pad=spec.pad)
+        session.use_model(models[0].source, spec)
         state = session.state()
         logger.info(f"labeling {state['total']} images: {state['labeled']} labeled, {state['remaining']} to go"
                     + (f", {len(state['unreadable'])} unreadable" if state["unreadable"] else ""))
-    if args.host not in LOCAL_HOSTS:
-        print(f"warning: listening on {args.host}: anyone who can reach it can read captchas"
-              + (" and label the folder" if session else "") + "; there is no authentication", file=sys.stderr)
     check_address(args.host, args.port)
     app = create_app(models, limits, args.min_confidence, session, args.max_batch, args.max_wait_ms / 1000,
-                     model_threads)
-    url = f"http://{args.host}:{args.port}"
+                     model_threads, access)
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}"
+    page = f"{url}/label" + ("#token=<your token>" if access.token else "")
     logger.info(f"serving on {url}: POST {url}/v1/read, API docs {url}/docs"
-                + (f", labeling page {url}/" if session else ""))
+                + (f", labeling page {page}" if session else ""))
     # On SIGTERM, requests still being read get 5 seconds, so that the service always stops.
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, timeout_keep_alive=int(IDLE_TIMEOUT), ws="none",
+                http=protocol(args.request_timeout, IDLE_TIMEOUT, args.max_connections))
     return 0
+
+
+def check_token(host: str, token: str | None) -> str | None:
+    """The token clients must send: --token, else $CAPTCHA_OCR_TOKEN, else None (loopback only).
+
+    Raises:
+        UserError: a token too short, or none for an address other than loopback.
+    """
+    token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is not None and (len(token) < MIN_TOKEN_LENGTH or not token.isprintable() or " " in token):
+        raise UserError(f"the token must be at least {MIN_TOKEN_LENGTH} printable characters without spaces; "
+                        "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
+    if token is None and not is_loopback(host):
+        raise UserError(f"--host {host} can be reached from other machines: give a token with --token or "
+                        f"${TOKEN_ENV} (python -c 'import secrets; print(secrets.token_urlsafe())'), or listen "
+                        "on 127.0.0.1")
+    return token
+
+
+def check_label_chars(chars: str, pad: str) -> None:
+    """Refuse a --charset with the pad, spaces or control characters.
+
+    Raises:
+        UserError: naming the character.
+    """
+    import unicodedata
+
+    for c in chars:
+        if c == pad or c.isspace() or unicodedata.category(c).startswith("C"):
+            what = "the pad character" if c == pad else "a space or control character"
+            raise UserError(f"--charset has {c!r}, {what}, which no label may use; leave it out")
 
 
 def one_core_per_call(threads: int) -> None:

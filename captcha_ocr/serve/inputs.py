@@ -43,6 +43,7 @@ class ReadRequest:
     images: list[tuple[str, bytes]]  # (name, encoded bytes)
     model: str | None = None
     min_confidence: float | None = None
+    other_model: str | None = None  # a model the query named too (the body's wins), to check that it exists
 
 
 def _fraction(value, where: str) -> float:
@@ -55,6 +56,8 @@ def _fraction(value, where: str) -> float:
 def _base64(text, where: str) -> bytes:
     if not isinstance(text, str):
         raise RequestError(400, f"{where} must be a base64 string, got {type(text).__name__}")
+    if not text:
+        raise RequestError(400, f"{where} is empty; send the base64 of an image file")
     if text.startswith("data:"):  # a data URL, as a browser's FileReader gives
         text = text.partition(",")[2]
     try:
@@ -74,6 +77,8 @@ async def _from_json(request: Request, limits: Limits) -> ReadRequest:
     if unknown:
         raise RequestError(400, f"unknown field {unknown[0]!r}; the fields are images (or image), model, "
                                 "min_confidence")
+    if "images" in body and "image" in body:
+        raise RequestError(400, 'both images and image; send {"images": [...]} or {"image": "<base64>"}, not both')
     if "images" in body:
         if not isinstance(body["images"], list):
             raise RequestError(400, "images must be a list of base64 strings")
@@ -84,6 +89,12 @@ async def _from_json(request: Request, limits: Limits) -> ReadRequest:
     else:
         raise RequestError(400, 'no images: send {"images": ["<base64>", ...]} or {"image": "<base64>"}')
     _check_count(len(names), limits)  # before decoding any of them
+    model, threshold = body.get("model", ""), body.get("min_confidence", 0.0)
+    if not isinstance(model, str):
+        raise RequestError(400, f"model must be a model's name (a string), got {json.dumps(model)[:60]}")
+    # JSON true is not 1.0, nor "0.5" a number: the JSON fields take numbers (a query parameter is text).
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise RequestError(400, f"min_confidence must be a number between 0 and 1, got {json.dumps(threshold)[:60]}")
     return ReadRequest([(n, _base64(e, n)) for n, e in zip(names, encoded)], body.get("model"),
                        body.get("min_confidence"))
 
@@ -91,6 +102,8 @@ async def _from_json(request: Request, limits: Limits) -> ReadRequest:
 async def _from_form(request: Request, limits: Limits) -> ReadRequest:
     try:
         form = await request.form(max_files=limits.max_images + 1, max_fields=20)
+    except _TooLarge:
+        raise
     except Exception as err:  # starlette/python-multipart raise several types for a malformed body
         if "too many files" in str(err).lower():
             raise RequestError(413, f"more than {limits.max_images} images in one request") from None
@@ -110,6 +123,8 @@ async def _from_form(request: Request, limits: Limits) -> ReadRequest:
 
 
 def _check_count(count: int, limits: Limits) -> None:
+    if count == 0:
+        raise RequestError(400, "no images in the request; send at least one")
     if count > limits.max_images:
         raise RequestError(413, f"{count} images in one request; at most {limits.max_images}")
 
@@ -131,13 +146,14 @@ async def read_images(request: Request, limits: Limits) -> ReadRequest:
         raise RequestError(415, f"unsupported content type {kind or '(none)'!r}; send multipart/form-data image "
                                 "files, application/json with base64 images, or one raw image (image/png ...)")
     _check_count(len(parsed.images), limits)
-    model = parsed.model if parsed.model is not None else request.query_params.get("model")
-    if model is not None and not isinstance(model, str):
-        raise RequestError(400, f"model must be a model's name, got {model!r}")
-    threshold = parsed.min_confidence
-    if threshold is None:
-        threshold = request.query_params.get("min_confidence")
-    return ReadRequest(parsed.images, model, None if threshold is None else _fraction(threshold, "min_confidence"))
+    # The query's options are checked even where the body's win: a request is refused for any bad part.
+    query_model, query_threshold = request.query_params.get("model"), request.query_params.get("min_confidence")
+    if query_threshold is not None:
+        query_threshold = _fraction(query_threshold, "min_confidence")
+    model = parsed.model if parsed.model is not None else query_model
+    threshold = parsed.min_confidence if parsed.min_confidence is not None else query_threshold
+    return ReadRequest(parsed.images, model, None if threshold is None else _fraction(threshold, "min_confidence"),
+                       query_model if parsed.model is not None else None)
 
 
 class _TooLarge(Exception):
