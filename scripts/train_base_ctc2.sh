@@ -10,13 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=runs/base_ctc2
 keep=checkpoints/base_ctc2
-files="config.yaml history.csv model.keras backup"
 if [ "${1:-}" = "--save" ]; then
-    test -f "$run/backup/state.json" || { echo "error: $run has no finished epoch to save yet" >&2; exit 2; }
+    # A run under way keeps its resume backup (weights and optimizer state); a finished one its results.
+    if [ -f "$run/metrics.json" ]; then
+        files="config.yaml history.csv model.keras metrics.json evaluation.json"
+    elif [ -f "$run/backup/state.json" ]; then
+        files="config.yaml history.csv model.keras backup"
+    else
+        echo "error: $run has no finished epoch to save yet" >&2; exit 2
+    fi
     rm -rf "$keep.tmp" && mkdir -p "$keep.tmp"
     for f in $files; do cp -r "$run/$f" "$keep.tmp/"; done
     rm -rf "$keep" && mv "$keep.tmp" "$keep"
-    echo "saved $(python3 -c "import json; print(json.load(open('$keep/backup/state.json'))['epoch'])") epochs to $keep"
+    echo "saved $(($(wc -l < "$keep/history.csv") - 1)) epochs of $run to $keep ($files)"
     exit 0
 fi
 # The fonts of the broad half (Debian's packages; none that a kept-aside zoo generator draws with).
@@ -44,7 +50,7 @@ write_labels_csv(root / LABELS_CSV, rows)
 print(f"{root / LABELS_CSV}: {len(rows)} captchas")
 PY
 fi
-if [ ! -d "$run" ] && [ -f "$keep/backup/state.json" ]; then
+if [ ! -d "$run" ] && [ -f "$keep/history.csv" ]; then
     mkdir -p "$run" && cp -r "$keep"/* "$run/"
     echo "resuming from $keep"
 fi
