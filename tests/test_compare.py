@@ -14,10 +14,10 @@ from PIL import Image
 from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.studies.compare import data_differences, variant_names
+from captcha_ocr.studies.plots import curve, write_plots
 from captcha_ocr.studies.report import (
     Run,
     Variant,
-    curve,
     first_reaching,
     format_mean_std,
     format_reach,
@@ -25,7 +25,6 @@ from captcha_ocr.studies.report import (
     reach_summary,
     summarize,
     table,
-    write_plots,
 )
 
 # ---------------------------------------------------------------- statistics on hand-made data
