@@ -129,3 +129,14 @@ def start_and_interrupt(run_dir: Path, workdir: Path, sig: int, args: list[str])
     proc.send_signal(sig)
     proc.wait(timeout=60)
     return len(history_rows(run_dir))
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in `text`, stripped (separator rows left out), so that tests
+    read tables as tables whatever their padding."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|") and not set(line) <= set("|-: "):
+            rows.append([cell.strip() for cell in line[1:-1].split(" | ")])
+    return rows

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMOKE, assert_user_error, run_module
+from conftest import SMOKE, assert_user_error, markdown_rows, run_module
 from PIL import Image
 
 from captcha_ocr.core.config import load_config
@@ -277,7 +277,7 @@ def test_an_equal_time_budget_gives_each_variant_the_epochs_its_timing_run_fits(
         assert fit["epochs"] == max(1, int(6 // epoch_s)) and fit["epoch_s"] == pytest.approx(epoch_s, abs=0.01)
         run_config = yaml.safe_load((out / "runs" / f"{name}-seed0" / "config.yaml").read_text())
         assert run_config["train"]["epochs"] == fit["epochs"]
-        assert f"| {name} | {fit['epoch_s']:.1f} | {fit['epochs']} |" in report
+        assert [name, f"{fit['epoch_s']:.1f}", str(fit["epochs"])] in markdown_rows(report)
         assert f"timing {name}" in proc.stdout
     # run again: the timing runs and the runs are reused, so nothing is trained and the epochs are the same
     again = run_module("compare", *args, cwd=workdir, check=True)
