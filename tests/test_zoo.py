@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from captcha_ocr.core.errors import UserError
+from captcha_ocr.data.folder import read_labels_csv
 from captcha_ocr.zoo import build, node, python_drawers
 from captcha_ocr.zoo.styles import GENERATORS, NODE, STYLES, STYLES_BY_NAME, describe_charset
 from conftest import assert_user_error, run_module
@@ -57,10 +58,10 @@ def zoos(drawable, tmp_path_factory) -> dict[str, Path]:
 
 
 def _rows(folder: Path) -> list[dict]:
+    """The labels as training reads them (a label that starts a spreadsheet formula is stored quoted)."""
     with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        assert reader.fieldnames == ["file", "label"]
-        return list(reader)
+        assert csv.DictReader(fh).fieldnames == ["file", "label"]
+    return [{"file": file, "label": label} for file, label in read_labels_csv(folder / "labels.csv")]
 
 
 def test_every_style_writes_a_labeled_folder_with_its_manifest(zoos):

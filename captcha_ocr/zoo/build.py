@@ -10,9 +10,7 @@ last), so a killed run leaves no half image and no label without its image.
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
-import io
 import json
 import logging
 import platform
@@ -25,7 +23,7 @@ import numpy as np
 
 from captcha_ocr.core.atomic import write_atomic, write_text_atomic
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.data.folder import LABELS_CSV
+from captcha_ocr.data.folder import LABELS_CSV, write_labels_csv
 from captcha_ocr.zoo import node, python_drawers
 from captcha_ocr.zoo.styles import GENERATORS, NODE, PIP_HINT, PYTHON, STYLES, Style, describe_charset, select_styles
 
@@ -165,11 +163,7 @@ def write_style(style: Style, folder: Path, count: int, seed: int, modules: Path
         name = f"{r['index']:05d}.{style.ext}"
         write_atomic(folder / name, lambda tmp, data=r["data"]: tmp.write_bytes(data), durable=False)
         rows.append((name, r["text"]))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "label"])
-    writer.writerows(rows)
-    write_text_atomic(folder / LABELS_CSV, buffer.getvalue())
+    write_labels_csv(folder / LABELS_CSV, rows)
     record = manifest(style, package_info(style.generator, modules), seed, count, rows, skipped,
                       font_files(style), _environment(style, modules))
     write_text_atomic(folder / MANIFEST, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
