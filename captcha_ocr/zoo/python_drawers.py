@@ -20,6 +20,7 @@ import io
 import sys
 import types
 from contextlib import ExitStack, contextmanager, redirect_stdout
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -183,10 +184,12 @@ def _trdg():
     return (background_generator, computer_text_generator, data_generator, distorsion_generator), load_fonts
 
 
-def trdg_fonts() -> list[str]:
-    """trdg's Latin fonts, sorted (trdg lists the folder, whose order differs between file systems)."""
+@lru_cache(maxsize=1)
+def trdg_fonts() -> tuple[str, ...]:
+    """trdg's Latin fonts, sorted (trdg lists the folder, whose order differs between file systems); listed
+    once per process, not once per image."""
     _, load_fonts = _trdg()
-    return sorted(load_fonts("en"))
+    return tuple(sorted(load_fonts("en")))
 
 
 def draw_trdg(style: Style, text: str, length: int, rng) -> tuple[str, bytes]:
