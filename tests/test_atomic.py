@@ -34,3 +34,23 @@ def test_keeps_the_suffix_for_writers_that_add_one(tmp_path):
     with np.load(path) as data:
         assert data["x"].tolist() == [0, 1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]
+
+
+def test_stale_temporaries_are_those_of_processes_no_longer_running(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from captcha_ocr.core.atomic import stale_temporaries, temporary_path
+
+    target = tmp_path / "labels.csv"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = temporary_path(target)  # this process's own: in use
+    assert mine.name.startswith(f".labels.{os.getpid()}-")
+    theirs = tmp_path / f".labels.{dead.pid}-7.tmp.csv"
+    other_file = tmp_path / f".other.{dead.pid}-7.tmp.csv"  # another target's
+    not_ours = tmp_path / ".labels.x-7.tmp.csv"  # not a name temporary_path makes
+    for path in (mine, theirs, other_file, not_ours):
+        path.write_text("file,label\n")
+    assert stale_temporaries(target) == [theirs]

@@ -22,6 +22,33 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{stem}.{os.getpid()}-{threading.get_ident()}.tmp{suffix}")
 
 
+def stale_temporaries(path: str | Path) -> list[Path]:
+    """The temporary files (`temporary_path`) of `path` that processes no longer running left behind
+    when they were killed while writing; those of this process and of live processes are not stale."""
+    path = Path(path)
+    suffix = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    stale = []
+    for tmp in path.parent.glob(f".{stem}.*.tmp{suffix}"):
+        try:
+            pid = int(tmp.name[len(stem) + 2:].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _running(pid):
+            stale.append(tmp)
+    return sorted(stale)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None], durable: bool = True) -> None:
     """Call `write(tmp)` to write a temporary file, then rename it over `path`.
 

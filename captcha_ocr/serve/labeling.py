@@ -20,7 +20,6 @@ behind are removed at start.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import threading
 import unicodedata
@@ -30,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from captcha_ocr.core.atomic import stale_temporaries
 from captcha_ocr.core.charset import DEFAULT_CHARS, DEFAULT_PAD, covering
 from captcha_ocr.core.cli import logger
 from captcha_ocr.core.errors import UserError
@@ -327,24 +327,8 @@ class LabelSession:
 
 def _remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary labels.csv files (`core.atomic`) of servers that were killed while writing."""
-    removed = 0
-    for path in folder.glob(".labels.*.tmp.csv"):
-        try:
-            pid = int(path.name.split(".")[2].split("-")[0])
-        except (IndexError, ValueError):
-            continue
-        if pid != os.getpid() and not _running(pid):
-            path.unlink(missing_ok=True)
-            removed += 1
-    if removed:
-        logger.info(f"{folder}: removed {removed} temporary files of a server that was stopped while writing")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: another user's process
-        return True
-    return True
+    stale = stale_temporaries(folder / LABELS_CSV)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        logger.info(f"{folder}: removed {len(stale)} temporary files of a server that was stopped while writing")
