@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from captcha_ocr.core.cli import fraction, int_at_least, parser, run_cli
 from captcha_ocr.core.errors import UserError
@@ -66,25 +65,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from captcha_ocr.inference.readers import load_reader
 
     rec = load_reader(args.model)  # a run, a .keras file, a shipped model or an export
-    for start in range(0, len(paths), args.batch_size):
-        good_paths, arrays = [], []
-        for path in paths[start:start + args.batch_size]:
-            try:
-                arrays.append(rec.prepare(path))
-                good_paths.append(path)
-            except UserError as err:
-                print(f"error: {err}", file=sys.stderr)
-                failed += 1
-        if not arrays:
+    for done, (path, pred) in enumerate(rec.read_files(paths, args.batch_size), start=1):
+        if isinstance(pred, UserError):
+            print(f"error: {pred}", file=sys.stderr)
+            failed += 1
             continue
-        for path, pred in zip(good_paths, rec.read(np.stack(arrays))):
-            text = pred.text if pred.confidence >= args.min_confidence else "?"
-            if args.json:
-                print(json.dumps({"path": path, "text": text, "confidence": round(pred.confidence, 4),
-                                  "raw_text": pred.text}))
-            else:
-                print(f"{path}\t{text}\t{pred.confidence:.3f}")
-        sys.stdout.flush()
+        text = pred.text if pred.confidence >= args.min_confidence else "?"
+        if args.json:
+            print(json.dumps({"path": path, "text": text, "confidence": round(pred.confidence, 4),
+                              "raw_text": pred.text}))
+        else:
+            print(f"{path}\t{text}\t{pred.confidence:.3f}")
+        if done % args.batch_size == 0:
+            sys.stdout.flush()  # a batch at a time reaches a pipe or a log
     if failed:
         print(f"{failed} of {len(paths) + len(missing)} inputs could not be read", file=sys.stderr)
         return 2

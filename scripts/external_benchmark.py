@@ -52,21 +52,12 @@ def read_ours(model: str, paths: Sequence[str], batch_size: int = 128) -> tuple[
 
     reader = load_reader(model)
     start = time.perf_counter()
-    texts = []
-    for i in range(0, len(paths), batch_size):
-        arrays, where = [], []
-        for j, path in enumerate(paths[i:i + batch_size]):
-            try:
-                arrays.append(reader.prepare(path))
-                where.append(j)
-            except UserError as err:
-                print(f"warning: {err}", file=sys.stderr)
-        chunk = [""] * len(paths[i:i + batch_size])
-        if arrays:
-            for j, pred in zip(where, reader.read(np.stack(arrays))):
-                chunk[j] = pred.text
-        texts += chunk
-    return texts, time.perf_counter() - start
+    texts = {}
+    for path, pred in reader.read_files(paths, batch_size):
+        if isinstance(pred, UserError):
+            print(f"warning: {pred}", file=sys.stderr)
+        texts[path] = "" if isinstance(pred, UserError) else pred.text
+    return [texts[path] for path in paths], time.perf_counter() - start
 
 
 def read_ddddocr(paths: Sequence[str], beta: bool) -> tuple[list[str], float]:

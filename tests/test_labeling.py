@@ -31,7 +31,7 @@ def folder(generated_folder, tmp_path):
 
 
 def open_session(folder, model) -> LabelSession:
-    return LabelSession.open(folder, model.prepare, model.read)
+    return LabelSession.open(folder, model)
 
 
 def test_queue_is_least_confident_first_and_reads_match_the_model(folder, model):
@@ -160,7 +160,7 @@ def test_train_command_fine_tunes_the_pre_filling_model_on_the_labels_so_far(gen
 
 def open_checked(folder, model, extra: str = "") -> LabelSession:
     """A session as the service opens it: labels checked against the model's charset (and `extra`)."""
-    return LabelSession.open(folder, model.prepare, model.read, chars=model.spec.chars + extra, pad=model.spec.pad)
+    return LabelSession.open(folder, model, chars=model.spec.chars + extra, pad=model.spec.pad)
 
 
 def test_labels_are_checked_against_the_charset_and_new_characters_are_confirmed_once(folder, model):
@@ -246,7 +246,7 @@ def test_the_retrain_command_loads_whatever_characters_the_labels_have(folder, m
     session.label(file, odd[0], add_chars=odd[0])  # through the API once; the rest as if read from labels.csv
     session.labels.update({f"f{i}.png": text for i, text in enumerate(odd[1:])})
     commands = {"mixed": session.state()["train_command"]}
-    digits = LabelSession.open(folder, model.prepare, model.read, chars="0123456789", pad="_")
+    digits = LabelSession.open(folder, model, chars="0123456789", pad="_")
     digits.labels = {f"{i}.png": f"{i:04d}" for i in range(20)}
     digits.use_model(str(smoke_run), dataclasses.replace(model.spec, chars="0123456789"))
     commands["digits"] = digits.state()["train_command"]

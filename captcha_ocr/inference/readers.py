@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
+from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import ImageLike, to_array
 from captcha_ocr.core.spec import SPEC_FILE, ModelSpec
 from captcha_ocr.model.decode import Prediction
@@ -54,6 +55,30 @@ class Reader:
     def read(self, batch: np.ndarray) -> list[Prediction]:
         """Read a batch of `prepare`d arrays, shape (n, H, W, C)."""
         return self.reader.predict_arrays(batch)
+
+    def read_files(self, paths: Sequence, batch_size: int = 256,
+                   load: Callable = lambda path: path) -> Iterator[tuple[object, Prediction | UserError]]:
+        """Read image files batch by batch, going on past the ones that cannot be read.
+
+        Args:
+            paths: the files.
+            batch_size: files prepared and read at a time.
+            load: what `prepare` is given for a path (the path itself; the service opens with a pixel limit).
+
+        Yields:
+            (path, its `Prediction`), or (path, the `UserError` that says why it cannot be read): a batch's
+            errors as its files are prepared, then its readings, in order.
+        """
+        for start in range(0, len(paths), batch_size):
+            good, arrays = [], []
+            for path in paths[start:start + batch_size]:
+                try:
+                    arrays.append(self.prepare(load(path)))
+                    good.append(path)
+                except UserError as err:
+                    yield path, err
+            if arrays:
+                yield from zip(good, self.read(np.stack(arrays)))
 
     @property
     def parallel_calls(self) -> bool:

@@ -92,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = models[0].spec
         check_label_chars(args.charset, spec.pad)
         logger.info(f"reading {args.label_folder} with model {models[0].name!r} to order the labeling queue ...")
-        session = LabelSession.open(args.label_folder, models[0].prepare, models[0].read,
-                                    max_pixels=limits.max_pixels, chars=spec.chars + args.charset, pad=spec.pad)
+        session = LabelSession.open(args.label_folder, models[0], max_pixels=limits.max_pixels,
+                                    chars=spec.chars + args.charset, pad=spec.pad)
         session.use_model(models[0].source, spec)
         state = session.state()
         logger.info(f"labeling {state['total']} images: {state['labeled']} labeled, {state['remaining']} to go"

@@ -25,9 +25,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 
 from captcha_ocr.core.atomic import stale_temporaries
 from captcha_ocr.core.charset import DEFAULT_CHARS, DEFAULT_PAD, covering
@@ -35,6 +33,7 @@ from captcha_ocr.core.cli import logger
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files, open_image
 from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
+from captcha_ocr.inference.readers import Reader
 from captcha_ocr.model.decode import Prediction
 
 MAX_LABEL_LENGTH = 64
@@ -112,14 +111,13 @@ class LabelSession:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, folder: str | Path, prepare: Callable, read: Callable[[np.ndarray], list[Prediction]],
-             batch_size: int = 64, max_pixels: int | None = None, chars: str | None = None,
-             pad: str = DEFAULT_PAD) -> "LabelSession":
+    def open(cls, folder: str | Path, reader: Reader, batch_size: int = 64, max_pixels: int | None = None,
+             chars: str | None = None, pad: str = DEFAULT_PAD) -> "LabelSession":
         """Read every image of `folder` with a model and build the queue.
 
         Args:
-            prepare: decoded PIL image -> the model's input array (`Reader.prepare`).
-            read: a batch of such arrays -> predictions (`Reader.read`).
+            reader: the model that pre-fills the labels (`Reader.read_files` reads the folder).
+            max_pixels: images larger than this are unreadable, as in the service's requests.
             chars, pad: the session's charset and the pad (see the class).
 
         Raises:
@@ -130,24 +128,20 @@ class LabelSession:
             raise UserError(f"--label-folder {str(folder)!r} not found; give a folder of captcha images")
         _remove_stale_temporaries(folder)
         root = folder.resolve()
-        files = [p for p in image_files(folder) if p.resolve().is_relative_to(root)]
-        if len(files) < len(image_files(folder)):
-            logger.warning(f"{folder}: left out {len(image_files(folder)) - len(files)} links that lead out of the "
+        everything = image_files(folder)
+        files = [p for p in everything if p.resolve().is_relative_to(root)]
+        if len(files) < len(everything):
+            logger.warning(f"{folder}: left out {len(everything) - len(files)} links that lead out of the "
                            "folder (never served or labeled)")
         if not files:
             raise UserError(f"--label-folder {folder} holds no PNG, JPEG, GIF or BMP images")
         reads: dict[str, Prediction] = {}
         unreadable: list[tuple[str, str]] = []
-        for start in range(0, len(files), batch_size):
-            names, arrays = [], []
-            for path in files[start:start + batch_size]:
-                try:
-                    arrays.append(prepare(open_image(path, max_pixels=max_pixels)))
-                    names.append(path.name)
-                except UserError as err:
-                    unreadable.append((path.name, str(err)))
-            if arrays:
-                reads.update(zip(names, read(np.stack(arrays))))
+        for path, result in reader.read_files(files, batch_size, load=lambda p: open_image(p, max_pixels=max_pixels)):
+            if isinstance(result, UserError):
+                unreadable.append((path.name, str(result)))
+            else:
+                reads[path.name] = result
         return cls(folder, reads, unreadable, chars, pad)
 
     def image_path(self, file: str) -> Path:
