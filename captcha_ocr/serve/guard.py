@@ -77,16 +77,25 @@ def allowed_hosts(bind: str, extra: list[str] = ()) -> frozenset[str]:
     return frozenset(n for n in names if n)
 
 
-def host_name(value: str | bytes) -> str:
-    """The name part of a `Host` header or an address: lower case, no port, no brackets, no final dot."""
+def split_host(value: str | bytes) -> tuple[str, str]:
+    """(name, port) of a `Host` header or an address: the name lower case, without brackets or a final
+    dot; the port as written, "" if there is none."""
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     value = value.strip().lower()
     if value.startswith("["):  # [::1]:8000
-        return value[1:].partition("]")[0]
-    if value.count(":") == 1:  # name:port (a bare IPv6 address has several colons)
-        value = value.partition(":")[0]
-    return value.rstrip(".")
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif value.count(":") == 1:  # name:port (a bare IPv6 address has several colons)
+        name, _, port = value.partition(":")
+    else:
+        name, port = value, ""
+    return name.rstrip("."), port
+
+
+def host_name(value: str | bytes) -> str:
+    """The name part of a `Host` header or an address (`split_host`)."""
+    return split_host(value)[0]
 
 
 def same_origin(origin: bytes, host: bytes) -> bool:
@@ -98,16 +107,9 @@ def same_origin(origin: bytes, host: bytes) -> bool:
         return False
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         return False
-    text = host.decode("latin-1").strip().lower()
-    if text.startswith("["):
-        name, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        name, _, port = text.partition(":")
-    else:
-        name, port = text, ""
+    name, port = split_host(host)
     default = DEFAULT_PORTS[parts.scheme]
-    return parts.hostname == name.rstrip(".") and str(origin_port or default) == (port or str(default))
+    return parts.hostname == name and str(origin_port or default) == (port or str(default))
 
 
 @dataclass(frozen=True)
