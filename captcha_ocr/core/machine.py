@@ -18,26 +18,25 @@ from pathlib import Path
 from typing import NamedTuple
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), or what `platform` knows."""
+def _cpuinfo(key: str) -> str | None:
+    """The value of the first `key` line of /proc/cpuinfo (Linux), or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(key):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), or what `platform` knows."""
+    return _cpuinfo("model name") or platform.processor()
 
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (the `flags` line of /proc/cpuinfo); empty where there is none."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo("flags") or "").split())
 
 
 # The CPU flags of native bfloat16 arithmetic, which oneDNN uses for bfloat16 matrix products.
