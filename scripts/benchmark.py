@@ -727,10 +727,11 @@ def probe(config: Config, precision: str, sizes: Sizes) -> dict:
     rec = Recognizer(float32_copy(model, config))
     pixels = (images[:PREDICT_BATCH] * 255).astype(np.uint8)
     rec.predict_arrays(pixels)  # traced
+    rounds = max(1, sizes.predict_images // PREDICT_BATCH)
     start = _now()
-    for _ in range(max(1, sizes.predict_images // PREDICT_BATCH)):
+    for _ in range(rounds):
         rec.predict_arrays(pixels, batch_size=PREDICT_BATCH)
-    infer_rate = max(1, sizes.predict_images // PREDICT_BATCH) * len(pixels) / (_now() - start)
+    infer_rate = rounds * len(pixels) / (_now() - start)
     return {"precision": config.train.precision, "train_images_per_s": train_rate,
             "predict_batch_images_per_s": infer_rate}
 
