@@ -175,6 +175,7 @@ class TrainConfig(_Section):
     weight_decay: float = Field(0.0, ge=0)
     early_stopping_patience: int = Field(0, ge=0)
     time_budget_min: float = Field(0.0, ge=0)
+    time_budget_fit: bool = False  # plan the epochs (and end the schedule) inside time_budget_min
     seed: int = 0
     jit_compile: bool = False
     precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"
@@ -210,6 +211,9 @@ class Config(_Section):
         if self.model.rnn_units and not ctc:
             raise UserError("model.rnn_units (a recurrent layer over the frames) needs loss.name: ctc; "
                             "set it to 0 for the per-position losses")
+        if self.train.time_budget_fit and not self.train.time_budget_min:
+            raise UserError("train.time_budget_fit plans the epochs that fit train.time_budget_min, which is 0; "
+                            "set train.time_budget_min to the minutes to fit (or time_budget_fit to false)")
         m = self.model
         if m.head == "attention" and ctc:
             raise UserError("model.head: attention is a head for the per-position losses; ctc reads the frames "

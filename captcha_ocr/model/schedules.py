@@ -66,3 +66,49 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"peak": self.peak, "total": self.total, "warmup": self.warmup, "kind": self.kind}
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class FittedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`inner` walked at a pace set while training, so that it ends at a step planned then.
+
+    The rate at step s is `inner(min(offset + rate * s, total_steps))`; `plan` changes `offset` and
+    `rate` from the current step on, so the curve stays continuous and reaches its end (the
+    annealed learning rate) exactly at the planned last step. A time budget uses it to finish the
+    whole schedule inside the budget on a slow machine (`training.budget`).
+
+    Args:
+        inner: the schedule made by `make_schedule` for `total_steps`.
+        total_steps: the steps `inner` was made for.
+        offset, rate: the current plan (1.0 and 0.0: `inner` as made).
+    """
+
+    def __init__(self, inner, total_steps: int, offset: float = 0.0, rate: float = 1.0):
+        self.inner, self.total_steps = inner, int(total_steps)
+        self.offset = tf.Variable(float(offset), trainable=False, dtype=tf.float32, name="schedule_offset")
+        self.rate = tf.Variable(float(rate), trainable=False, dtype=tf.float32, name="schedule_rate")
+
+    def __call__(self, step):
+        at = tf.minimum(self.offset + self.rate * tf.cast(step, tf.float32), float(self.total_steps))
+        return self.inner(at)
+
+    def plan(self, step: int, end_step: int) -> None:
+        """From `step` on, walk the rest of `inner` so that it ends at `end_step`."""
+        now = min(float(self.offset.numpy()) + float(self.rate.numpy()) * step, float(self.total_steps))
+        rate = (self.total_steps - now) / max(end_step - step, 1)
+        self.set(now - rate * step, rate)
+
+    def set(self, offset: float, rate: float) -> None:
+        """Restore a plan (a resumed run's, from its history)."""
+        self.offset.assign(float(offset))
+        self.rate.assign(float(rate))
+
+    def get_config(self):
+        return {"inner": keras.optimizers.schedules.serialize(self.inner), "total_steps": self.total_steps,
+                "offset": float(self.offset.numpy()), "rate": float(self.rate.numpy())}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["inner"] = keras.optimizers.schedules.deserialize(config["inner"])
+        return cls(**config)

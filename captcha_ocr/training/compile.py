@@ -10,11 +10,13 @@ def make_optimizer(config: Config, steps_per_epoch: int):
     """The configured optimizer with its learning-rate schedule."""
     import keras
 
-    from captcha_ocr.model.schedules import make_schedule
+    from captcha_ocr.model.schedules import FittedSchedule, make_schedule
 
     t = config.train
-    lr = make_schedule(t.schedule, t.learning_rate, t.epochs * steps_per_epoch,
-                       int(round(t.warmup_epochs * steps_per_epoch)))
+    total = t.epochs * steps_per_epoch
+    lr = make_schedule(t.schedule, t.learning_rate, total, int(round(t.warmup_epochs * steps_per_epoch)))
+    if t.time_budget_fit and not isinstance(lr, float):
+        lr = FittedSchedule(lr, total)  # training.budget plans how fast it is walked
     if t.optimizer == "adam":
         return keras.optimizers.Adam(lr)
     if t.optimizer == "adamw":

@@ -78,7 +78,7 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, e
                 exact_fractions(logs, val_size, config.charset.max_length)
                 logs[SELECT] = selection_score(logs)
             budget = config.train.time_budget_min * 60
-            if budget and logs["time_s"] >= budget:
+            if budget and logs["time_s"] >= budget and not config.train.time_budget_fit:  # else: its plan stops it
                 logger.info(f"time budget of {config.train.time_budget_min:g} min reached after epoch {epoch + 1}")
                 self.model.stop_training = True
 
@@ -142,6 +142,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
 
     from captcha_ocr.data.pipeline import build_datasets
     from captcha_ocr.model.build import build_model
+    from captcha_ocr.training.budget import FitToBudget, planned_epochs, restore_plan
     from captcha_ocr.training.resume import finished_before, restore
 
     keras.utils.set_random_seed(config.train.seed)
@@ -163,6 +164,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         fit_multi_worker(model, config)
         if initial_epoch:
             restore(model, run_dir)
+            restore_plan(model, rows)
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(saved, run_dir / rundir.CONFIG)
@@ -174,7 +176,10 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
                              d.pseudo_rounds, config.train.epochs, initial_epoch))
     t = config.train
-    done = finished_before(rows, t.epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
+    planned = [FitToBudget(t.epochs, data.steps_per_epoch, t.time_budget_min * 60, rows, log)
+               ] if t.time_budget_fit else []
+    epochs = min(t.epochs, planned_epochs(rows) or t.epochs)
+    done = finished_before(rows, epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
     if done:
         log(f"no epochs left to train: {done}")
     else:
@@ -185,7 +190,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
             steps_per_epoch=data.steps_per_epoch,
             validation_data=data.val,
             shuffle=False,  # the tf.data pipeline shuffles
-            callbacks=_callbacks(run_dir, config, rows, data.val_size, extra) + list(callbacks) + _progress(
+            callbacks=_callbacks(run_dir, config, rows, data.val_size, planned + extra) + list(callbacks) + _progress(
                 config, data.steps_per_epoch, log),
             verbose=1 if sys.stdout.isatty() else 2,
         )
