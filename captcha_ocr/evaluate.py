@@ -2,7 +2,8 @@
 
 Prints whole-captcha and per-character accuracy, per position and per length,
 the top confusions and accuracy against coverage (`captcha_ocr.model.scoring`),
-and writes them as JSON.
+and writes them as JSON. `--errors FOLDER` also writes the misread captchas,
+with a sheet of the first 50 to look at (`captcha_ocr.studies.errors`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Sequence
 from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.model.scoring import evaluate_arrays, format_report
+from captcha_ocr.model.scoring import format_report, read_arrays, score
 
 
 def build_parser():
@@ -26,6 +27,8 @@ def build_parser():
     p.add_argument("--json", help="where to write the JSON report (default: in the run directory; for a shipped "
                    "model, the current directory)")
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
+    p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
+                   "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
     return p
 
 
@@ -54,8 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         images, labels = test_set(config)
         what = f"the run's test set ({len(labels)} captchas)"
         default_json = "evaluation.json"
-    report = evaluate_arrays(model, images, labels, args.batch_size)
+    errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
+    texts, confidence, pred = read_arrays(model, images, args.batch_size)
+    report = score(texts, confidence, pred, labels, spec.charset)
     print(format_report(report, title=f"{args.model} on {what}"))
+    if errors is not None:
+        from captcha_ocr.studies.errors import SHEET_PNG, write_errors
+
+        count = write_errors(errors, images, spec.charset.decode_batch(labels), texts, confidence)
+        print(f"{count} misread captchas written to {errors}" + (f" (look at {errors / SHEET_PNG})" if count else ""))
     shipped = shipped_name(args.model)
     if args.json:
         out = Path(args.json)

@@ -85,3 +85,45 @@ def test_a_shipped_model_writes_its_report_in_the_current_directory(generated_fo
     assert len(written) == 1 and json.loads(written[0].read_text())["count"] == 24
     assert f"report written to {written[0].name}" in proc.stdout
     assert sorted(p.name for p in SHIPPED_MODELS["base"].iterdir()) == before  # nothing into the package
+
+
+def test_write_errors_keeps_only_the_misread_with_their_labels(tmp_path):
+    from PIL import Image
+
+    from captcha_ocr.data.folder import read_labels_csv
+    from captcha_ocr.studies.errors import write_errors
+
+    images = np.stack([np.full((12, 30, 1), 40 * k, np.uint8) for k in range(4)])
+    truth, texts = ["AB", "=1+1", "B0", "OO"], ["AB", "=1+7", "", "0O"]
+    assert write_errors(tmp_path, images, truth, texts, np.array([0.9, 0.5, 0.1, 0.7])) == 3
+    assert read_labels_csv(tmp_path / "labels.csv") == [("error-0001.png", "=1+1"), ("error-0002.png", "B0"),
+                                                        ("error-0003.png", "OO")]
+    readings = (tmp_path / "readings.csv").read_text().splitlines()
+    assert readings[0] == "file,label,read,confidence" and readings[1] == "error-0001.png,'=1+1,'=1+7,0.5000"
+    assert readings[2] == "error-0002.png,B0,,0.1000"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "error-0003.png")), images[3, ..., 0])
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.width == 5 * (60 + 16) and sheet.height == 12 * 2 + 30  # 3 tiles, doubled: one row of 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "error-0001.png", "error-0002.png", "error-0003.png", "labels.csv", "readings.csv", "sheet.png"]
+
+
+def test_evaluate_writes_the_misread_captchas_as_a_folder_that_evaluates_again(smoke_run, generated_folder, workdir,
+                                                                               tmp_path):
+    errors = tmp_path / "errors"
+    proc = run_module("evaluate", "--model", smoke_run, "--data", generated_folder, "--json", tmp_path / "r.json",
+                      "--errors", errors, cwd=workdir, check=True)
+    report = json.loads((tmp_path / "r.json").read_text())
+    wrong = round((1 - report["captcha_acc"]) * report["count"])
+    assert f"{wrong} misread captchas written to {errors}" in proc.stdout
+    assert len(list(errors.glob("error-*.png"))) == wrong > 0
+    again = run_module("evaluate", "--model", smoke_run, "--data", errors, "--json", tmp_path / "again.json",
+                       cwd=workdir, check=True)
+    assert "skipped" not in again.stderr, "labels.csv lists every image; the sheet is not one of them"
+    assert json.loads((tmp_path / "again.json").read_text())["captcha_acc"] == 0.0, "every one of them is misread"
+
+
+def test_errors_into_a_file_is_refused(smoke_run, workdir, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    proc = run_module("evaluate", "--model", smoke_run, "--errors", tmp_path / "taken", cwd=workdir)
+    assert proc.returncode == 2 and "--errors" in proc.stderr and "Traceback" not in proc.stderr

@@ -35,14 +35,20 @@ def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: i
     Returns:
         A JSON-ready report (see the module docstring).
     """
+    from captcha_ocr.model.layers import model_spec
+
+    texts, confidence, pred = read_arrays(model, images, batch_size)
+    return score(texts, confidence, pred, labels, model_spec(model).charset, top_confusions)
+
+
+def read_arrays(model, images: np.ndarray, batch_size: int = 128) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The model's readings of uint8 images: texts, confidences and per-position class indices (`decode`)."""
     from captcha_ocr.model.decode import decode
     from captcha_ocr.model.layers import model_spec
 
     spec = model_spec(model)
-    charset = spec.charset
     logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
-    texts, confidence, pred = decode(logits, charset, spec.loss)
-    return score(texts, confidence, pred, labels, charset, top_confusions)
+    return decode(logits, spec.charset, spec.loss)
 
 
 def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20) -> dict:

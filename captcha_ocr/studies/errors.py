@@ -1,0 +1,71 @@
+"""The captchas a model misread, to look at: `python -m captcha_ocr.evaluate ... --errors FOLDER`.
+
+Writes FOLDER as a labeled folder of the misread captchas (each as the model saw
+it, at its input size) with their true labels, so every command that reads
+folders reads it, plus what the model read and a sheet to look at:
+
+    FOLDER/
+        error-0001.png ...   the misread captchas, in test-set order
+        labels.csv           file,label: the true labels
+        readings.csv         file,label,read,confidence
+        sheet.png            the first SHEET of them, each captioned "label -> read"
+
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from captcha_ocr.core.atomic import write_atomic, write_text_atomic
+from captcha_ocr.core.images import open_image
+from captcha_ocr.data.folder import formula_safe, write_labels_csv
+
+SHEET = 50  # captchas on the sheet: the number the issue asked a person to judge
+COLUMNS = 5
+READINGS_CSV, SHEET_PNG = "readings.csv", "sheet.png"
+
+
+def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: Sequence[str],
+                 confidence: np.ndarray, sheet: int = SHEET) -> int:
+    """Write the misread captchas (truth != text) to `folder` (see the module docstring); returns how many."""
+    wrong = [i for i, (t, r) in enumerate(zip(truth, texts)) if t != r]
+    rows = []
+    for n, i in enumerate(wrong, 1):
+        name = f"error-{n:04d}.png"
+        image = open_image(images[i])
+        write_atomic(folder / name, lambda path, im=image: im.save(path, format="PNG"))
+        rows.append((name, truth[i], texts[i], float(confidence[i])))
+    write_labels_csv(folder / "labels.csv", [(name, label) for name, label, _, _ in rows])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "label", "read", "confidence"])
+    writer.writerows((name, formula_safe(label), formula_safe(read), f"{conf:.4f}") for name, label, read, conf in rows)
+    write_text_atomic(folder / READINGS_CSV, out.getvalue())
+    if rows:
+        tiles = [(open_image(images[i]), f"{truth[i]} -> {texts[i] or '(nothing)'}") for i in wrong[:sheet]]
+        page = contact_sheet(tiles)
+        write_atomic(folder / SHEET_PNG, lambda path: page.save(path, format="PNG"))
+    return len(rows)
+
+
+def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int = COLUMNS, scale: int = 2) -> Image.Image:
+    """The images in a grid, each enlarged `scale` times with its caption under it."""
+    font = ImageFont.load_default(size=16)
+    width = max(im.width for im, _ in tiles) * scale
+    height = max(im.height for im, _ in tiles) * scale
+    cell_w, cell_h = width + 16, height + 30
+    rows = -(-len(tiles) // columns)
+    page = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(page)
+    for k, (image, caption) in enumerate(tiles):
+        x, y = (k % columns) * cell_w + 8, (k // columns) * cell_h + 4
+        page.paste(image.convert("RGB").resize((image.width * scale, image.height * scale), Image.NEAREST), (x, y))
+        draw.text((x, y + height + 3), f"{k + 1}. {caption}", fill="black", font=font)
+    return page
