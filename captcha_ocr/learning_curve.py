@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.cli import add_set_arg, float_above, int_at_least, parser, run_cli
-from captcha_ocr.core.config import config_path
+from captcha_ocr.core.config import config_path, load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.studies.learning_curve import METHODS, learning_curve, render_markdown
 
@@ -30,7 +30,8 @@ def build_parser():
                    help="the training config: a file or a shipped recipe (default: %(default)s; finetune with --init-from base)")
     add_set_arg(p, " in every training")
     p.add_argument("--chars", help="the charset (default: the characters of the folder's labels)")
-    p.add_argument("--budget-min", type=float_above(0), default=15.0, help="minutes per training at most (default 15)")
+    p.add_argument("--budget-min", type=float_above(0),
+                   help="minutes per training at most (default: the config's train.time_budget_min, else 15)")
     p.add_argument("--seed", type=int, default=0, help="shuffles the folder into test and label pool; train.seed")
     return p
 
@@ -39,9 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    if not args.budget_min > 0:
+    if args.budget_min is not None and not args.budget_min > 0:
         raise UserError(f"--budget-min must be a positive number of minutes, got {args.budget_min:g}")
-    config_path(args.config)  # a file or a shipped recipe, checked before minutes of work
+    # A file or a shipped recipe, checked before minutes of work; its budget is the default.
+    recipe = load_config(config_path(args.config), args.overrides)
+    args.budget_min = args.budget_min or recipe.train.time_budget_min or 15.0
     args.labels = sorted(set(args.labels))
     summary = learning_curve(args)
     print()

@@ -58,6 +58,17 @@ def test_tiny_learning_curve_writes_table_plot_and_summary(smoke_run, workdir, t
     assert "already finished" in (out / "runs" / "finetune-20.log").read_text() and "[5/5]" in again.stdout
 
 
+def test_the_budget_is_the_recipes_unless_given(smoke_run, generated_folder, workdir, tmp_path):
+    base = ["--data", generated_folder, "--labels", 10, "--test", 10, "--init-from", smoke_run, "--config", SMOKE,
+            "--methods", "zero_shot"]  # no training: only the budget each training would get is recorded
+    budgets = {}
+    for name, extra in (("recipe", ["--set", "train.time_budget_min=0.3"]), ("given", ["--budget-min", 2]),
+                        ("none", [])):
+        run_module("learning_curve", *base, *extra, "--out", tmp_path / name, cwd=workdir, check=True)
+        budgets[name] = json.loads((tmp_path / name / "summary.json").read_text())["budget_min"]
+    assert budgets == {"recipe": 0.3, "given": 2, "none": 15}, "smoke has no budget: the old default"
+
+
 @pytest.mark.parametrize("extra, fragment", [
     (["--labels", "0"], "--labels"),
     (["--labels", "10", "--test", "24"], "--test 24 leaves none"),
