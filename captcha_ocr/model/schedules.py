@@ -80,7 +80,7 @@ class FittedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     Args:
         inner: the schedule made by `make_schedule` for `total_steps`.
         total_steps: the steps `inner` was made for.
-        offset, rate: the current plan (1.0 and 0.0: `inner` as made).
+        offset, rate: the current plan (0.0 and 1.0: `inner` as made).
     """
 
     def __init__(self, inner, total_steps: int, offset: float = 0.0, rate: float = 1.0):
