@@ -71,7 +71,7 @@ class FitToBudget(keras.callbacks.Callback):
             planned = self.planned  # a little slower than planned: end a little late rather than cut the anneal
         if planned != self.planned:
             self.log(f"time budget of {self.budget_s / 60:g} min: {planned} of {self.epochs} epochs fit at "
-                     f"{pace:.0f} s per epoch; the learning-rate schedule now ends with epoch {planned}")
+                     f"{pace:.3g} s per epoch; the learning-rate schedule now ends with epoch {planned}")
         self.planned = planned
         schedule = self.model.optimizer._learning_rate
         if isinstance(schedule, FittedSchedule):
