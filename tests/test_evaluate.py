@@ -103,7 +103,7 @@ def test_write_errors_keeps_only_the_misread_with_their_labels(tmp_path):
     assert readings[2] == "error-0002.png,B0,,0.1000"
     assert np.array_equal(np.asarray(Image.open(tmp_path / "error-0003.png")), images[3, ..., 0])
     sheet = Image.open(tmp_path / "sheet.png")
-    assert sheet.width == 5 * (60 + 16) and sheet.height == 12 * 2 + 30  # 3 tiles, doubled: one row of 5
+    assert sheet.width == 5 * (30 * 2 + 8) + 8 and sheet.height == 12 * 2 + 15 + 8 + 8  # 3 tiles, doubled: one row
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "error-0001.png", "error-0002.png", "error-0003.png", "labels.csv", "readings.csv", "sheet.png"]
 

@@ -8,7 +8,8 @@ folders reads it, plus what the model read and a sheet to look at:
         error-0001.png ...   the misread captchas, in test-set order
         labels.csv           file,label: the true labels
         readings.csv         file,label,read,confidence
-        sheet.png            the first SHEET of them, each captioned "label -> read"
+        sheet.png            the first SHEET of them, enlarged, each captioned "label -> read" in a
+                             font that tells 0 from O and l from I (`synth.folders.labeled_grid`)
 
 Every file is written atomically.
 """
@@ -21,14 +22,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from captcha_ocr.core.atomic import write_atomic, write_text_atomic
 from captcha_ocr.core.images import open_image
 from captcha_ocr.data.folder import formula_safe, write_labels_csv
+from captcha_ocr.synth.folders import labeled_grid
 
 SHEET = 50  # captchas on the sheet: the number the issue asked a person to judge
-COLUMNS = 5
+SCALE = 2  # the sheet enlarges each captcha this many times (pixels kept sharp)
 READINGS_CSV, SHEET_PNG = "readings.csv", "sheet.png"
 
 
@@ -49,23 +51,12 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
     writer.writerows((name, formula_safe(label), formula_safe(read), f"{conf:.4f}") for name, label, read, conf in rows)
     write_text_atomic(folder / READINGS_CSV, out.getvalue())
     if rows:
-        tiles = [(open_image(images[i]), f"{truth[i]} -> {texts[i] or '(nothing)'}") for i in wrong[:sheet]]
-        page = contact_sheet(tiles)
+        page = labeled_grid((f"{n}. {truth[i]} -> {texts[i] or '(nothing)'}", enlarged(open_image(images[i])))
+                            for n, i in enumerate(wrong[:sheet], 1))
         write_atomic(folder / SHEET_PNG, lambda path: page.save(path, format="PNG"))
     return len(rows)
 
 
-def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int = COLUMNS, scale: int = 2) -> Image.Image:
-    """The images in a grid, each enlarged `scale` times with its caption under it."""
-    font = ImageFont.load_default(size=16)
-    width = max(im.width for im, _ in tiles) * scale
-    height = max(im.height for im, _ in tiles) * scale
-    cell_w, cell_h = width + 16, height + 30
-    rows = -(-len(tiles) // columns)
-    page = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
-    draw = ImageDraw.Draw(page)
-    for k, (image, caption) in enumerate(tiles):
-        x, y = (k % columns) * cell_w + 8, (k // columns) * cell_h + 4
-        page.paste(image.convert("RGB").resize((image.width * scale, image.height * scale), Image.NEAREST), (x, y))
-        draw.text((x, y + height + 3), f"{k + 1}. {caption}", fill="black", font=font)
-    return page
+def enlarged(image: Image.Image, scale: int = SCALE) -> Image.Image:
+    """`image` `scale` times larger, each pixel a block, so that what the model saw is what one sees."""
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
