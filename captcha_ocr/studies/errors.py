@@ -38,12 +38,14 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
                  confidence: np.ndarray, sheet: int = SHEET) -> int:
     """Write the misread captchas (truth != text) to `folder` (see the module docstring); returns how many."""
     wrong = [i for i, (t, r) in enumerate(zip(truth, texts)) if t != r]
-    rows = []
+    rows, opened = [], []
     for n, i in enumerate(wrong, 1):
         name = f"error-{n:04d}.png"
         image = open_image(images[i])
         write_atomic(folder / name, lambda path, im=image: im.save(path, format="PNG"))
         rows.append((name, truth[i], texts[i], float(confidence[i])))
+        if n <= sheet:
+            opened.append(image)
     write_labels_csv(folder / "labels.csv", [(name, label) for name, label, _, _ in rows])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -51,8 +53,8 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
     writer.writerows((name, formula_safe(label), formula_safe(read), f"{conf:.4f}") for name, label, read, conf in rows)
     write_text_atomic(folder / READINGS_CSV, out.getvalue())
     if rows:
-        page = labeled_grid((f"{n}. {truth[i]} -> {texts[i] or '(nothing)'}", enlarged(open_image(images[i])))
-                            for n, i in enumerate(wrong[:sheet], 1))
+        page = labeled_grid((f"{n}. {label} -> {read or '(nothing)'}", enlarged(image))
+                            for n, ((_, label, read, _), image) in enumerate(zip(rows, opened), 1))
         write_atomic(folder / SHEET_PNG, lambda path: page.save(path, format="PNG"))
     return len(rows)
 
