@@ -301,3 +301,19 @@ def test_xla_with_ctc_is_refused_in_one_line():
     # tf2xla cannot compile tf.nn.ctc_loss: training would fail with a traceback at the first step
     with pytest.raises(UserError, match="train.jit_compile: XLA cannot compile tf.nn.ctc_loss"):
         load_config(SMOKE, ["loss.name=ctc", "train.jit_compile=true"])
+
+
+@pytest.mark.parametrize("loss", ["ctc", "sigmoid"])
+def test_a_gray_model_fine_tunes_into_a_colour_one_that_reads_what_it_read(loss):
+    gray = build_model(load_config(SMOKE, [f"loss.name={loss}"]))
+    colour = build_model(load_config(SMOKE, [f"loss.name={loss}", "image.channels=3"]))
+    kept, fresh = load_matching_weights(colour, gray)
+    assert "conv1 (from gray to RGB input)" in kept and not fresh
+    rgb = np.random.default_rng(0).random((2, *colour.input.shape[1:]), dtype=np.float32)
+    luma = (rgb * np.array([0.299, 0.587, 0.114], np.float32)).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(colour(rgb, training=False), gray(luma, training=False), rtol=1e-4, atol=1e-4)
+    # and back: the colour model's first convolution summed reads a gray image as it read the same image in RGB
+    back = build_model(load_config(SMOKE, [f"loss.name={loss}"]))
+    load_matching_weights(back, colour)
+    np.testing.assert_allclose(back(luma, training=False), colour(np.repeat(luma, 3, axis=-1), training=False),
+                               rtol=1e-4, atol=1e-4)

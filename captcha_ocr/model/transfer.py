@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.spec import ModelSpec
@@ -18,7 +19,10 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
     the output layer keeps, at every position both models have, the rows
     (kernel columns and bias) of the characters both charsets share, and of
     the pad; only new characters and new positions start fresh. A head whose
-    input size changed (another input geometry) starts fresh.
+    input size changed (another input geometry) starts fresh. A first
+    convolution that reads colour where the source read gray (or the reverse)
+    is converted so that it computes what the source computed on the gray image
+    (`convert_channels`): a gray base model fine-tunes into a colour one.
 
     Returns:
         (names of layers kept, with "(partly: ...)" for a partly copied head;
@@ -42,9 +46,41 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
         elif layer.name == "logits" and shapes[0][0] == src_shapes[0][0]:
             copied = copy_head_rows(layer, src, model_spec(source), model_spec(model))
             kept.append(f"logits (partly: {copied})")
+        elif _channels_differ(shapes, src_shapes):
+            layer.set_weights([convert_channels(src_weights[0], shapes[0][2]), *src_weights[1:]])
+            kept.append(f"{layer.name} (from {_colour(src_shapes[0][2])} to {_colour(shapes[0][2])} input)")
         else:
             fresh.append(f"{layer.name} (shape {_shapes(src_shapes)} -> {_shapes(shapes)})")
     return kept, fresh
+
+
+# PIL's conversion to gray ("L"), which the gray models were trained on: L = R*299/1000 + G*587/1000 + B*114/1000.
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _channels_differ(shapes, src_shapes) -> bool:
+    """True for a convolution kernel that differs from its source in its input channels only (1 <-> 3)."""
+    (new, *rest), (old, *src_rest) = shapes, src_shapes
+    return (len(new) == 4 and len(old) == 4 and new[:2] == old[:2] and new[3] == old[3] and rest == src_rest
+            and {new[2], old[2]} == {1, 3})
+
+
+def convert_channels(kernel: np.ndarray, channels: int) -> np.ndarray:
+    """A first-convolution kernel of (kh, kw, 1 or 3, filters) converted to read `channels` input channels.
+
+    Gray to RGB: each colour channel gets the gray kernel times its weight in
+    the grayscale conversion, so the new convolution of an RGB image equals the
+    old one of its gray version (up to the conversion's rounding to whole
+    levels); training then learns from the colours. RGB to gray: the channels'
+    kernels are summed, which equals the old one wherever the image is gray.
+    """
+    if channels == 3:
+        return kernel * GRAY_WEIGHTS[None, None, :, None]
+    return kernel.sum(axis=2, keepdims=True)
+
+
+def _colour(channels: int) -> str:
+    return "gray" if channels == 1 else "RGB"
 
 
 def _same_classes(model: keras.Model, source: keras.Model) -> bool:
