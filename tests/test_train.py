@@ -9,7 +9,7 @@ import pytest
 from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
 
 from captcha_ocr.core.config import load_config
-from captcha_ocr.training.fit import exact_fractions, selection_score, train
+from captcha_ocr.training.fit import exact_fractions, keep_score, selection_score, train
 from captcha_ocr.training.rundir import read_history
 
 
@@ -140,6 +140,24 @@ def test_best_model_breaks_ties_in_whole_captcha_accuracy_by_per_character_accur
         last_model = keras.saving.load_model(run_dir / "last.keras", compile=False)
         for a, b in zip(best_model.get_weights(), last_model.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_keep_last_keeps_the_last_epoch_whatever_validation_says(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    import numpy as np
+
+    falling = [{"epoch": 1, "images": 100, "val_captcha_acc": 0.5}, {"epoch": 2, "images": 200, "val_captcha_acc": 0.1}]
+    assert max(falling, key=keep_score(load_config(SMOKE)))["epoch"] == 1
+    assert max(falling, key=keep_score(load_config(SMOKE, ["train.keep=last"])))["epoch"] == 2
+    lines = []
+    metrics = train(load_config(SMOKE, ["train.epochs=3", "train.keep=last"]), workdir / "runs" / "last",
+                    log=lines.append)
+    assert (metrics["best_epoch"], metrics["keep"]) == (3, "last")
+    assert any("last model of epoch 3" in line for line in lines)
+    kept = keras.saving.load_model(workdir / "runs" / "last" / "model.keras", compile=False)
+    last = keras.saving.load_model(workdir / "runs" / "last" / "last.keras", compile=False)
+    for a, b in zip(kept.get_weights(), last.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("n_val, length", [(50, 6), (1000, 8), (100_000, 8)])

@@ -174,6 +174,7 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     early_stopping_patience: int = Field(0, ge=0)
+    keep: Literal["best", "last"] = "best"  # the model a run keeps: its best epoch on validation, or its last
     time_budget_min: float = Field(0.0, ge=0)
     time_budget_fit: bool = False  # plan the epochs (and end the schedule) inside time_budget_min
     seed: int = 0

@@ -35,6 +35,16 @@ def selection_score(logs: dict) -> float:
     return float(logs.get("val_captcha_acc", 0.0)) + 1e-6 * float(logs.get("val_char_acc", 0.0)) + 1e-12 * fit
 
 
+def last_epoch_score(logs: dict) -> float:
+    """The score that makes every epoch better than the one before (`train.keep: last`): the images seen so far."""
+    return float(logs.get("images", 0.0))
+
+
+def keep_score(config: Config):
+    """The score that picks the model a run keeps (model.keras), by `train.keep`."""
+    return last_epoch_score if config.train.keep == "last" else selection_score
+
+
 def exact_fractions(logs: dict, captchas: int, positions: int) -> None:
     """Snap the validation accuracies in `logs` to the counts they stand for, k/captchas and k/(captchas*positions).
 
@@ -86,7 +96,7 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, e
         ReseedEachEpoch(config.train.seed),
         Clock(),
         *extra_first,  # before the recorder, which records what they add to the logs
-        RunRecorder(run_dir, rows, selection_score),
+        RunRecorder(run_dir, rows, keep_score(config)),
         keras.callbacks.TensorBoard(str(run_dir / rundir.LOGS), write_graph=False, profile_batch=0),
     ]
     if config.train.early_stopping_patience:
@@ -211,10 +221,11 @@ def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, 
     write_atomic(run_dir / rundir.MODEL, best.save)
     report = evaluate_arrays(best, data.test_images, data.test_labels, batch_size=config.train.batch_size)
     history = rundir.read_history(run_dir)
-    best_epoch = int(max(history, key=selection_score)["epoch"]) if history else 0  # the first of equals
+    best_epoch = int(max(history, key=keep_score(config))["epoch"]) if history else 0  # the first of equals
     metrics = {
         "test": {k: report[k] for k in ("captcha_acc", "char_acc", "count")},
-        "best_epoch": best_epoch,
+        "best_epoch": best_epoch,  # the epoch of model.keras (train.keep: best or last)
+        "keep": config.train.keep,
         "epochs": len(history),
         "train_time_s": history[-1]["time_s"] if history else 0.0,
         "images_seen": int(history[-1]["images"]) if history else 0,
@@ -225,7 +236,8 @@ def _finish(run_dir: Path, config: Config, model, data, init_from, extra: list, 
         "data": data.description,
     }
     rundir.write_results(run_dir, metrics, report)
-    log(format_report(report, title=f"test set ({report['count']} captchas), best model of epoch {best_epoch}"))
+    kept = "best model" if config.train.keep == "best" else "last model"
+    log(format_report(report, title=f"test set ({report['count']} captchas), {kept} of epoch {best_epoch}"))
     log(f"run directory: {run_dir}")
     return metrics
 
