@@ -12,7 +12,7 @@ from typing import Sequence
 from captcha_ocr.core.cli import add_set_arg, float_above, int_at_least, parser, run_cli
 from captcha_ocr.core.config import config_path, load_config
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.studies.learning_curve import METHODS, learning_curve, render_markdown
+from captcha_ocr.studies.learning_curve import METHODS, VAL_SHARE, learning_curve, render_markdown
 
 
 def build_parser():
@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A file or a shipped recipe, checked before minutes of work; its budget is the default.
     recipe = load_config(config_path(args.config), args.overrides)
     args.budget_min = args.budget_min or recipe.train.time_budget_min or 15.0
+    args.val_share = 0.0 if recipe.train.keep == "last" else VAL_SHARE  # a run that keeps its last epoch needs none
+    if not args.val_share and recipe.train.early_stopping_patience:
+        raise UserError("train.keep: last trains on every label and validates on none, so nothing can stop it early; "
+                        "add --set train.early_stopping_patience=0")
     args.labels = sorted(set(args.labels))
     summary = learning_curve(args)
     print()

@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from conftest import SMOKE, assert_user_error, markdown_rows, run_module
+from conftest import SMOKE, assert_user_error, history_rows, markdown_rows, run_module
 
 from captcha_ocr.core.charset import covering
 from captcha_ocr.studies.learning_curve import labels_needed, split_folder
@@ -69,12 +69,28 @@ def test_the_budget_is_the_recipes_unless_given(smoke_run, generated_folder, wor
     assert budgets == {"recipe": 0.3, "given": 2, "none": 15}, "smoke has no budget: the old default"
 
 
+def test_keeping_the_last_epoch_trains_on_every_label(smoke_run, generated_folder, workdir, tmp_path):
+    out = tmp_path / "last"
+    run_module("learning_curve", "--data", generated_folder, "--labels", 10, "--test", 10, "--out", out,
+               "--init-from", smoke_run, "--config", SMOKE, "--methods", "finetune", "--budget-min", 0.5,
+               "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.keep=last",
+               cwd=workdir, timeout=600, check=True)
+    run = out / "runs" / "finetune-10"
+    assert json.loads((run / "metrics.json").read_text())["keep"] == "last"
+    assert "(train split): 10 images" in json.loads((run / "metrics.json").read_text())["data"]
+    assert not any(key.startswith("val_") for key in history_rows(run)[0])
+    assert json.loads((out / "summary.json").read_text())["val_share"] == 0.0
+    assert "no validation" in (out / "report.md").read_text()
+
+
 @pytest.mark.parametrize("extra, fragment", [
     (["--labels", "0"], "--labels"),
     (["--labels", "10", "--test", "24"], "--test 24 leaves none"),
     (["--labels", "100", "--test", "4"], "--labels 100"),
     (["--labels", "10", "--budget-min", "0"], "--budget-min"),
     (["--labels", "10", "--config", "nope.yaml"], "nope.yaml"),
+    (["--labels", "10", "--set", "train.keep=last", "--set", "train.early_stopping_patience=2"],
+     "train.early_stopping_patience=0"),
 ])
 def test_bad_inputs(generated_folder, workdir, tmp_path, extra, fragment):
     base = ["--data", generated_folder, "--out", tmp_path / "x", "--config", SMOKE, "--methods", "scratch"]

@@ -246,7 +246,8 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     """Train/val/test `FolderData` from `data.folder` (and `val_folder`/`test_folder` if given).
 
     Without a separate folder for a split, `data.folder` is split by `data.split`
-    fractions, shuffled by the seed.
+    fractions, shuffled by the seed. A run that keeps its last epoch (`train.keep:
+    last`) needs no validation: a val fraction of 0 then gives no "val" entry.
     """
     d = config.data
     if not d.folder:
@@ -268,6 +269,8 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
         elif part:
             out[split] = load_items(part, charset, shape, f"{d.folder} ({split} split)", d.workers,
                                     config.image.resize)
+        elif split == "val" and not fractions[1] and config.train.keep == "last":
+            continue
         else:
             raise UserError(f"data.split gives the {split} split no images of {d.folder}; raise its fraction "
                             f"or set data.{split}_folder")
@@ -288,7 +291,7 @@ class Datasets:
     """The three pipelines of a run and what they hold."""
 
     train: tf.data.Dataset
-    val: tf.data.Dataset
+    val: tf.data.Dataset | None  # None: a folder run that keeps its last epoch without validating
     test_images: np.ndarray
     test_labels: np.ndarray
     steps_per_epoch: int
@@ -360,10 +363,12 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
             notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
         elements = _mix(first, synth, d.synthetic_ratio, seed, start)
     train = _batched(elements, t.batch_size, config.augment, seed, start)
-    val = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size)
+    val = splits.get("val")
+    if val is None:
+        notes.append("no validation (train.keep: last)")
     test = splits["test"]
-    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool,
-                    val_size=len(splits["val"].images))
+    return Datasets(train, val and from_arrays(val.images, val.labels, t.batch_size), test.images, test.labels,
+                    steps, "; ".join(notes), pool, val_size=len(val.images) if val else 0)
 
 
 def _synthetic_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:

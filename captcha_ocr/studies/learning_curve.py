@@ -15,7 +15,8 @@ each `--methods` entry:
 
 Every training runs in its own process with `train.time_budget_min` set to
 `--budget-min`, 10% of its N labels held out for validation (model
-selection), and the test set as `data.test_folder`. The charset is the
+selection), and the test set as `data.test_folder`. A config that keeps its
+last epoch (`train.keep: last`) trains on all N labels and validates on none. The charset is the
 characters of the folder's labels (`--chars` to set it), and the input
 geometry is the `--init-from` model's, for every method alike.
 
@@ -115,7 +116,7 @@ def labels_needed(points: Sequence[tuple[int, float]], target: float) -> dict | 
 def _training_args(method: str, args, subset: Path, test_dir: Path, chars: str, lengths: tuple[int, int],
                    geometry: dict, unlabeled: Path | None, run_dir: Path) -> list[str]:
     sets = ["data.source=folder", f"data.folder={subset}", f"data.test_folder={test_dir}",
-            f"data.split=[{1 - VAL_SHARE}, {VAL_SHARE}, 0.0]", f"charset.chars={chars}",
+            f"data.split=[{1 - args.val_share}, {args.val_share}, 0.0]", f"charset.chars={chars}",
             f"charset.min_length={lengths[0]}", f"charset.max_length={lengths[1]}",
             f"train.time_budget_min={args.budget_min}", f"train.seed={args.seed}",
             *(f"image.{k}={v}" for k, v in geometry.items()), *args.overrides]
@@ -191,6 +192,7 @@ def learning_curve(args) -> dict:
         "machine": machine_info(),
         "data": str(args.data), "test": len(test), "pool": len(pool), "charset": chars, "lengths": [low, high],
         "init_from": str(args.init_from), "config": str(args.config), "budget_min": args.budget_min,
+        "val_share": args.val_share,
         "methods": points,
         "labels_needed": {m: {str(t): labels_needed([(p["labels"], p["captcha_acc"]) for p in pts
                                                       if p["captcha_acc"] is not None], t) for t in TARGETS}
@@ -225,6 +227,12 @@ def _plot(points: dict[str, list[dict]], path: Path, title: str) -> str | None:
     return path.name
 
 
+def _validation(share: float) -> str:
+    if not share:
+        return "all its labels trained on and its last epoch kept, with no validation (`train.keep: last`)"
+    return f"{share:.0%} of its labels for validation"
+
+
 def render_markdown(summary: dict) -> str:
     """report.md of a learning curve."""
     counts = sorted({p["labels"] for pts in summary["methods"].values() for p in pts})
@@ -232,7 +240,7 @@ def render_markdown(summary: dict) -> str:
              f"Test set: {summary['test']} held-out captchas of the folder (never trained on); labels drawn from the "
              f"other {summary['pool']}. Charset `{summary['charset']}`, lengths {summary['lengths'][0]}–"
              f"{summary['lengths'][1]}. Each training: `{summary['config']}`, at most {summary['budget_min']:g} min, "
-             f"10% of its labels for validation. Machine: {summary['machine']['cpu']} "
+             f"{_validation(summary.get('val_share', VAL_SHARE))}. Machine: {summary['machine']['cpu']} "
              f"({summary['machine']['cpu_count']} cores).", "",
              "Whole-captcha test accuracy (per character in brackets):", ""]
     rows = []

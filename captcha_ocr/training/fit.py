@@ -164,6 +164,9 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     if init_from and initial_epoch == 0:  # a resumed run gets its weights from the backup instead
         source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
     data = build_datasets(config, initial_epoch=initial_epoch)
+    if data.val is None and config.train.early_stopping_patience:
+        raise UserError("train.early_stopping_patience stops on validation, and data.split gives the val split "
+                        "nothing; set train.early_stopping_patience=0 or give the val split a fraction")
     log(f"data: {data.description}")
     with scope:
         model = build_model(config)
