@@ -10,7 +10,7 @@ from conftest import SMOKE, assert_user_error, history_rows, run_module, start_a
 
 from captcha_ocr.core.config import load_config
 from captcha_ocr.training.fit import exact_fractions, keep_score, selection_score, train
-from captcha_ocr.training.rundir import read_history
+from captcha_ocr.training.rundir import load_run, read_history
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -111,6 +111,17 @@ def test_finetune_cli_logs_kept_and_reinitialized_layers(smoke_run, generated_fo
     assert "mixed with a synthetic pool" in proc.stdout and "augmented" in proc.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["init_from"] == str(smoke_run) and metrics["test"]["count"] == 6
+
+
+def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_every_label(generated_folder, workdir):
+    run_dir = workdir / "runs" / "external"
+    proc = run_module(
+        "train", "--config", "finetune_external", "--init-from", "base_ctc", "--run-dir", run_dir,
+        "--set", f"data.folder={generated_folder}", "--set", "train.epochs=2", "--set", "train.steps_per_epoch=2",
+        "--set", "train.batch_size=8", cwd=workdir, check=True)
+    assert "conv1 (from gray to RGB input)" in proc.stdout and "re-initialized 0 layers (none)" in proc.stdout
+    assert "no validation (train.keep: last)" in proc.stdout and "last model of epoch 2" in proc.stdout
+    assert load_run(run_dir)[0].input.shape[-1] == 3
 
 
 def test_init_from_a_missing_run_fails_fast(workdir, tmp_path):

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Kept-aside external styles, 500 labels, with the round-2 choices of scripts/external_recipe_2.sh (made on
+# training-side styles only, before these runs): fine-tuned from base_ctc2 (checkpoints/base_ctc2, which saw
+# the training side of the zoo but no kept-aside generator) with RECIPE_FLAGS below. Same folders, test sets
+# and labels as reports/external-500 (learning_curve --seed 0):
+#   python -m captcha_ocr.zoo --out data/zoo-aside --count 2000 --seed 1000 --styles claptcha,gvcode,svg-captcha,trek-captcha
+#   bash scripts/external_aside_2.sh [LABELS ...]     (default: 500)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+labels=("${@:-500}")
+flags=(--set image.channels=3 --set train.epochs=24 --set train.learning_rate=0.001 --set train.keep=last
+       --set train.early_stopping_patience=0 --budget-min 30)
+for style in claptcha gvcode svg-captcha trek-captcha; do
+    python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels "${labels[@]}" --test 1000 \
+        --methods finetune --init-from checkpoints/base_ctc2 "${flags[@]}" \
+        --out reports/external-aside-2/$style-$(IFS=-; echo "${labels[*]}")
+done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The fine-tuning recipe, round 2, chosen on training-side zoo styles only (never on the kept-aside ones):
+# 500 labels of kaptcha and easy-captcha (and captcha-canvas for A), 1,000 held-out captchas each, from
+# base_ctc (which never saw the zoo) unless said otherwise. Each variant changes one thing against A:
+#   A  finetune_ctc as shipped on 2026-12-03 (12 epochs, peak 0.0005, best of 50 validation captchas)
+#   C  colour input (image.channels=3; the gray first convolution spread over R, G and B)
+#   P  self-training on the folder's 3,500 other captchas, their labels unused (learning_curve --methods pseudo)
+#   S  stronger augmentation (twice the shift and rotation, scale 0.2, contrast 0.5)
+#   W  from runs/base_ctc2-lo: base_model_ctc2 trained without kaptcha and easy-captcha (both generators'
+#      styles left out), so a wider base model is measured on generators it did not see
+#   R  C plus 24 epochs at peak 0.001 and the last epoch kept, trained on all 500 labels (no validation)
+# Needs data/zoo-train (scripts/train_base_ctc2.sh writes it) and the fonts that script installs (for W).
+#   bash scripts/external_recipe_2.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=reports/external-recipe-2
+lc() { python -m captcha_ocr.learning_curve --labels 500 --test 1000 "$@"; }
+for style in captcha-canvas kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --out $out/A/$style
+done
+for style in kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set image.channels=3 --out $out/C/$style
+    lc --data data/zoo-train/$style --methods pseudo --init-from base_ctc --out $out/P/$style
+    lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set augment.shift=0.1 \
+        --set augment.rotation=10 --set augment.scale=0.2 --set augment.contrast=0.5 --out $out/S/$style
+done
+# W: the 12 training-side styles without kaptcha's and easy-captcha's four (data/zoo-train-lo links the other 8).
+mkdir -p data/zoo-train-lo
+for s in flask-simple-captcha flask-simple-captcha-digits trdg trdg-distorted captchapng captchapng-6 \
+         captcha-canvas captcha-canvas-large; do
+    ln -sfn ../zoo-train/$s data/zoo-train-lo/$s
+done
+(head -1 data/zoo-train/labels.csv; grep -v '^kaptcha\|^easy-captcha\|^file,' data/zoo-train/labels.csv) \
+    > data/zoo-train-lo/labels.csv
+python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir runs/base_ctc2-lo \
+    --set data.folder=data/zoo-train-lo
+for style in kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods finetune --init-from runs/base_ctc2-lo --out $out/W/$style
+    lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set image.channels=3 \
+        --set train.epochs=24 --set train.learning_rate=0.001 --budget-min 30 --set train.keep=last \
+        --set train.early_stopping_patience=0 --out $out/R/$style
+done
