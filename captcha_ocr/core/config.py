@@ -213,8 +213,7 @@ class Config(_Section):
             raise UserError("model.rnn_units (a recurrent layer over the frames) needs loss.name: ctc; "
                             "set it to 0 for the per-position losses")
         if self.train.time_budget_fit and not self.train.time_budget_min:
-            raise UserError("train.time_budget_fit plans the epochs that fit train.time_budget_min, which is 0; "
-                            "set train.time_budget_min to the minutes to fit (or time_budget_fit to false)")
+            raise UserError("train.time_budget_fit needs train.time_budget_min, the minutes to fit (or set it false)")
         m = self.model
         if m.head == "attention" and ctc:
             raise UserError("model.head: attention is a head for the per-position losses; ctc reads the frames "
