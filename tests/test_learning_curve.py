@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from conftest import SMOKE, assert_user_error, history_rows, markdown_rows, run_module
@@ -71,12 +72,15 @@ def test_the_budget_is_the_recipes_unless_given(smoke_run, generated_folder, wor
 
 def test_keeping_the_last_epoch_trains_on_every_label(smoke_run, generated_folder, workdir, tmp_path):
     out = tmp_path / "last"
+    colour = tmp_path / "colour.yaml"  # a recipe in colour from a gray model: the recipe's channels count
+    colour.write_text(Path(SMOKE).read_text().replace("height: 30}", "height: 30, channels: 3}"))
     run_module("learning_curve", "--data", generated_folder, "--labels", 10, "--test", 10, "--out", out,
-               "--init-from", smoke_run, "--config", SMOKE, "--methods", "finetune", "--budget-min", 0.5,
+               "--init-from", smoke_run, "--config", colour, "--methods", "finetune", "--budget-min", 0.5,
                "--set", "train.epochs=2", "--set", "train.batch_size=8", "--set", "train.keep=last",
                cwd=workdir, timeout=600, check=True)
     run = out / "runs" / "finetune-10"
     assert json.loads((run / "metrics.json").read_text())["keep"] == "last"
+    assert "channels: 3" in (run / "config.yaml").read_text()
     assert "(train split): 10 images" in json.loads((run / "metrics.json").read_text())["data"]
     assert not any(key.startswith("val_") for key in history_rows(run)[0])
     assert json.loads((out / "summary.json").read_text())["val_share"] == 0.0

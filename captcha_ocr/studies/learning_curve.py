@@ -18,7 +18,8 @@ Every training runs in its own process with `train.time_budget_min` set to
 selection), and the test set as `data.test_folder`. A config that keeps its
 last epoch (`train.keep: last`) trains on all N labels and validates on none. The charset is the
 characters of the folder's labels (`--chars` to set it), and the input
-geometry is the `--init-from` model's, for every method alike.
+geometry is the `--init-from` model's (its size and resizing; gray or colour is
+the config's), for every method alike.
 
     reports/NAME/
         data/             labels.csv of the test set and of each label count (paths into FOLDER)
@@ -144,7 +145,8 @@ def learning_curve(args) -> dict:
         from captcha_ocr.model.layers import model_spec
 
         spec = model_spec(model)
-        geometry = {"width": spec.width, "height": spec.height, "channels": spec.channels, "resize": spec.resize}
+        # Not its channels: the config's decide (a gray model fine-tunes into a colour one, model/transfer.py).
+        geometry = {"width": spec.width, "height": spec.height, "resize": spec.resize}
         del model
     points: dict[str, list[dict]] = {m: [] for m in args.methods}
     total = len(args.labels) * len([m for m in args.methods if m != "zero_shot"]) + ("zero_shot" in args.methods)
