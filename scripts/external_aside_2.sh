@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Kept-aside external styles, 500 labels, with the round-2 choices of scripts/external_recipe_2.sh (made on
 # training-side styles only, before these runs): fine-tuned from base_ctc2 (checkpoints/base_ctc2, which saw
-# the training side of the zoo but no kept-aside generator) with RECIPE_FLAGS below. Same folders, test sets
-# and labels as reports/external-500 (learning_curve --seed 0):
+# the training side of the zoo but no kept-aside generator) with the flags below: finetune_ctc turned into
+# configs/finetune_external.yaml with all 24 epochs (the command measured; `--config finetune_external
+# --budget-min 30` trains the same). Same folders, test sets and labels as reports/external-500 (--seed 0):
 #   python -m captcha_ocr.zoo --out data/zoo-aside --count 2000 --seed 1000 --styles claptcha,gvcode,svg-captcha,trek-captcha
 #   bash scripts/external_aside_2.sh [LABELS ...]     (default: 500)
 set -euo pipefail

@@ -363,12 +363,13 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
             notes.append(f"mixed with an endless synthetic stream at {d.synthetic_ratio:.0%}")
         elements = _mix(first, synth, d.synthetic_ratio, seed, start)
     train = _batched(elements, t.batch_size, config.augment, seed, start)
-    val = splits.get("val")
-    if val is None:
+    val, val_size = None, 0
+    if "val" in splits:
+        val, val_size = from_arrays(splits["val"].images, splits["val"].labels, t.batch_size), len(splits["val"].images)
+    else:
         notes.append("no validation (train.keep: last)")
     test = splits["test"]
-    return Datasets(train, val and from_arrays(val.images, val.labels, t.batch_size), test.images, test.labels,
-                    steps, "; ".join(notes), pool, val_size=len(val.images) if val else 0)
+    return Datasets(train, val, test.images, test.labels, steps, "; ".join(notes), pool, val_size=val_size)
 
 
 def _synthetic_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
