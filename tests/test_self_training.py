@@ -3,9 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 from conftest import SMOKE, run_module
 
 from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.config import load_config
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.data.self_training import PseudoPool
 from captcha_ocr.training.self_training import confident_reads
 
 CHARSET = Charset("abc", max_length=3, min_length=1)  # classes a, b, c, pad
@@ -38,14 +42,17 @@ def test_confident_reads_keeps_only_confident_well_formed_texts():
     assert keep.tolist() == [0, 1]
 
 
-def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_folder, workdir, tmp_path):
+@pytest.mark.parametrize("share", ["0.5", "auto"])
+def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_folder, workdir, tmp_path, share):
     run_dir = tmp_path / "pseudo"
     proc = run_module(
         "train", "--config", SMOKE, "--run-dir", run_dir, "--set", "data.source=folder",
         "--set", f"data.folder={generated_folder}", "--set", f"data.unlabeled_folder={generated_folder}",
         "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "train.epochs=3", "--set", "data.pseudo_rounds=2",
-        "--set", "data.pseudo_min_confidence=0.0", "--set", "train.batch_size=4", cwd=workdir, check=True)
+        "--set", "data.pseudo_min_confidence=0.0", "--set", "train.batch_size=4", "--set", f"data.pseudo_share={share}",
+        cwd=workdir, check=True)
     assert "self-training on 24 unlabeled images" in proc.stdout
+    assert ("labeled images and the kept reads alike" if share == "auto" else "50% of each batch") in proc.stdout
     rounds = json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]
     # 3 epochs in 3 stages: relabelled after epochs 1 and 2; at confidence 0 every well-formed read is kept
     assert [r["epoch"] for r in rounds] == [1, 2] and all(r["of"] == 24 for r in rounds)
@@ -61,3 +68,32 @@ def test_unlabeled_folder_needs_the_folder_source(workdir, tmp_path):
     proc = run_module("train", "--config", SMOKE, "--set", f"data.unlabeled_folder={tmp_path}", "--run-dir",
                       tmp_path / "r", cwd=workdir)
     assert_user_error(proc, "data.unlabeled_folder is set but data.source is 'synthetic'")
+
+
+def _drawn(pool, labeled_images, labeled_labels, union, count=4000):
+    elements = pool._elements(labeled_images, labeled_labels, union)
+    return [int(next(elements)[1][0]) for _ in range(count)]
+
+
+def test_pseudo_share_auto_draws_every_labeled_image_and_kept_read_alike():
+    # 10 labeled images (label 0) and 30 unlabeled ones, of which 5, then 30, are kept as reads (label 1)
+    labeled_x, labeled_y = np.zeros((10, 2, 2, 1), np.uint8), np.zeros((10, 3), np.int32)
+    pool = PseudoPool(np.ones((30, 2, 2, 1), np.uint8), max_length=3, seed=0)
+    assert set(_drawn(pool, labeled_x, labeled_y, union=True)) == {0}  # nothing kept yet: labeled only
+    pool.update(np.arange(5), np.ones((5, 3), np.int32))
+    assert abs(np.mean(_drawn(pool, labeled_x, labeled_y, union=True)) - 5 / 15) < 0.03
+    assert set(_drawn(pool, labeled_x, labeled_y, union=False)) == {1}  # a fixed share: the kept reads only
+    pool.update(np.arange(30), np.ones((30, 3), np.int32))
+    assert abs(np.mean(_drawn(pool, labeled_x, labeled_y, union=True)) - 30 / 40) < 0.03
+
+
+def test_pseudo_share_is_a_fraction_or_auto(tmp_path):
+    assert load_config(None, ["data.pseudo_share=auto"]).data.pseudo_share == "auto"
+    assert load_config(None, ["data.pseudo_share=0.25"]).data.pseudo_share == 0.25
+    for bad in ("1.5", "often"):
+        try:
+            load_config(None, [f"data.pseudo_share={bad}"])
+        except UserError as e:
+            assert "pseudo_share" in str(e)
+        else:
+            raise AssertionError(f"pseudo_share={bad} was accepted")

@@ -15,7 +15,7 @@ name. An existing file always wins.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Annotated, Any, Literal, Optional, Sequence, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -117,7 +117,7 @@ class DataConfig(_Section):
     unlabeled_folder: Optional[str] = None
     pseudo_rounds: int = Field(2, ge=1)
     pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
-    pseudo_share: float = Field(0.5, gt=0, lt=1)
+    pseudo_share: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)]] = 0.5  # auto: captcha_ocr/data/self_training.py
     workers: int = Field(0, ge=0)
     service: Optional[str] = None  # grpc://HOST:PORT of a tf.data service dispatcher (captcha_ocr.data_service)
     cache_dir: str = "data/cache"

@@ -346,11 +346,15 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
             log.warning(f"{d.unlabeled_folder}: {len(problems)} unreadable images skipped "
                         f"({'; '.join(f'{Path(p).name}: {why}' for p, why in problems[:3])})")
         pool = PseudoPool(unlabeled, config.charset.max_length, seed)
-        first = lambda at: _mix(labeled, lambda _: pool.dataset(train_x, train_y), d.pseudo_share,  # noqa: E731
-                                seed + 1, at)
+        if d.pseudo_share == "auto":  # every labeled image and every kept read equally likely
+            first = lambda _: pool.dataset(train_x, train_y, union=True)  # noqa: E731
+            share = "each batch drawn from the labeled images and the kept reads alike"
+        else:
+            first = lambda at: _mix(labeled, lambda _: pool.dataset(train_x, train_y), d.pseudo_share,  # noqa: E731
+                                    seed + 1, at)
+            share = f"{d.pseudo_share:.0%} of each batch"
         notes.append(f"self-training on {len(unlabeled)} unlabeled images of {d.unlabeled_folder} "
-                     f"({d.pseudo_rounds} rounds, confidence >= {d.pseudo_min_confidence:g}, "
-                     f"{d.pseudo_share:.0%} of each batch)")
+                     f"({d.pseudo_rounds} rounds, confidence >= {d.pseudo_min_confidence:g}, {share})")
     elements = first(start)
     if d.synthetic_ratio:
         # Mix in synthetic captchas at the configured share, drawn per element.

@@ -8,7 +8,10 @@ reads every unlabeled image; those it reads with at least
 pseudo-labeled set, replacing the previous round's. From then on a
 `data.pseudo_share` of each batch is drawn from that set and the rest from the
 labeled training images, so a few hundred labels are not drowned by
-thousands of guesses. Validation and test data stay labeled by people only.
+thousands of guesses. With `pseudo_share: auto` every labeled image and every
+kept read is equally likely instead: the reads' share grows with how many
+were kept (a round that keeps 90 reads beside 500 labels gives them 15% of
+each batch, not half). Validation and test data stay labeled by people only.
 
 A read whose decoded text does not encode back to the same classes (a pad in
 the middle) is not used. Each round logs how many images it kept, and
@@ -42,24 +45,29 @@ class PseudoPool:
         with self._lock:
             self._selected, self._labels = np.asarray(selected, np.int64), np.asarray(labels, np.int32)
 
-    def _elements(self, fallback_images: np.ndarray, fallback_labels: np.ndarray):
+    def _elements(self, fallback_images: np.ndarray, fallback_labels: np.ndarray, union: bool):
         # Before the first round, and in a round that kept nothing, it stands in with labeled images.
+        # With `union`, the labeled images are drawn beside the kept reads, each image equally likely.
         rng = np.random.default_rng(self.seed)
+        labeled = len(fallback_images) if union else 0
         while True:
             with self._lock:
                 selected, labels = self._selected, self._labels
-            if len(selected):
-                i = rng.integers(len(selected))
-                yield self.images[selected[i]], labels[i]
+            i = rng.integers(labeled + len(selected)) if labeled or len(selected) else 0
+            if len(selected) and i >= labeled:
+                yield self.images[selected[i - labeled]], labels[i - labeled]
             else:
-                j = rng.integers(len(fallback_images))
+                j = i if union else rng.integers(len(fallback_images))
                 yield fallback_images[j], fallback_labels[j]
 
-    def dataset(self, fallback_images: np.ndarray, fallback_labels: np.ndarray) -> tf.data.Dataset:
-        """Endless unbatched (uint8 image, int32 label) elements of the current pseudo-labeled set."""
+    def dataset(self, fallback_images: np.ndarray, fallback_labels: np.ndarray, union: bool = False) -> tf.data.Dataset:
+        """Endless unbatched (uint8 image, int32 label) elements of the current pseudo-labeled set.
+
+        With `union`, of the labeled images (`fallback_*`) and the pseudo-labeled set together.
+        """
         shape = self.images.shape[1:]
         return tf.data.Dataset.from_generator(
-            lambda: self._elements(fallback_images, fallback_labels),
+            lambda: self._elements(fallback_images, fallback_labels, union),
             output_signature=(tf.TensorSpec(shape, tf.uint8), tf.TensorSpec((self.max_length,), tf.int32)))
 
 
