@@ -9,6 +9,11 @@
 #   W  from runs/base_ctc2-lo: base_model_ctc2 trained without kaptcha and easy-captcha (both generators'
 #      styles left out), so a wider base model is measured on generators it did not see
 #   R  C plus 24 epochs at peak 0.001 and the last epoch kept, trained on all 500 labels (no validation)
+#   RA R plus self-training on the folder's 3,500 other captchas with data.pseudo_share=auto (each labeled
+#      image and each kept read equally likely), added after P lost with a fixed half of each batch
+#   RS R plus S's stronger augmentation (S lost against A, which did not fit its labels; R fits them)
+#   RA and RS were added after R; the rule, fixed before their runs: keep one that gains more than a
+#   point over R on both styles
 # Needs data/zoo-train (scripts/train_base_ctc2.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -39,4 +44,12 @@ for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set image.channels=3 \
         --set train.epochs=24 --set train.learning_rate=0.001 --budget-min 30 --set train.keep=last \
         --set train.early_stopping_patience=0 --out $out/R/$style
+done
+r_flags=(--set image.channels=3 --set train.epochs=24 --set train.learning_rate=0.001 --budget-min 30
+         --set train.keep=last --set train.early_stopping_patience=0)
+for style in kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods pseudo --init-from base_ctc "${r_flags[@]}" \
+        --set data.pseudo_share=auto --out $out/RA/$style
+    lc --data data/zoo-train/$style --methods finetune --init-from base_ctc "${r_flags[@]}" --set augment.shift=0.1 \
+        --set augment.rotation=10 --set augment.scale=0.2 --set augment.contrast=0.5 --out $out/RS/$style
 done
