@@ -1,4 +1,4 @@
-"""The shipped base models (captcha_ocr/pretrained/base, base_ctc): they load by name and read broad captchas above a floor."""
+"""The shipped base models (captcha_ocr/pretrained/base, base_ctc, base_ctc2): they load by name and read broad captchas above a floor."""
 
 import json
 
@@ -11,7 +11,10 @@ from captcha_ocr.training import rundir
 
 # Well below what each measured on its own 2,000 test captchas (metrics.json), well above chance
 # (1/62 per character): a broken load, a wrong geometry or a stale charset would miss it.
-FLOORS = {"base": (0.15, 0.6), "base_ctc": (0.3, 0.7)}
+FLOORS = {"base": (0.15, 0.6), "base_ctc": (0.3, 0.7), "base_ctc2": (0.3, 0.7)}
+# base_ctc2's config names Debian font folders a test machine may lack: it reads base_ctc's broad captchas
+# (63.5% whole, 90.9% per character on these 200 when it was shipped).
+RENDER_WITH = {"base_ctc2": "base_ctc"}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
@@ -31,10 +34,11 @@ def test_the_base_model_reads_fresh_broad_captchas_above_a_floor(name):
     floor_whole, floor_char = FLOORS[name]
     recognizer = Recognizer(model)
     # Another split than the training, validation and test sets the model was chosen and measured on.
-    images, labels = render(GeneratorSpec.from_config(config), 0, "shipped-check", 200, config.image.shape,
+    drawn = rundir.load_run(RENDER_WITH[name])[2] if name in RENDER_WITH else config
+    images, labels = render(GeneratorSpec.from_config(drawn), 0, "shipped-check", 200, config.image.shape,
                             workers=1, resize=config.image.resize)
     texts = [p.text for p in recognizer.predict_arrays(images)]
-    truth = config.charset.build().decode_batch(labels)
+    truth = drawn.charset.build().decode_batch(labels)
     whole = np.mean([t == y for t, y in zip(texts, truth)])
     chars = np.mean([a == b for t, y in zip(texts, truth) for a, b in zip(t.ljust(8, "_"), y.ljust(8, "_"))])
     assert whole >= floor_whole and chars >= floor_char, (whole, chars)
