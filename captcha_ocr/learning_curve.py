@@ -29,6 +29,8 @@ def build_parser():
     p.add_argument("--config", default="finetune_ctc",
                    help="the training config: a file or a shipped recipe (default: %(default)s; finetune with --init-from base)")
     add_set_arg(p, " in every training")
+    p.add_argument("--unlabeled", metavar="FOLDER",
+                   help="more captchas of the style, labels unused, for --methods pseudo to self-train on as well")
     p.add_argument("--chars", help="the charset (default: the characters of the folder's labels)")
     p.add_argument("--budget-min", type=float_above(0),
                    help="minutes per training at most (default: the config's train.time_budget_min, else 15)")
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     if args.budget_min is not None and not args.budget_min > 0:
         raise UserError(f"--budget-min must be a positive number of minutes, got {args.budget_min:g}")
+    if args.unlabeled and "pseudo" not in args.methods:
+        raise UserError("--unlabeled is what --methods pseudo self-trains on; add pseudo to --methods or drop --unlabeled")
     # A file or a shipped recipe, checked before minutes of work; its budget is the default.
     recipe = load_config(config_path(args.config), args.overrides)
     args.budget_min = args.budget_min or recipe.train.time_budget_min or 15.0

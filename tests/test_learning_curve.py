@@ -87,6 +87,28 @@ def test_keeping_the_last_epoch_trains_on_every_label(smoke_run, generated_folde
     assert "no validation" in (out / "report.md").read_text()
 
 
+def test_self_training_reads_more_unlabeled_captchas_but_never_a_labeled_one(smoke_run, generated_folder, workdir,
+                                                                             tmp_path):
+    more = tmp_path / "more"
+    run_module("generate", "--config", SMOKE, "--out", more, "--count", 8, "--seed", 8, cwd=workdir, check=True)
+    copies = sorted(p for p in generated_folder.iterdir() if p.suffix == ".png")[:3]
+    for i, path in enumerate(copies):  # the same bytes under other names: a test or label captcha must not train
+        (more / f"copy{i}.png").write_bytes(path.read_bytes())
+    (more / "labels.csv").unlink(missing_ok=True)  # the labels of an unlabeled folder are not read anyway
+    out = tmp_path / "pseudo"
+    run_module("learning_curve", "--data", generated_folder, "--labels", 10, "--test", 10, "--out", out,
+               "--init-from", smoke_run, "--config", SMOKE, "--methods", "pseudo", "--unlabeled", more,
+               "--budget-min", 0.5, "--set", "train.epochs=2", "--set", "train.batch_size=8",
+               cwd=workdir, timeout=600, check=True)
+    with open(out / "data" / "unlabeled-10" / "labels.csv") as fh:
+        used = [Path(row["file"]) for row in csv.DictReader(fh)]
+    assert len(used) == 4 + 8  # the 4 of the pool beyond the 10 labels, and the 8 new ones, not the 3 copies
+    assert not any(p.name.startswith("copy") for p in used)
+    assert json.loads((out / "summary.json").read_text())["unlabeled"] == 8
+    assert "also read 8 unlabeled captchas" in (out / "report.md").read_text()
+    assert "self-training on 12 unlabeled images" in (out / "runs" / "pseudo-10.log").read_text()
+
+
 @pytest.mark.parametrize("extra, fragment", [
     (["--labels", "0"], "--labels"),
     (["--labels", "10", "--test", "24"], "--test 24 leaves none"),
@@ -95,6 +117,9 @@ def test_keeping_the_last_epoch_trains_on_every_label(smoke_run, generated_folde
     (["--labels", "10", "--config", "nope.yaml"], "nope.yaml"),
     (["--labels", "10", "--set", "train.keep=last", "--set", "train.early_stopping_patience=2"],
      "train.early_stopping_patience=0"),
+    (["--labels", "10", "--unlabeled", "nowhere"], "--methods pseudo"),
+    (["--labels", "10", "--test", "10", "--methods", "pseudo", "--unlabeled", "nowhere"],
+     "--unlabeled 'nowhere' not found"),
 ])
 def test_bad_inputs(generated_folder, workdir, tmp_path, extra, fragment):
     base = ["--data", generated_folder, "--out", tmp_path / "x", "--config", SMOKE, "--methods", "scratch"]

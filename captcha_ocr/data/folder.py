@@ -149,6 +149,12 @@ def _load_image(args) -> tuple[str, np.ndarray | None, str | None]:
         return path, None, str(err)
 
 
+def image_paths(folder: str | Path) -> list[str]:
+    """The images of a folder, labels ignored: the files of its labels.csv if it has one, else every image."""
+    root = Path(folder)
+    return [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
+
+
 def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
                    resize: str = "stretch") -> tuple[np.ndarray, list[tuple[str, str]]]:
     """The images of a folder, labels ignored (the files of its labels.csv if it has one, else every image).
@@ -162,7 +168,7 @@ def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"unlabeled folder {str(root)!r} not found; give a folder of captcha images")
-    paths = [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
+    paths = image_paths(root)
     results = _map_files(_load_image, [(p, shape, resize) for p in paths], workers)
     good = [r[1] for r in results if r[2] is None]
     if not good:

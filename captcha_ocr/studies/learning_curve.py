@@ -11,7 +11,9 @@ each `--methods` entry:
 - `scratch`: the same config and data from random weights, for contrast;
 - `pseudo`: `finetune` plus self-training on the folder's images that are not
   among the N labels and not in the test set, their labels unused
-  (`data.unlabeled_folder`, see captcha_ocr.train).
+  (`data.unlabeled_folder`, see captcha_ocr.train), and on the images of
+  `--unlabeled FOLDER` if given (any that are byte for byte an image of the
+  labeled folder are left out, so a test captcha never trains).
 
 Every training runs in its own process with `train.time_budget_min` set to
 `--budget-min`, 10% of its N labels held out for validation (model
@@ -36,6 +38,7 @@ marked so. Run the same command again and finished runs are reused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shlex
@@ -49,7 +52,7 @@ from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import machine_info
 from captcha_ocr.core.tables import markdown_table
-from captcha_ocr.data.folder import LABELS_CSV, list_folder, write_labels_csv
+from captcha_ocr.data.folder import LABELS_CSV, image_paths, list_folder, write_labels_csv
 from captcha_ocr.model.scoring import TARGETS
 from captcha_ocr.studies.runner import attempt_error, run_command
 from captcha_ocr.training import rundir
@@ -71,6 +74,24 @@ def split_folder(folder: str | Path, test: int, seed: int) -> tuple[list[tuple[s
     order = np.random.default_rng(seed).permutation(len(items))
     shuffled = [items[i] for i in order]
     return shuffled[:-test], shuffled[-test:]
+
+
+def extra_unlabeled(folder: str | Path, labeled: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(absolute path, "") of the images of `folder` (labels ignored) whose bytes are no labeled image's.
+
+    Raises:
+        UserError: the folder does not exist or holds no image that is not also in the labeled folder.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"--unlabeled {str(root)!r} not found; give a folder of captchas of the same style")
+    paths = image_paths(root)
+    digest = lambda path: hashlib.sha256(Path(path).read_bytes()).hexdigest()  # noqa: E731
+    seen = {digest(path) for path, _ in labeled}
+    out = [(str(Path(path).resolve()), "") for path in paths if digest(path) not in seen]
+    if not out:
+        raise UserError(f"--unlabeled {root}: every image in it is also in the labeled folder; give other captchas")
+    return out
 
 
 def write_labels(items: Sequence[tuple[str, str]], folder: Path) -> Path:
@@ -139,6 +160,7 @@ def learning_curve(args) -> dict:
     labels_all = [label for _, label in pool + test]
     chars, low, high = covering(labels_all) if not args.chars else (args.chars, *covering(labels_all)[1:])
     test_dir = write_labels(test, out / "data" / "test")
+    extra = extra_unlabeled(args.unlabeled, pool + test) if args.unlabeled else []
     geometry = {}
     if any(m != "scratch" for m in args.methods):
         model, _, _ = rundir.load_run(args.init_from)
@@ -167,7 +189,7 @@ def learning_curve(args) -> dict:
                                         "char_acc": result["char_acc"], "run": "runs/zero_shot.json"})
     for n in sorted(args.labels):
         subset = write_labels(pool[:n], out / "data" / f"labels-{n}")
-        unlabeled = write_labels([(p, "") for p, _ in pool[n:]], out / "data" / f"unlabeled-{n}")
+        unlabeled = write_labels([(p, "") for p, _ in pool[n:]] + extra, out / "data" / f"unlabeled-{n}")
         for method in [m for m in args.methods if m != "zero_shot"]:
             done += 1
             name = f"{method}-{n}"
@@ -193,7 +215,7 @@ def learning_curve(args) -> dict:
         "command": "python -m captcha_ocr.learning_curve " + shlex.join(map(str, args.argv)),
         "machine": machine_info(),
         "data": str(args.data), "test": len(test), "pool": len(pool), "charset": chars, "lengths": [low, high],
-        "init_from": str(args.init_from), "config": str(args.config), "budget_min": args.budget_min,
+        "init_from": str(args.init_from), "unlabeled": len(extra), "config": str(args.config), "budget_min": args.budget_min,
         "val_share": args.val_share,
         "methods": points,
         "labels_needed": {m: {str(t): labels_needed([(p["labels"], p["captcha_acc"]) for p in pts
@@ -235,6 +257,10 @@ def _validation(share: float) -> str:
     return f"{share:.0%} of its labels for validation"
 
 
+def _more_unlabeled(count: int | None) -> str:
+    return f" Self-training also read {count} unlabeled captchas of `--unlabeled`." if count else ""
+
+
 def render_markdown(summary: dict) -> str:
     """report.md of a learning curve."""
     counts = sorted({p["labels"] for pts in summary["methods"].values() for p in pts})
@@ -242,7 +268,8 @@ def render_markdown(summary: dict) -> str:
              f"Test set: {summary['test']} held-out captchas of the folder (never trained on); labels drawn from the "
              f"other {summary['pool']}. Charset `{summary['charset']}`, lengths {summary['lengths'][0]}–"
              f"{summary['lengths'][1]}. Each training: `{summary['config']}`, at most {summary['budget_min']:g} min, "
-             f"{_validation(summary.get('val_share', VAL_SHARE))}. Machine: {summary['machine']['cpu']} "
+             f"{_validation(summary.get('val_share', VAL_SHARE))}.{_more_unlabeled(summary.get('unlabeled'))} "
+             f"Machine: {summary['machine']['cpu']} "
              f"({summary['machine']['cpu_count']} cores).", "",
              "Whole-captcha test accuracy (per character in brackets):", ""]
     rows = []
