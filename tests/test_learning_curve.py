@@ -19,6 +19,9 @@ def test_labels_needed_from_a_power_law():
     assert labels_needed(points, 0.5)["extrapolated"] is False
     assert labels_needed([(100, 0.5)], 0.9) is None  # one point: no slope
     assert labels_needed([(100, 0.95), (200, 0.2)], 0.9) == {"labels": 100, "extrapolated": False}
+    # a flat curve above the target (93.3% -> 93.6%): the law reaches 90% far below 100 labels, where nothing
+    # was measured, so the answer is "at most 100" (it once said 1)
+    assert labels_needed([(100, 0.933), (500, 0.936)], 0.9) == {"labels": 100, "extrapolated": False, "at_most": True}
     # a nearly flat curve (8.2% -> 8.3%): more labels than any folder holds, so no estimate (it overflowed once)
     assert labels_needed([(100, 0.082), (500, 0.083)], 0.9) is None
 

@@ -121,7 +121,9 @@ def labels_needed(points: Sequence[tuple[int, float]], target: float) -> dict | 
     Returns:
         {"labels", "extrapolated"} or None when it cannot be estimated (fewer than two
         usable points, the error does not fall with more labels, or it falls so slowly
-        that the law would need more than `MAX_LABELS`).
+        that the law would need more than `MAX_LABELS`). Where the law reaches the target
+        below the smallest count measured, the answer is that count with "at_most": True
+        (the law says nothing below it).
     """
     reached = sorted(n for n, acc in points if acc >= target)
     fit = fit_power_law(points)
@@ -132,6 +134,8 @@ def labels_needed(points: Sequence[tuple[int, float]], target: float) -> dict | 
     if log_n > math.log(MAX_LABELS):  # a nearly flat curve: no count worth printing (and exp would overflow)
         return {"labels": reached[0], "extrapolated": False} if reached else None
     n = math.ceil(math.exp(log_n) - 1e-6)  # float noise must not add a label to an exact answer
+    if n < min(count for count, _ in points):
+        return {"labels": reached[0], "extrapolated": False, "at_most": True} if reached else None
     return {"labels": int(n), "extrapolated": n > max(count for count, _ in points)}
 
 
@@ -286,13 +290,15 @@ def render_markdown(summary: dict) -> str:
                 cells.append(f"{p['captcha_acc']:.1%} ({p['char_acc']:.1%})")
         rows.append([method, *cells])
     lines += [markdown_table(["method", *(f"{n} labels" for n in counts)], rows), "",
-              "Labels needed (power law fitted to the measured points; * = extrapolated beyond them):", ""]
+              "Labels needed (power law fitted to the measured points; * = extrapolated beyond them; ≤ = reached at the "
+              "smallest count measured):", ""]
     rows = []
     for method, needed in summary["labels_needed"].items():
         cells = []
         for t in TARGETS:
             est = needed[str(t)]
-            cells.append("–" if est is None else f"{est['labels']:,}{'*' if est['extrapolated'] else ''}")
+            cells.append("–" if est is None else
+                         f"{'≤ ' if est.get('at_most') else ''}{est['labels']:,}{'*' if est['extrapolated'] else ''}")
         rows.append([method, *cells])
     lines.append(markdown_table(["method", *(f"{t:.0%}" for t in TARGETS)], rows))
     if summary.get("plot"):
