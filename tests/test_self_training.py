@@ -10,7 +10,7 @@ from captcha_ocr.core.charset import Charset
 from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.data.self_training import PseudoPool
-from captcha_ocr.training.self_training import confident_reads
+from captcha_ocr.training.self_training import confident_reads, rounds_due
 
 CHARSET = Charset("abc", max_length=3, min_length=1)  # classes a, b, c, pad
 
@@ -97,3 +97,12 @@ def test_pseudo_share_is_a_fraction_or_auto(tmp_path):
             assert "pseudo_share" in str(e)
         else:
             raise AssertionError(f"pseudo_share={bad} was accepted")
+
+
+def test_the_rounds_follow_the_epochs_the_run_plans():
+    # 24 epochs in 3 stages: relabeled after epochs 8 and 16
+    assert [rounds_due(24, 2, done) for done in (7, 8, 15, 16, 24)] == [0, 1, 1, 2, 2]
+    # a slower machine fits 12 of them into the budget: the stages end after epochs 4 and 8 instead,
+    # so a run that learns of the plan after epoch 5 owes one round at once
+    assert [rounds_due(12, 2, done) for done in (3, 5, 8)] == [0, 1, 2]
+    assert rounds_due(3, 2, 1) == 1 and rounds_due(2, 2, 1) == 2  # short runs: at least one epoch first

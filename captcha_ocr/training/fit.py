@@ -181,17 +181,17 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     # Written only now, so a config that fails while building data or model leaves no run behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(saved, run_dir / rundir.CONFIG)
+    t = config.train
+    planned = [FitToBudget(t.epochs, data.steps_per_epoch, t.time_budget_min * 60, rows, log)
+               ] if t.time_budget_fit else []
+    epochs = min(t.epochs, planned_epochs(rows) or t.epochs)
     extra = []
     if data.pseudo is not None:
         from captcha_ocr.training.self_training import labeler
 
         d = config.data
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
-                             d.pseudo_rounds, config.train.epochs, initial_epoch))
-    t = config.train
-    planned = [FitToBudget(t.epochs, data.steps_per_epoch, t.time_budget_min * 60, rows, log)
-               ] if t.time_budget_fit else []
-    epochs = min(t.epochs, planned_epochs(rows) or t.epochs)
+                             d.pseudo_rounds, epochs, initial_epoch))
     done = finished_before(rows, epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
     if done:
         log(f"no epochs left to train: {done}")

@@ -34,20 +34,29 @@ def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confide
     return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
 
 
+def rounds_due(epochs: int, rounds: int, done: int) -> int:
+    """How many of the `rounds` relabelings are due after `done` epochs of a run of `epochs` in rounds + 1 stages."""
+    return sum(max(1, round(epochs * r / (rounds + 1))) <= done for r in range(1, rounds + 1))
+
+
 def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,
             initial_epoch: int = 0):
     """The Keras callback that relabels `pool` at the end of each stage (see the module docstring).
 
-    A run resumed after a stage's end relabels when it starts, with the weights it resumed with.
+    The stages divide the epochs the run plans to train: `epochs` at first, then the plan that
+    `train.time_budget_fit` records in each epoch's logs (`planned_epochs`), so a run that a slower
+    machine shortens still relabels `rounds` times. A run resumed after a stage's end relabels when
+    it starts, with the weights it resumed with.
     """
     import keras
 
-    stage_ends = {max(1, round(epochs * r / (rounds + 1))) for r in range(1, rounds + 1)}
+    from captcha_ocr.training.budget import PLANNED
 
     class PseudoLabeler(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.rounds: list[dict] = []
+            self.due = 0
 
         def _relabel(self, epoch: int) -> None:
             logits = self.model.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
@@ -58,11 +67,14 @@ def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float
                      f"images read with confidence >= {min_confidence:g}")
 
         def on_train_begin(self, logs=None):
-            if any(end <= initial_epoch for end in stage_ends):
+            self.due = rounds_due(epochs, rounds, initial_epoch)
+            if self.due:
                 self._relabel(initial_epoch)
 
         def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 in stage_ends:
+            due = rounds_due(int((logs or {}).get(PLANNED) or epochs), rounds, epoch + 1)
+            if due > self.due:
+                self.due = due
                 self._relabel(epoch + 1)
             if logs is not None:
                 logs["pseudo_labels"] = len(pool)
