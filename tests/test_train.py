@@ -118,9 +118,11 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     proc = run_module(
         "train", "--config", "finetune_external", "--init-from", "base_ctc", "--run-dir", run_dir,
         "--set", f"data.folder={generated_folder}", "--set", "train.epochs=2", "--set", "train.steps_per_epoch=2",
-        "--set", "train.batch_size=8", cwd=workdir, check=True)
+        "--set", "train.batch_size=8", "--set", f"data.unlabeled_folder={generated_folder}", cwd=workdir, check=True)
     assert "conv1 (from gray to RGB input)" in proc.stdout and "re-initialized 0 layers (none)" in proc.stdout
     assert "no validation (train.keep: last)" in proc.stdout and "last model of epoch 2" in proc.stdout
+    assert "labeled images and the kept reads alike" in proc.stdout  # the recipe's pseudo_share: auto
+    assert [r["epoch"] for r in json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]] == [1]  # 2 epochs: both rounds due after the first
     assert load_run(run_dir)[0].input.shape[-1] == 3
 
 
