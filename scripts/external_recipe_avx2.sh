@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# finetune_external as shipped (its 8-minute budget, epochs fitted to it) on 500 labels of trek-captcha (kept
+# aside), on this CPU as it is and capped to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2: float32 where `auto` finds no native
+# bfloat16), one after the other. Same folder, test set and labels as scripts/external_aside_2.sh.
+#   bash scripts/external_recipe_avx2.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+args=(--data data/zoo-aside/trek-captcha --labels 500 --test 1000 --methods finetune --config finetune_external
+      --init-from base_ctc2)
+python -m captcha_ocr.learning_curve "${args[@]}" --out reports/external-recipe-avx2/native
+ONEDNN_MAX_CPU_ISA=AVX2 python -m captcha_ocr.learning_curve "${args[@]}" --out reports/external-recipe-avx2/avx2
