@@ -49,16 +49,18 @@ class PseudoPool:
         # Before the first round, and in a round that kept nothing, it stands in with labeled images.
         # With `union`, the labeled images are drawn beside the kept reads, each image equally likely.
         rng = np.random.default_rng(self.seed)
-        labeled = len(fallback_images) if union else 0
+        labeled = len(fallback_images)
         while True:
             with self._lock:
                 selected, labels = self._selected, self._labels
-            i = rng.integers(labeled + len(selected)) if labeled or len(selected) else 0
-            if len(selected) and i >= labeled:
+            if union:
+                i = rng.integers(labeled + len(selected))
+            else:
+                i = labeled + rng.integers(len(selected)) if len(selected) else rng.integers(labeled)
+            if i >= labeled:
                 yield self.images[selected[i - labeled]], labels[i - labeled]
             else:
-                j = i if union else rng.integers(len(fallback_images))
-                yield fallback_images[j], fallback_labels[j]
+                yield fallback_images[i], fallback_labels[i]
 
     def dataset(self, fallback_images: np.ndarray, fallback_labels: np.ndarray, union: bool = False) -> tf.data.Dataset:
         """Endless unbatched (uint8 image, int32 label) elements of the current pseudo-labeled set.
