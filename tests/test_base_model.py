@@ -34,7 +34,7 @@ def test_the_base_model_reads_fresh_broad_captchas_above_a_floor(name):
     floor_whole, floor_char = FLOORS[name]
     recognizer = Recognizer(model)
     # Another split than the training, validation and test sets the model was chosen and measured on.
-    drawn = rundir.load_run(RENDER_WITH[name])[2] if name in RENDER_WITH else config
+    drawn = rundir.read_config(rundir.SHIPPED_MODELS[RENDER_WITH[name]]) if name in RENDER_WITH else config
     images, labels = render(GeneratorSpec.from_config(drawn), 0, "shipped-check", 200, config.image.shape,
                             workers=1, resize=config.image.resize)
     texts = [p.text for p in recognizer.predict_arrays(images)]
