@@ -112,6 +112,14 @@ def test_self_training_reads_more_unlabeled_captchas_but_never_a_labeled_one(smo
     assert "self-training on 12 unlabeled images" in (out / "runs" / "pseudo-10.log").read_text()
 
 
+def test_an_empty_unlabeled_folder_is_named_as_such(generated_folder, workdir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_module("learning_curve", "--data", generated_folder, "--out", tmp_path / "x", "--config", SMOKE,
+                      "--methods", "pseudo", "--labels", 10, "--test", 10, "--unlabeled", tmp_path / "empty",
+                      cwd=workdir)
+    assert_user_error(proc, "no images found")
+
+
 @pytest.mark.parametrize("extra, fragment", [
     (["--labels", "0"], "--labels"),
     (["--labels", "10", "--test", "24"], "--test 24 leaves none"),

@@ -86,6 +86,8 @@ def extra_unlabeled(folder: str | Path, labeled: Sequence[tuple[str, str]]) -> l
     if not root.is_dir():
         raise UserError(f"--unlabeled {str(root)!r} not found; give a folder of captchas of the same style")
     paths = image_paths(root)
+    if not paths:
+        raise UserError(f"--unlabeled {root}: no images found; give a folder of captchas of the same style")
     digest = lambda path: hashlib.sha256(Path(path).read_bytes()).hexdigest()  # noqa: E731
     seen = {digest(path) for path, _ in labeled}
     out = [(str(Path(path).resolve()), "") for path in paths if digest(path) not in seen]
