@@ -2,8 +2,11 @@
 
 Prints whole-captcha and per-character accuracy, per position and per length,
 the top confusions and accuracy against coverage (`captcha_ocr.model.scoring`),
-and writes them as JSON. `--errors FOLDER` also writes the misread captchas,
-with a sheet of the first 50 to look at (`captcha_ocr.studies.errors`).
+and writes them as JSON. `--alike lI` (repeatable) names characters the
+captchas' font draws alike: the report adds the accuracy with them read as one
+character and the most a reader that cannot tell them apart can expect.
+`--errors FOLDER` also writes the misread captchas, with a sheet of the first
+50 to look at (`captcha_ocr.studies.errors`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,23 @@ def build_parser():
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
                    "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
+    p.add_argument("--alike", action="append", default=[], metavar="CHARS",
+                   help="characters the captchas' font draws alike, e.g. lI (repeatable): also score them as one "
+                   "character and give the most a reader that cannot tell them apart can expect")
     return p
+
+
+def check_alike(groups: Sequence[str], alphabet: str) -> list[str]:
+    """The `--alike` groups, checked: two or more characters each, all in the model's charset, no character twice."""
+    seen: set[str] = set()
+    for g in groups:
+        outside = sorted(set(g) - set(alphabet))
+        if len(set(g)) < 2 or outside or seen & set(g):
+            why = (f"{''.join(outside)!r} is not in the model's charset" if outside else
+                   "a character is in two groups" if seen & set(g) else "it needs two or more different characters")
+            raise UserError(f"--alike {g!r}: {why}; give characters the font draws alike, e.g. --alike lI")
+        seen |= set(g)
+    return list(groups)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model, run_dir, config = load_run(args.model)
     spec = model_spec(model)
+    alike = check_alike(args.alike, spec.charset.chars)
     if args.data:
         from captcha_ocr.data.folder import load_folder
 
@@ -59,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = "evaluation.json"
     errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
     texts, confidence, pred = read_arrays(model, images, args.batch_size)
-    report = score(texts, confidence, pred, labels, spec.charset)
+    report = score(texts, confidence, pred, labels, spec.charset, alike=alike)
     print(format_report(report, title=f"{args.model} on {what}"))
     if errors is not None:
         from captcha_ocr.studies.errors import SHEET_PNG, write_errors

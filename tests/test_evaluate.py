@@ -5,10 +5,11 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from conftest import run_module
 
 from captcha_ocr.core.charset import Charset
-from captcha_ocr.model.scoring import format_report, score
+from captcha_ocr.model.scoring import alike_scores, format_report, score
 
 CS = Charset(chars="ABO0", max_length=3, min_length=2)
 P = CS.pad_index
@@ -37,6 +38,24 @@ def test_report_on_hand_made_predictions():
     assert "confidence for accuracy 90%: >= 0.800 (keeps 50%)" in format_report(report)
 
 
+def test_characters_drawn_alike_are_scored_as_one_and_bound_any_reader():
+    labels = np.array([[0, 1, P], [2, 2, 3], [3, 0, P], [1, 1, 1]])  # AB, OO0, 0A, BBB
+    pred = np.array([[0, 1, P], [3, 2, 3], [3, 0, 0], [1, 1, 1]])  # AB, 0O0, 0AA, BBB
+    report = score(CS.decode_batch(pred), np.ones(4), pred, labels, CS, alike=["O0"])
+    assert report["captcha_acc"] == 0.5
+    # 0O0 for OO0 is right once O and 0 are one character; 0AA for 0A is still wrong
+    assert report["alike"]["captcha_acc"] == 0.75
+    # O and 0 are equally frequent (2 each): a reader guesses each right half the time; OO0 needs three guesses
+    assert report["alike"]["ceiling"] == (1 + 0.5 ** 3 + 0.5 + 1) / 4
+    # OO0 read 0O0: of its three characters read as an O or a 0, two are the right one (0AA has another length)
+    assert report["alike"]["told_apart"] == 2 / 3 and "told apart 67% of the time" in format_report(report)
+    assert "drawn alike O0" in format_report(report) and "at most 65.62%" in format_report(report)
+    # the more frequent member is the better guess: with I twice as frequent as l, a lone I is read 2/3 of the time
+    assert alike_scores(["lIa", "aaa", "Ib"], ["IIa", "aaa", "lb"], ["lI"]) == {
+        "groups": ["lI"], "captcha_acc": 1.0, "ceiling": pytest.approx((4 / 9 + 1 + 2 / 3) / 3), "told_apart": 1 / 3}
+    assert "alike" not in score(CS.decode_batch(pred), np.ones(4), pred, labels, CS)
+
+
 def test_no_threshold_when_even_the_most_confident_is_wrong():
     labels = np.array([[0, 1, P]])
     pred = np.array([[1, 1, P]])
@@ -52,6 +71,19 @@ def test_evaluate_on_own_test_set(smoke_run, workdir):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     assert report["captcha_acc"] == metrics["test"]["captcha_acc"]
     assert report["char_acc"] == metrics["test"]["char_acc"]
+
+
+def test_evaluate_scores_characters_drawn_alike(smoke_run, workdir, tmp_path):
+    out = tmp_path / "alike.json"
+    proc = run_module("evaluate", "--model", smoke_run, "--alike", "lI", "--alike", "0oO", "--json", out,
+                      cwd=workdir, check=True)
+    report = json.loads(out.read_text())
+    assert report["alike"]["groups"] == ["lI", "0oO"] and "drawn alike lI/0oO" in proc.stdout
+    assert report["captcha_acc"] <= report["alike"]["captcha_acc"] and 0 < report["alike"]["ceiling"] <= 1
+    for bad, why in (("l", "two or more"), ("l€", "not in the model's charset"), ("lI,I1", "in two groups")):
+        proc = run_module("evaluate", "--model", smoke_run, *[a for g in bad.split(",") for a in ("--alike", g)],
+                          cwd=workdir)
+        assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, bad
 
 
 def test_evaluate_on_a_folder_reports_skipped_files(smoke_run, generated_folder, workdir):

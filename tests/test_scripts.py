@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import keras
+import matplotlib
 import pytest
 from conftest import ROOT, SMOKE, assert_user_error, markdown_rows
 
@@ -274,3 +275,14 @@ def test_external_benchmark_names_a_missing_style(tmp_path):
     proc = run_script("external_benchmark.py", "--zoo", tmp_path, "--styles", "nope", "--out", tmp_path / "r",
                       cwd=tmp_path)
     assert_user_error(proc, "no folder nope under")
+
+
+def test_glyphs_alike_flags_pairs_by_their_ink_on_one_baseline(tmp_path):
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    proc = run_script("glyphs_alike.py", font, "50", "OQoEF", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pairs = {line.split()[0]: float(line.split()[2]) for line in proc.stdout.splitlines()}
+    # Q is O with a tail; o is an O of x-height on the same baseline (apart); E and F differ by a bar
+    assert set(pairs) == {"OQ"} and 0.9 < pairs["OQ"] < 1
+    loose = run_script("glyphs_alike.py", font, "50", "OQoEF", "--min-iou", "0.5", cwd=tmp_path).stdout
+    assert "EF" in loose and "Oo" not in loose

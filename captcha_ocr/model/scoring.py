@@ -5,7 +5,12 @@
   right, padding positions included (the model must also say where a shorter
   text ends);
 - accuracy per position and per captcha length, the most frequent character
-  confusions, and accuracy against coverage (keep only the most confident X%).
+  confusions, and accuracy against coverage (keep only the most confident X%);
+- with groups of characters that a captcha's font draws alike (`alike`, e.g.
+  "lI" in Arial), the whole-captcha accuracy with each group read as one
+  character, and the most a reader that cannot tell them apart can expect to
+  read exactly: a captcha holding such characters is a guess among each
+  group's members (an expectation: a lucky test set can beat it).
 
 Training scores its test set with it; `python -m captcha_ocr.evaluate` any model on any folder.
 """
@@ -13,6 +18,7 @@ Training scores its test set with it; `python -m captcha_ocr.evaluate` any model
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 import numpy as np
 
@@ -51,8 +57,9 @@ def read_arrays(model, images: np.ndarray, batch_size: int = 128) -> tuple[list[
     return decode(logits, spec.charset, spec.loss)
 
 
-def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20) -> dict:
-    """The report for predictions already decoded (pure NumPy, testable by hand)."""
+def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20,
+          alike: Sequence[str] = ()) -> dict:
+    """The report for predictions already decoded (pure NumPy, testable by hand); `alike` adds `alike_scores`."""
     labels = np.asarray(labels)
     truth = charset.decode_batch(labels)
     whole = np.array([t == p for t, p in zip(truth, texts)])
@@ -91,7 +98,32 @@ def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np
         "confusions": [{"true": t, "pred": p, "count": n} for (t, p), n in confusions.most_common(top_confusions)],
         "coverage": coverage,
         "confidence_for_accuracy": thresholds,
+        **({"alike": alike_scores(truth, texts, alike)} if alike else {}),
     }
+
+
+def alike_scores(truth: list[str], texts: list[str], groups: Sequence[str]) -> dict:
+    """Whole-captcha scores when each group's characters look the same (e.g. ["lI", "0O"]).
+
+    Returns:
+        {"groups", "captcha_acc": exact reads with each group's characters counted as one,
+        "ceiling": the expected accuracy of a reader that reads everything else right and, for a
+        character of a group, names the group's most frequent member among the labels (a captcha
+        with an l and an I of equally frequent l and I is read right one time in four),
+        "told_apart": of the group's characters read as a member of their group (in reads of the
+        right length), the share read as the right member (None without any): near the most
+        frequent member's share, the reader cannot tell them apart either}.
+    """
+    one = {c: g[0] for g in groups for c in g}
+    counts = Counter(c for t in truth for c in t if c in one)
+    best = {g[0]: max(counts[c] for c in g) / max(1, sum(counts[c] for c in g)) for g in groups}
+    table = str.maketrans(one)
+    merged = [t.translate(table) == p.translate(table) for t, p in zip(truth, texts)]
+    chance = [float(np.prod([best[one[c]] for c in t if c in one])) for t in truth]
+    in_group = [a == b for t, p in zip(truth, texts) if len(t) == len(p)
+                for a, b in zip(t, p) if a in one and one[a] == one.get(b)]
+    return {"groups": list(groups), "captcha_acc": float(np.mean(merged)), "ceiling": float(np.mean(chance)),
+            "told_apart": float(np.mean(in_group)) if in_group else None}
 
 
 def format_report(report: dict, title: str = "") -> str:
@@ -108,6 +140,11 @@ def format_report(report: dict, title: str = "") -> str:
     if report["confusions"]:
         lines.append("  top confusions (true→predicted: count)  " + ", ".join(
             f"{c['true']}→{c['pred']}: {c['count']}" for c in report["confusions"][:10]))
+    if "alike" in report:
+        a = report["alike"]
+        told = "" if a["told_apart"] is None else f"; told apart {a['told_apart']:.0%} of the time"
+        lines.append(f"  drawn alike {'/'.join(a['groups']):10s} whole {a['captcha_acc']:.2%} with each group read as one "
+                     f"character; a reader that cannot tell them apart can expect at most {a['ceiling']:.2%}{told}")
     lines.append("  accuracy vs coverage    " + "  ".join(
         f"{c['coverage']:.0%}: {c['captcha_acc']:.2%}" for c in report["coverage"]))
     lines.append("  confidence for accuracy " + "  ".join(
