@@ -1,0 +1,48 @@
+"""How often a model's confident reads of a learning_curve's unlabeled captchas are right, by threshold.
+
+    python scripts/pseudo_precision.py RUN UNLABELED_CSV TRUTH_CSV [THRESHOLD ...]
+
+RUN is a finished run; UNLABELED_CSV a learning_curve's `data/unlabeled-N/labels.csv` (absolute paths,
+labels blanked); TRUTH_CSV the zoo folder's labels.csv that still holds their labels (paths relative to it).
+Prints, per confidence threshold, the reads kept, the share of them that are right, and the most frequent
+character swaps among the wrong ones: what self-training at that `data.pseudo_min_confidence` would learn.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from captcha_ocr.data.folder import load_folder, read_labels_csv, write_labels_csv
+from captcha_ocr.model.layers import model_spec
+from captcha_ocr.model.scoring import read_arrays
+from captcha_ocr.training.rundir import load_run
+
+
+def main() -> None:
+    run, unlabeled, truth_csv, *thresholds = sys.argv[1:]
+    root = Path(truth_csv).resolve().parent
+    truth = {str((root / f).resolve()): label for f, label in read_labels_csv(truth_csv)}
+    files = [f for f, _ in read_labels_csv(unlabeled)]
+    model, _, _ = load_run(run)
+    spec = model_spec(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_labels_csv(Path(tmp) / "labels.csv", [(f, truth[str(Path(f).resolve())]) for f in files])
+        data = load_folder(tmp, spec.charset, spec.input_shape, resize=spec.resize, workers=1)
+    texts, confidence, _ = read_arrays(model, data.images)
+    labels = spec.charset.decode_batch(data.labels)
+    right = np.array([t == p for t, p in zip(labels, texts)])
+    for th in map(float, thresholds or ["0.9", "0.97", "0.99"]):
+        kept = confidence >= th
+        swaps = Counter(f"{a}>{b}" for i in np.nonzero(kept & ~right)[0] if len(labels[i]) == len(texts[i])
+                        for a, b in zip(labels[i], texts[i]) if a != b)
+        print(f"{run} >= {th:g}: {kept.sum()} of {len(kept)} kept, {right[kept].mean():.1%} right; "
+              f"most frequent swaps {', '.join(f'{s} {n}' for s, n in swaps.most_common(5))}")
+
+
+if __name__ == "__main__":
+    main()
