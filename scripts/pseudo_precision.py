@@ -10,7 +10,7 @@ character swaps among the wrong ones: what self-training at that `data.pseudo_mi
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -24,7 +24,13 @@ from captcha_ocr.training.rundir import load_run
 
 
 def main() -> None:
-    run, unlabeled, truth_csv, *thresholds = sys.argv[1:]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run")
+    p.add_argument("unlabeled_csv")
+    p.add_argument("truth_csv")
+    p.add_argument("thresholds", nargs="*", type=float, default=[0.9, 0.97, 0.99])
+    args = p.parse_args()
+    run, unlabeled, truth_csv = args.run, args.unlabeled_csv, args.truth_csv
     root = Path(truth_csv).resolve().parent
     truth = {str((root / f).resolve()): label for f, label in read_labels_csv(truth_csv)}
     files = [f for f, _ in read_labels_csv(unlabeled)]
@@ -36,7 +42,7 @@ def main() -> None:
     texts, confidence, _ = read_arrays(model, data.images)
     labels = spec.charset.decode_batch(data.labels)
     right = np.array([t == p for t, p in zip(labels, texts)])
-    for th in map(float, thresholds or ["0.9", "0.97", "0.99"]):
+    for th in args.thresholds:
         kept = confidence >= th
         swaps = Counter(f"{a}>{b}" for i in np.nonzero(kept & ~right)[0] if len(labels[i]) == len(texts[i])
                         for a, b in zip(labels[i], texts[i]) if a != b)
