@@ -23,7 +23,8 @@ def ink(font: ImageFont.FreeTypeFont, size: int, char: str) -> np.ndarray:
     im = Image.new("L", (3 * size, 3 * size), 0)
     ImageDraw.Draw(im).text((size, size // 2), char, fill=255, font=font)
     a = np.asarray(im) > 127
-    return np.roll(a, -int(np.nonzero(a.any(axis=0))[0][0]), axis=1)
+    columns = np.nonzero(a.any(axis=0))[0]
+    return np.roll(a, -int(columns[0]), axis=1) if len(columns) else a
 
 
 def box(a: np.ndarray) -> str:
@@ -38,9 +39,15 @@ def main() -> None:
     p.add_argument("chars", nargs="?", default=string.digits + string.ascii_letters)
     p.add_argument("--min-iou", type=float, default=0.85)
     args = p.parse_args()
-    font = ImageFont.truetype(args.font, args.size)
-    glyphs = {c: ink(font, args.size, c) for c in args.chars}
-    for a, b in itertools.combinations(args.chars, 2):
+    try:
+        font = ImageFont.truetype(args.font, args.size)
+    except OSError as err:
+        p.error(f"cannot read font {args.font!r} ({err}); give a .ttf, .otf or .ttc file")
+    glyphs = {c: ink(font, args.size, c) for c in dict.fromkeys(args.chars)}
+    blank = "".join(c for c, g in glyphs.items() if not g.any())
+    if blank:
+        p.error(f"{blank!r} draws no ink in {args.font}; give characters the font has")
+    for a, b in itertools.combinations(glyphs, 2):
         ga, gb = glyphs[a], glyphs[b]
         iou = (ga & gb).sum() / max(1, (ga | gb).sum())
         if iou >= args.min_iou:

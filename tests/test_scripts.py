@@ -286,3 +286,6 @@ def test_glyphs_alike_flags_pairs_by_their_ink_on_one_baseline(tmp_path):
     assert set(pairs) == {"OQ"} and 0.9 < pairs["OQ"] < 1
     loose = run_script("glyphs_alike.py", font, "50", "OQoEF", "--min-iou", "0.5", cwd=tmp_path).stdout
     assert "EF" in loose and "Oo" not in loose
+    for args, why in (((tmp_path / "nope.ttf", "50"), "cannot read font"), ((font, "50", "O Q"), "draws no ink")):
+        proc = run_script("glyphs_alike.py", *args, cwd=tmp_path)
+        assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, args
