@@ -117,7 +117,7 @@ def plot_curve(points: Sequence[dict], path: Path, title: str, target: float | N
     ax.plot(minutes, [100 * p["test_captcha_acc"] for p in points], "o-", label="whole-captcha (test)")
     ax.plot(minutes, [100 * p["test_char_acc"] for p in points], "s--", alpha=0.7, label="per-character (test)")
     if target is not None:
-        ax.axhline(100 * target, color="tab:red", linestyle=":", label=f"target {target:.0%}")
+        ax.axhline(100 * target, color="tab:red", linestyle=":", label=f"target {target * 100:g}%")
     ax.axvline(budget_s / 60, color="gray", linestyle="-.", linewidth=1, label=f"budget {budget_s / 60:g} min")
     ax.set_xlabel("wall-clock time since start, data generation included (min)")
     ax.set_ylabel("test accuracy (%)")
@@ -204,8 +204,8 @@ def time_to_accuracy(config: Config, out: Path, *, budget_min: float, target: fl
     plot_curve(points, out / "curve.png", title, target, budget_s)
     log(f"[time-to-accuracy] final: {last['test_captcha_acc']:.2%} whole-captcha, "
         f"{last['test_char_acc']:.2%} per-character after {last['wall_s'] / 60:.1f} min, {last['images']:,} images"
-        + (f"; target {target:.0%} reached after {reached['wall_s'] / 60:.1f} min" if reached else "")
-        + (f"; target {target:.0%} not reached" if target is not None and not reached else ""))
+        + (f"; target {target * 100:g}% reached after {reached['wall_s'] / 60:.1f} min" if reached else "")
+        + (f"; target {target * 100:g}% not reached" if target is not None and not reached else ""))
     log(f"[time-to-accuracy] written: {curve_csv}, {out / 'curve.png'}, {out / 'summary.json'}")
     return summary
 
