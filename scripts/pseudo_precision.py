@@ -34,6 +34,10 @@ def main() -> None:
     root = Path(truth_csv).resolve().parent
     truth = {str((root / f).resolve()): label for f, label in read_labels_csv(truth_csv)}
     files = [f for f, _ in read_labels_csv(unlabeled)]
+    missing = [f for f in files if str(Path(f).resolve()) not in truth]
+    if missing:
+        p.error(f"{len(missing)} of {len(files)} images (e.g. {missing[0]}) are not in {truth_csv}; give the zoo "
+                "folder's labels.csv that lists them")
     model, _, _ = load_run(run)
     spec = model_spec(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +50,8 @@ def main() -> None:
         kept = confidence >= th
         swaps = Counter(f"{a}>{b}" for i in np.nonzero(kept & ~right)[0] if len(labels[i]) == len(texts[i])
                         for a, b in zip(labels[i], texts[i]) if a != b)
-        print(f"{run} >= {th:g}: {kept.sum()} of {len(kept)} kept, {right[kept].mean():.1%} right; "
+        print(f"{run} >= {th:g}: {kept.sum()} of {len(kept)} kept, "
+              f"{right[kept].mean() if kept.any() else 0:.1%} right; "
               f"most frequent swaps {', '.join(f'{s} {n}' for s, n in swaps.most_common(5))}")
 
 
