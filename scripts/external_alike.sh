@@ -6,6 +6,8 @@
 # only lower case. `evaluate --alike lI` scores each finished kept-aside run (rounds 2 and 3, 100 and 500
 # labels) on its own 1,000 test captchas with l and I read as one character, how often the model tells them
 # apart, and the most a reader that cannot can expect (an expectation: a test set can beat it by luck).
+# Needs the runs' model.keras files (not committed): bash scripts/external_aside_2.sh and external_aside_3.sh 100 500
+# write them; a run without one is skipped.
 #   bash scripts/external_alike.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
