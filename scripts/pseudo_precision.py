@@ -11,13 +11,12 @@ character swaps among the wrong ones: what self-training at that `data.pseudo_mi
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from captcha_ocr.data.folder import load_folder, read_labels_csv, write_labels_csv
+from captcha_ocr.data.folder import load_items, read_labels_csv
 from captcha_ocr.model.layers import model_spec
 from captcha_ocr.model.scoring import read_arrays
 from captcha_ocr.training.rundir import load_run
@@ -33,16 +32,14 @@ def main() -> None:
     run, unlabeled, truth_csv = args.run, args.unlabeled_csv, args.truth_csv
     root = Path(truth_csv).resolve().parent
     truth = {str((root / f).resolve()): label for f, label in read_labels_csv(truth_csv)}
-    files = [f for f, _ in read_labels_csv(unlabeled)]
-    missing = [f for f in files if str(Path(f).resolve()) not in truth]
+    files = [str(Path(f).resolve()) for f, _ in read_labels_csv(unlabeled)]
+    missing = [f for f in files if f not in truth]
     if missing:
         p.error(f"{len(missing)} of {len(files)} images (e.g. {missing[0]}) are not in {truth_csv}; give the zoo "
                 "folder's labels.csv that lists them")
     model, _, _ = load_run(run)
     spec = model_spec(model)
-    with tempfile.TemporaryDirectory() as tmp:
-        write_labels_csv(Path(tmp) / "labels.csv", [(f, truth[str(Path(f).resolve())]) for f in files])
-        data = load_folder(tmp, spec.charset, spec.input_shape, resize=spec.resize, workers=1)
+    data = load_items([(f, truth[f]) for f in files], spec.charset, spec.input_shape, workers=1, resize=spec.resize)
     texts, confidence, _ = read_arrays(model, data.images)
     labels = spec.charset.decode_batch(data.labels)
     right = np.array([t == p for t, p in zip(labels, texts)])
