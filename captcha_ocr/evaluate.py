@@ -42,10 +42,11 @@ def check_alike(groups: Sequence[str], alphabet: str) -> list[str]:
     """The `--alike` groups, checked: two or more characters each, all in the model's charset, no character twice."""
     seen: set[str] = set()
     for g in groups:
-        outside = sorted(set(g) - set(alphabet))
-        if len(set(g)) < 2 or outside or seen & set(g):
-            why = (f"{''.join(outside)!r} is not in the model's charset" if outside else
-                   "a character is in two groups" if seen & set(g) else "it needs two or more different characters")
+        outside, twice = sorted(set(g) - set(alphabet)), seen & set(g)
+        why = (f"{''.join(outside)!r} is not in the model's charset" if outside else
+               "a character is in two groups" if twice else
+               "it needs two or more different characters" if len(set(g)) < 2 else None)
+        if why:
             raise UserError(f"--alike {g!r}: {why}; give characters the font draws alike, e.g. --alike lI")
         seen |= set(g)
     return list(groups)
