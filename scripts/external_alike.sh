@@ -3,11 +3,11 @@
 # Comismsh; in both fonts l and I are one upright stroke of one height (python scripts/glyphs_alike.py FONT
 # SIZE: Arial at gvcode's 50 px, l 5 px wide and I 4; Comismsh at svg-captcha's 56 px, a pixel or two apart at
 # the top, under svg-captcha's jitter and noise lines). claptcha's FreeMono draws them apart; trek-captcha draws
-# only lower case. `evaluate --alike lI` scores each finished kept-aside run (rounds 2 and 3, 100 and 500
+# only lower case. `evaluate --alike lI` scores each finished kept-aside run (rounds 2 to 4, 100 and 500
 # labels) on its own 1,000 test captchas with l and I read as one character, how often the model tells them
 # apart, and the most a reader that cannot can expect (an expectation: a test set can beat it by luck).
-# Needs the runs' model.keras files (not committed): bash scripts/external_aside_2.sh and external_aside_3.sh 100 500
-# write them; a run without one is skipped.
+# Needs the runs' model.keras files (not committed): bash scripts/external_aside_2.sh and external_aside_3.sh
+# (and _4.sh) 100 500 write them; a run without one is skipped, and one scored since its model was written.
 #   bash scripts/external_alike.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +15,13 @@ out=reports/external-alike
 mkdir -p $out
 for style in gvcode svg-captcha; do
     for n in 100 500; do
-        for round in 2 3; do
+        for round in 2 3 4; do
             run=reports/external-aside-2/$style-500/runs/finetune-$n
-            [ $round = 2 ] || run=reports/external-aside-3/$style/runs/pseudo-$n
+            [ $round = 2 ] || run=reports/external-aside-$round/$style/runs/pseudo-$n
+            json=$out/$style-$n-round$round.json
             [ -f $run/model.keras ] || continue
-            python -m captcha_ocr.evaluate --model $run --alike lI --json $out/$style-$n-round$round.json \
-                | grep -E "whole-captcha|drawn alike"
+            [ $json -nt $run/model.keras ] && continue  # scored since the model was written
+            python -m captcha_ocr.evaluate --model $run --alike lI --json $json | grep -E "whole-captcha|drawn alike"
         done
     done
 done
@@ -32,7 +33,7 @@ rows = ["| style | labels | round | whole-captcha | with l and I one character |
         "that cannot tell l from I can expect |", "| --- | --- | --- | --- | --- | --- | --- |"]
 for style in ("gvcode", "svg-captcha"):
     for n in (100, 500):
-        for rnd, what in ((2, "2: labels only"), (3, "3: + unlabeled")):
+        for rnd, what in ((2, "2: labels only"), (3, "3: + unlabeled"), (4, "4: + unlabeled, 36 epochs")):
             f = out / f"{style}-{n}-round{rnd}.json"
             if f.exists():
                 r = json.loads(f.read_text())
