@@ -317,3 +317,50 @@ def test_a_gray_model_fine_tunes_into_a_colour_one_that_reads_what_it_read(loss)
     load_matching_weights(back, colour)
     np.testing.assert_allclose(back(luma, training=False), colour(np.repeat(luma, 3, axis=-1), training=False),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["loss.name=ctc", "model.rnn_units=4"],  # frames -> GRU -> logits
+    ["loss.name=ctc"],  # frames -> logits
+    ["loss.name=sigmoid"],  # flattened -> logits
+    ["loss.name=ctc", "model.rnn_units=4", "model.convs_per_block=2", "model.residual=true"],
+])
+def test_a_wider_model_started_from_a_narrower_one_reads_what_it_read(overrides):
+    narrow = build_model(load_config(SMOKE, overrides))
+    rng = np.random.default_rng(0)
+    for layer in narrow.layers:  # trained-looking weights: BN statistics and offsets far from their defaults
+        layer.set_weights([np.abs(r) + 0.5 if "variance" in v.path else r for v in layer.weights
+                           for r in [rng.normal(size=v.shape).astype(np.float32) * 0.5]])
+    grown = [f"model.filters=[{2 * f}" if i == 0 else str(2 * f) for i, f in
+             enumerate(load_config(SMOKE, overrides).model.filters)]
+    wide_overrides = [*overrides, ",".join(grown) + "]"]
+    if "model.rnn_units=4" in overrides:
+        wide_overrides.append("model.rnn_units=7")
+    wide = build_model(load_config(SMOKE, wide_overrides))
+    kept, fresh = load_matching_weights(wide, narrow)
+    assert not fresh, fresh
+    assert any("widened: " in k for k in kept) and any(k.startswith("logits (widened:") for k in kept)
+    x = rng.random((3, *narrow.input.shape[1:]), dtype=np.float32)
+    np.testing.assert_allclose(wide(x, training=False), narrow(x, training=False), rtol=1e-4, atol=1e-4)
+    assert wide.count_params() > 2 * narrow.count_params()
+
+
+def test_a_gray_base_widens_into_a_colour_model_with_another_charset_that_reads_what_it_read():
+    # what fine-tuning a wider model from base_ctc on another generator's captchas does
+    gray = build_model(load_config(SMOKE, ["loss.name=ctc", "model.rnn_units=4"]))
+    rng = np.random.default_rng(1)
+    for layer in gray.layers:
+        layer.set_weights([np.abs(r) + 0.5 if "variance" in v.path else r for v in layer.weights
+                           for r in [rng.normal(size=v.shape).astype(np.float32) * 0.5]])
+    wide = build_model(load_config(SMOKE, ["loss.name=ctc", "model.rnn_units=6", "model.filters=[12,24]",
+                                           "image.channels=3", "charset.chars=0123456789abcdef"]))
+    kept, fresh = load_matching_weights(wide, gray)
+    assert not fresh, fresh
+    assert kept[0] == "conv1 (widened: 8 -> 12 filters; from gray to RGB input)"
+    assert kept[-1].startswith("logits (widened: 8 -> 12 inputs; partly: rows of 16 shared characters")
+    rgb = rng.random((2, *wide.input.shape[1:]), dtype=np.float32)
+    luma = (rgb * np.array([0.299, 0.587, 0.114], np.float32)).sum(axis=-1, keepdims=True)
+    old = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+    columns = [old.index(c) for c in "0123456789abcdef_"]
+    np.testing.assert_allclose(wide(rgb, training=False), np.asarray(gray(luma, training=False))[..., columns],
+                               rtol=1e-4, atol=1e-4)

@@ -8,6 +8,7 @@ import numpy as np
 from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.spec import ModelSpec
 from captcha_ocr.model.layers import model_spec
+from captcha_ocr.model.widen import input_rows, is_widening, widen_layer
 
 
 def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list[str], list[str]]:
@@ -22,7 +23,9 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
     input size changed (another input geometry) starts fresh. A first
     convolution that reads colour where the source read gray (or the reverse)
     is converted so that it computes what the source computed on the gray image
-    (`convert_channels`): a gray base model fine-tunes into a colour one.
+    (`convert_channels`): a gray base model fine-tunes into a colour one. Layers
+    with more filters or GRU units than the source's are widened so that the
+    model still computes what the source did (`captcha_ocr.model.widen`).
 
     Returns:
         (names of layers kept, with "(partly: ...)" for a partly copied head;
@@ -40,15 +43,23 @@ def load_matching_weights(model: keras.Model, source: keras.Model) -> tuple[list
             continue
         src_weights = src.get_weights()
         shapes, src_shapes = [w.shape for w in weights], [w.shape for w in src_weights]
+        note = ""
+        if _channels_differ(shapes, src_shapes):  # the first convolution, gray <-> RGB (and perhaps wider too)
+            src_weights = [convert_channels(src_weights[0], shapes[0][2]), *src_weights[1:]]
+            note = f"from {_colour(src_shapes[0][2])} to {_colour(shapes[0][2])} input"
+            src_shapes = [w.shape for w in src_weights]
         if shapes == src_shapes and (layer.name != "logits" or _same_classes(model, source)):
             layer.set_weights(src_weights)
-            kept.append(layer.name)
-        elif layer.name == "logits" and shapes[0][0] == src_shapes[0][0]:
-            copied = copy_head_rows(layer, src, model_spec(source), model_spec(model))
-            kept.append(f"logits (partly: {copied})")
-        elif _channels_differ(shapes, src_shapes):
-            layer.set_weights([convert_channels(src_weights[0], shapes[0][2]), *src_weights[1:]])
-            kept.append(f"{layer.name} (from {_colour(src_shapes[0][2])} to {_colour(shapes[0][2])} input)")
+            kept.append(f"{layer.name} ({note})" if note else layer.name)
+        elif layer.name == "logits" and (rows := _head_rows(model, source, shapes, src_shapes)) is not None:
+            wider = np.zeros((shapes[0][0], src_shapes[0][1]), np.float32)
+            wider[rows] = src_weights[0]
+            copied = copy_head_rows(layer, [wider, src_weights[1]], model_spec(source), model_spec(model))
+            widened = f"widened: {src_shapes[0][0]} -> {shapes[0][0]} inputs; " if len(rows) < shapes[0][0] else ""
+            kept.append(f"logits ({widened}partly: {copied})")
+        elif is_widening(shapes, src_shapes) and (grown := widen_layer(layer, src_weights,
+                                                                       input_rows(model, source, layer.name))):
+            kept.append(f"{layer.name} (widened: {grown}{'; ' + note if note else ''})")
         else:
             fresh.append(f"{layer.name} (shape {_shapes(src_shapes)} -> {_shapes(shapes)})")
     return kept, fresh
@@ -59,10 +70,21 @@ GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _channels_differ(shapes, src_shapes) -> bool:
-    """True for a convolution kernel that differs from its source in its input channels only (1 <-> 3)."""
+    """True for a convolution kernel that reads 1 input channel where its source read 3, or the reverse.
+
+    It may have more filters than its source as well (`widen_layer` takes it from there).
+    """
     (new, *rest), (old, *src_rest) = shapes, src_shapes
-    return (len(new) == 4 and len(old) == 4 and new[:2] == old[:2] and new[3] == old[3] and rest == src_rest
-            and {new[2], old[2]} == {1, 3})
+    return (len(new) == 4 and len(old) == 4 and new[:2] == old[:2] and new[3] >= old[3]
+            and (rest == src_rest or new[3] > old[3]) and {new[2], old[2]} == {1, 3})
+
+
+def _head_rows(model: keras.Model, source: keras.Model, shapes, src_shapes) -> np.ndarray | None:
+    """Where each input row of the source's logits kernel goes in the model's: the same rows, or those of a
+    wider model (`input_rows`); None when the inputs differ otherwise (another input size)."""
+    if shapes[0][0] == src_shapes[0][0]:
+        return np.arange(src_shapes[0][0])
+    return input_rows(model, source, "logits") if shapes[0][0] > src_shapes[0][0] else None
 
 
 def convert_channels(kernel: np.ndarray, channels: int) -> np.ndarray:
@@ -88,7 +110,7 @@ def _same_classes(model: keras.Model, source: keras.Model) -> bool:
     return (a.chars, a.pad, a.max_length) == (b.chars, b.pad, b.max_length)
 
 
-def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
+def copy_head_rows(layer, source_weights: list[np.ndarray], old: ModelSpec, new: ModelSpec) -> str:
     """Copy the output rows of the characters (and the pad) that two charsets share, position by position.
 
     The logits layer's kernel has one column per (position, class), in the
@@ -102,7 +124,7 @@ def copy_head_rows(layer, source_layer, old: ModelSpec, new: ModelSpec) -> str:
     """
     old_cs, new_cs = old.charset, new.charset
     kernel, bias = layer.get_weights()
-    src_kernel, src_bias = source_layer.get_weights()
+    src_kernel, src_bias = source_weights
     old_index = {c: i for i, c in enumerate(old_cs.chars)}
     pairs = [(j, old_index[c]) for j, c in enumerate(new_cs.chars) if c in old_index]
     pairs.append((new_cs.pad_index, old_cs.pad_index))
