@@ -23,7 +23,7 @@
 #   RW RE in a model twice as wide (filters 64-256, GRU 128 each way), widened from base_ctc so that it starts
 #      reading what base_ctc reads (captcha_ocr/model/widen.py); the same rule against RE (dropped: kaptcha
 #      48.6% against 48.3%, and the easy-captcha run was stopped)
-# Needs data/zoo-train (scripts/train_base_ctc2.sh writes it) and the fonts that script installs (for W).
+# Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

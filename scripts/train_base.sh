@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Train (or resume) the second CTC base model, base_ctc2 (captcha_ocr/recipes/base_model_ctc2.yaml), on this
-# machine or another, across days:
-#   bash scripts/train_base_ctc2.sh           install the fonts, write the zoo's training side, train; run it again
+# Train (or resume) a base model for other people's captchas, on this machine or another, across days:
+#   bash scripts/train_base.sh NAME           install the fonts, write the zoo's training side, train; run it again
 #                                             after a stop and it resumes after the last finished epoch
-#   bash scripts/train_base_ctc2.sh --save    copy the run's resume state into checkpoints/base_ctc2/ (commit it)
-# A fresh checkout resumes from checkpoints/base_ctc2/ when runs/base_ctc2 is not there yet.
+#   bash scripts/train_base.sh NAME --save    copy the run's resume state into checkpoints/NAME/ (commit it)
+# NAME is one of
+#   base_ctc2  base_ctc continued on captcha_ocr/recipes/base_model_ctc2.yaml (12 epochs)
+#   base_ctc3  base_ctc2 widened to twice the filters and GRU units (captcha_ocr/model/widen.py: it starts
+#              reading what base_ctc2 reads) and trained 16 more epochs on the same recipe
+# A fresh checkout resumes from checkpoints/NAME/ when runs/NAME is not there yet.
 # Needs the zoo's extras (docs/zoo.md) and root for apt-get (or the fonts installed already).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run=runs/base_ctc2
-keep=checkpoints/base_ctc2
-if [ "${1:-}" = "--save" ]; then
+name=${1:-}
+case "$name" in
+    base_ctc2) init=base_ctc; settings=() ;;
+    base_ctc3) init=base_ctc2
+               settings=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128 --set train.epochs=16) ;;
+    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3 [--save]" >&2
+       exit 2 ;;
+esac
+run=runs/$name
+keep=checkpoints/$name
+if [ "${2:-}" = "--save" ]; then
     # A run under way keeps its resume backup (weights and optimizer state); a finished one its results.
     if [ -f "$run/metrics.json" ]; then
         files="config.yaml history.csv model.keras metrics.json evaluation.json"
@@ -54,4 +65,4 @@ if [ ! -d "$run" ] && [ -f "$keep/history.csv" ]; then
     mkdir -p "$run" && cp -r "$keep"/* "$run/"
     echo "resuming from $keep"
 fi
-python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir "$run"
+python -m captcha_ocr.train --config base_model_ctc2 --init-from "$init" --run-dir "$run" "${settings[@]}"
