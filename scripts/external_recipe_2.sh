@@ -23,6 +23,11 @@
 #   RW RE in a model twice as wide (filters 64-256, GRU 128 each way), widened from base_ctc so that it starts
 #      reading what base_ctc reads (captcha_ocr/model/widen.py); the same rule against RE (dropped: kaptcha
 #      48.6% against 48.3%, and the easy-captcha run was stopped)
+#   REL RE from runs/base_ctc2-lo (the narrow base that never saw kaptcha or easy-captcha), the control for REW
+#   REW RE from runs/base_ctc3-lo: base_ctc widened to twice the filters and GRU units and trained as
+#      runs/base_ctc2-lo was (same data, same 12 epochs), so the two differ only in width while pretraining.
+#      The rule, fixed before their runs (2026-12-04): a wider base is worth fine-tuning from (finetune_external
+#      from base_ctc3) if REW gains more than one point over REL on both styles; kaptcha first
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -74,4 +79,13 @@ for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods pseudo --init-from base_ctc "${r_flags[@]}" \
         --set data.pseudo_share=auto --set train.epochs=36 --set 'model.filters=[64,128,256,256,256]' \
         --set model.rnn_units=128 --out $out/RW/$style
+done
+python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir runs/base_ctc3-lo \
+    --set data.folder=data/zoo-train-lo --set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128
+for style in kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc2-lo "${r_flags[@]}" \
+        --set data.pseudo_share=auto --set train.epochs=36 --out $out/REL/$style
+    lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc3-lo "${r_flags[@]}" \
+        --set data.pseudo_share=auto --set train.epochs=36 --set 'model.filters=[64,128,256,256,256]' \
+        --set model.rnn_units=128 --out $out/REW/$style
 done
