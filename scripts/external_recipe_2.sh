@@ -43,16 +43,10 @@ for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set augment.shift=0.1 \
         --set augment.rotation=10 --set augment.scale=0.2 --set augment.contrast=0.5 --out $out/S/$style
 done
-# W: the 12 training-side styles without kaptcha's and easy-captcha's four (data/zoo-train-lo links the other 8).
-mkdir -p data/zoo-train-lo
-for s in flask-simple-captcha flask-simple-captcha-digits trdg trdg-distorted captchapng captchapng-6 \
-         captcha-canvas captcha-canvas-large; do
-    ln -sfn ../zoo-train/$s data/zoo-train-lo/$s
-done
-(head -1 data/zoo-train/labels.csv; grep -v '^kaptcha\|^easy-captcha\|^file,' data/zoo-train/labels.csv) \
-    > data/zoo-train-lo/labels.csv
-python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir runs/base_ctc2-lo \
-    --set data.folder=data/zoo-train-lo
+# W: base_ctc2's recipe on the 12 training-side styles without kaptcha's and easy-captcha's four
+# (data/zoo-train-lo links the other 8): python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc
+# --run-dir runs/base_ctc2-lo --set data.folder=data/zoo-train-lo
+bash scripts/train_base.sh base_ctc2-lo
 for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods finetune --init-from runs/base_ctc2-lo --out $out/W/$style
     lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --set image.channels=3 \
@@ -80,8 +74,8 @@ for style in kaptcha easy-captcha; do
         --set data.pseudo_share=auto --set train.epochs=36 --set 'model.filters=[64,128,256,256,256]' \
         --set model.rnn_units=128 --out $out/RW/$style
 done
-python -m captcha_ocr.train --config base_model_ctc2 --init-from base_ctc --run-dir runs/base_ctc3-lo \
-    --set data.folder=data/zoo-train-lo --set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128
+# runs/base_ctc3-lo resumes from checkpoints/base_ctc3-lo when saved there
+bash scripts/train_base.sh base_ctc3-lo
 for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc2-lo "${r_flags[@]}" \
         --set data.pseudo_share=auto --set train.epochs=36 --out $out/REL/$style

@@ -7,6 +7,9 @@
 #   base_ctc2  base_ctc continued on captcha_ocr/recipes/base_model_ctc2.yaml (12 epochs)
 #   base_ctc3  base_ctc2 widened to twice the filters and GRU units (captcha_ocr/model/widen.py: it starts
 #              reading what base_ctc2 reads) and trained 16 more epochs on the same recipe
+#   base_ctc2-lo, base_ctc3-lo  for measuring fine-tuning on generators a base never saw
+#              (scripts/external_recipe_2.sh, W, REL, REW): base_ctc continued as base_ctc2 on the training side
+#              without kaptcha and easy-captcha (data/zoo-train-lo), at base_ctc's width and at twice it
 # A fresh checkout resumes from checkpoints/NAME/ when runs/NAME is not there yet.
 # Needs the zoo's extras (docs/zoo.md) and root for apt-get (or the fonts installed already).
 set -euo pipefail
@@ -16,7 +19,11 @@ case "$name" in
     base_ctc2) init=base_ctc; settings=() ;;
     base_ctc3) init=base_ctc2
                settings=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128 --set train.epochs=16) ;;
-    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3 [--save]" >&2
+    base_ctc2-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo) ;;
+    base_ctc3-lo) init=base_ctc
+                  settings=(--set data.folder=data/zoo-train-lo --set 'model.filters=[64,128,256,256,256]'
+                            --set model.rnn_units=128) ;;
+    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc2-lo|base_ctc3-lo [--save]" >&2
        exit 2 ;;
 esac
 run=runs/$name
@@ -60,6 +67,17 @@ rows = [(f"{style.name}/{name}", label) for style in sorted(p for p in root.iter
 write_labels_csv(root / LABELS_CSV, rows)
 print(f"{root / LABELS_CSV}: {len(rows)} captchas")
 PY
+fi
+# The training side without kaptcha's and easy-captcha's four styles: links to the other 8.
+if [ "${name%-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
+    mkdir -p data/zoo-train-lo
+    for s in flask-simple-captcha flask-simple-captcha-digits trdg trdg-distorted captchapng captchapng-6 \
+             captcha-canvas captcha-canvas-large; do
+        ln -sfn ../zoo-train/$s data/zoo-train-lo/$s
+    done
+    (head -1 data/zoo-train/labels.csv; grep -v '^kaptcha\|^easy-captcha\|^file,' data/zoo-train/labels.csv) \
+        > data/zoo-train-lo/labels.csv.tmp
+    mv data/zoo-train-lo/labels.csv.tmp data/zoo-train-lo/labels.csv
 fi
 if [ ! -d "$run" ] && [ -f "$keep/history.csv" ]; then
     mkdir -p "$run" && cp -r "$keep"/* "$run/"
