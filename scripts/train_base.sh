@@ -15,14 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-}
+wide=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128)  # twice base_ctc's filters and GRU units
 case "$name" in
     base_ctc2) init=base_ctc; settings=() ;;
-    base_ctc3) init=base_ctc2
-               settings=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128 --set train.epochs=16) ;;
+    base_ctc3) init=base_ctc2; settings=("${wide[@]}" --set train.epochs=16) ;;
     base_ctc2-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo) ;;
-    base_ctc3-lo) init=base_ctc
-                  settings=(--set data.folder=data/zoo-train-lo --set 'model.filters=[64,128,256,256,256]'
-                            --set model.rnn_units=128) ;;
+    base_ctc3-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo "${wide[@]}") ;;
     *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc2-lo|base_ctc3-lo [--save]" >&2
        exit 2 ;;
 esac
@@ -68,12 +66,11 @@ write_labels_csv(root / LABELS_CSV, rows)
 print(f"{root / LABELS_CSV}: {len(rows)} captchas")
 PY
 fi
-# The training side without kaptcha's and easy-captcha's four styles: links to the other 8.
+# The training side without kaptcha's and easy-captcha's four styles: links to the other 8 of $styles.
 if [ "${name%-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
     mkdir -p data/zoo-train-lo
-    for s in flask-simple-captcha flask-simple-captcha-digits trdg trdg-distorted captchapng captchapng-6 \
-             captcha-canvas captcha-canvas-large; do
-        ln -sfn ../zoo-train/$s data/zoo-train-lo/$s
+    for s in ${styles//,/ }; do
+        case $s in kaptcha*|easy-captcha*) ;; *) ln -sfn ../zoo-train/$s data/zoo-train-lo/$s ;; esac
     done
     (head -1 data/zoo-train/labels.csv; grep -v '^kaptcha\|^easy-captcha\|^file,' data/zoo-train/labels.csv) \
         > data/zoo-train-lo/labels.csv.tmp
