@@ -34,6 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=reports/external-recipe-2
 lc() { python -m captcha_ocr.learning_curve --labels 500 --test 1000 "$@"; }
+wide=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128)  # RW, REW: twice base_ctc's width
 for style in captcha-canvas kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods finetune --init-from base_ctc --out $out/A/$style
 done
@@ -71,8 +72,7 @@ for style in kaptcha easy-captcha; do
 done
 for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods pseudo --init-from base_ctc "${r_flags[@]}" \
-        --set data.pseudo_share=auto --set train.epochs=36 --set 'model.filters=[64,128,256,256,256]' \
-        --set model.rnn_units=128 --out $out/RW/$style
+        --set data.pseudo_share=auto --set train.epochs=36 "${wide[@]}" --out $out/RW/$style
 done
 # runs/base_ctc3-lo resumes from checkpoints/base_ctc3-lo when saved there
 bash scripts/train_base.sh base_ctc3-lo
@@ -81,6 +81,5 @@ for style in kaptcha easy-captcha; do
         --set data.pseudo_share=auto --set train.epochs=36 --out $out/REL/$style
     # 60 minutes, so that the wide model's 36 epochs all fit on a CPU without AMX (the rule compares equal epochs)
     lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc3-lo "${r_flags[@]}" \
-        --set data.pseudo_share=auto --set train.epochs=36 --set 'model.filters=[64,128,256,256,256]' \
-        --set model.rnn_units=128 --budget-min 60 --out $out/REW/$style
+        --set data.pseudo_share=auto --set train.epochs=36 "${wide[@]}" --budget-min 60 --out $out/REW/$style
 done
