@@ -10,7 +10,7 @@ from conftest import SMOKE, assert_user_error, history_rows, run_module, start_a
 
 from captcha_ocr.core.config import load_config
 from captcha_ocr.training.fit import exact_fractions, keep_score, selection_score, train
-from captcha_ocr.training.rundir import load_run, read_history
+from captcha_ocr.training.rundir import load_run, read_config, read_history
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -124,6 +124,22 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     assert "labeled images and the kept reads alike" in proc.stdout  # the recipe's pseudo_share: auto
     assert [r["epoch"] for r in json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]] == [1]  # 2 epochs: both rounds due after the first
     assert load_run(run_dir)[0].input.shape[-1] == 3
+
+
+def test_a_narrower_config_takes_the_width_of_a_wider_init_from_run_and_resumes_with_it(generated_folder, workdir):
+    """finetune_external is base_ctc's width; from base_ctc3 (twice as wide) it could keep no weight, so it widens."""
+    run_dir = workdir / "runs" / "from-wide"
+    args = ("train", "--config", "finetune_external", "--init-from", "base_ctc3", "--run-dir", run_dir,
+            "--set", f"data.folder={generated_folder}", "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1",
+            "--set", "train.batch_size=8")
+    proc = run_module(*args, cwd=workdir, check=True)
+    assert ("this run takes its model.filters [32, 64, 128, 128, 128] -> [64, 128, 256, 256, 256] and "
+            "model.rnn_units 64 -> 128") in proc.stdout
+    assert "re-initialized 0 layers (none)" in proc.stdout
+    saved = read_config(run_dir)
+    assert saved.model.filters == [64, 128, 256, 256, 256] and saved.model.rnn_units == 128
+    again = run_module(*args, cwd=workdir, check=True)  # the same command finds its own run, not a config change
+    assert "is already finished" in again.stdout
 
 
 def test_init_from_a_missing_run_fails_fast(workdir, tmp_path):

@@ -133,8 +133,38 @@ def train(config: Config, run_dir: str | Path, *, restart: bool = False, init_fr
     from captcha_ocr.training.distribute import own_run_dir, worker_role
     from captcha_ocr.training.resume import run_lock
 
+    if init_from:
+        config = as_wide_as(config, init_from, log)
     with own_run_dir(Path(run_dir), worker_role(config)) as run_dir, run_lock(run_dir):
         return _train(config, run_dir, restart, init_from, callbacks, log)
+
+
+def as_wide_as(config: Config, init_from: str | Path, log=logger.info) -> Config:
+    """`config` with the filters and GRU units of the `--init-from` run where that run is wider.
+
+    A narrower model could keep none of a wider one's weights, while a wider one keeps them all
+    (`captcha_ocr.model.widen`), so `--config finetune_external --init-from base_ctc3` fine-tunes a model
+    as wide as base_ctc3. Read from the run's config.yaml before TensorFlow starts, so a resumed run
+    gets the same widths; a .keras file (no config) or another number of blocks leaves `config` as it is.
+    """
+    path = rundir.resolve_model(init_from)
+    try:
+        source = rundir.read_config(path) if path.is_dir() else None
+    except UserError:
+        source = None
+    if source is None:
+        return config
+    m, s = config.model, source.model
+    wider = {}
+    if len(s.filters) == len(m.filters) and s.filters != m.filters and all(a >= b for a, b in zip(s.filters, m.filters)):
+        wider["filters"] = list(s.filters)
+    if m.rnn_units and s.rnn_units > m.rnn_units:
+        wider["rnn_units"] = s.rnn_units
+    if not wider:
+        return config
+    log(f"--init-from {init_from} is wider: this run takes its "
+        + " and ".join(f"model.{k} {getattr(m, k)} -> {v}" for k, v in wider.items()))
+    return config.model_copy(update={"model": m.model_copy(update=wider)})
 
 
 def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: Sequence, log) -> dict:
