@@ -35,7 +35,8 @@
 #      against 50.7% on kaptcha, and easy-captcha was not run)
 #   REL8 REL with reads kept from confidence 0.8 instead of 0.9 (RT's 0.99 lost 4.4 points to RA's 0.9: do
 #      looser reads gain?). The rule, fixed before its runs (2026-12-04): finetune_external keeps reads from 0.8
-#      if REL8 gains more than one point over REL on both styles; kaptcha first
+#      if REL8 gains more than one point over REL on both styles; kaptcha first (dropped: 49.3% against 50.7% on
+#      kaptcha, and easy-captcha was not run)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
