@@ -7,6 +7,9 @@
 #   base_ctc2  base_ctc continued on captcha_ocr/recipes/base_model_ctc2.yaml (12 epochs)
 #   base_ctc3  base_ctc2 widened to twice the filters and GRU units (captcha_ocr/model/widen.py: it starts
 #              reading what base_ctc2 reads) and trained 16 more epochs on the same recipe
+#   base_ctc4  base_ctc3 trained 6 more epochs with the captcha package's own ImageCaptcha added to the folder half:
+#              20,000 with its defaults (160x60, 4 characters) and 10,000 as its README draws them (280x90; 4-6
+#              characters here), data/zoo-train-ic (the 12 training-side styles plus those two)
 #   base_ctc2-lo, base_ctc3-lo  for measuring fine-tuning on generators a base never saw
 #              (scripts/external_recipe_2.sh, W, REL, REW): base_ctc continued as base_ctc2 on the training side
 #              without kaptcha and easy-captcha (data/zoo-train-lo), at base_ctc's width and at twice it
@@ -19,9 +22,10 @@ wide=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128)  # t
 case "$name" in
     base_ctc2) init=base_ctc; settings=() ;;
     base_ctc3) init=base_ctc2; settings=("${wide[@]}" --set train.epochs=16) ;;
+    base_ctc4) init=base_ctc3; settings=("${wide[@]}" --set data.folder=data/zoo-train-ic --set train.epochs=6) ;;
     base_ctc2-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo) ;;
     base_ctc3-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo "${wide[@]}") ;;
-    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc2-lo|base_ctc3-lo [--save]" >&2
+    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc4|base_ctc2-lo|base_ctc3-lo [--save]" >&2
        exit 2 ;;
 esac
 run=runs/$name
@@ -75,6 +79,30 @@ if [ "${name%-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
     (head -1 data/zoo-train/labels.csv; grep -v '^kaptcha\|^easy-captcha\|^file,' data/zoo-train/labels.csv) \
         > data/zoo-train-lo/labels.csv.tmp
     mv data/zoo-train-lo/labels.csv.tmp data/zoo-train-lo/labels.csv
+fi
+# The training side plus ImageCaptcha (the package this project's own generator draws with; none of the kept-aside
+# generators uses it or its font, DroidSansMono): links to the 12 styles of $styles and two folders of ImageCaptcha,
+# seed 0 (its held-out test folders use seed 1000 and another random stream).
+if [ "$name" = base_ctc4 ] && [ ! -f data/zoo-train-ic/labels.csv ]; then
+    mkdir -p data/zoo-train-ic
+    for s in ${styles//,/ }; do ln -sfn ../zoo-train/$s data/zoo-train-ic/$s; done
+    [ -d data/zoo-train-ic/imagecaptcha ] ||
+        python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha --count 20000 --seed 0 --split train
+    [ -d data/zoo-train-ic/imagecaptcha-280x90 ] ||
+        python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha-280x90 --count 10000 --seed 0 --split train \
+            --set generator.width=280 --set generator.height=90 --set charset.min_length=4 --set charset.max_length=6
+    python - <<'PY'
+from pathlib import Path
+
+from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
+
+root = Path("data/zoo-train-ic")
+rows = [row for row in read_labels_csv(Path("data/zoo-train") / LABELS_CSV)]
+for style in ("imagecaptcha", "imagecaptcha-280x90"):  # generate names each file <label>_<index>.png
+    rows += [(f"{style}/{p.name}", p.stem.split("_", 1)[0]) for p in sorted((root / style).glob("*.png"))]
+write_labels_csv(root / LABELS_CSV, rows)
+print(f"{root / LABELS_CSV}: {len(rows)} captchas")
+PY
 fi
 if [ ! -d "$run" ] && [ -f "$keep/history.csv" ]; then
     mkdir -p "$run" && cp -r "$keep"/* "$run/"
