@@ -45,7 +45,8 @@ MODEL_SECTIONS = ("charset", "image", "model", "loss")
 
 # Models shipped inside the package, by the short name that `--model` and `--init-from` take
 # (a file or folder of that name in the working directory wins).
-SHIPPED_MODELS = {name: Path(__file__).parents[1] / "pretrained" / name for name in ("base", "base_ctc", "base_ctc2", "base_ctc3")}
+SHIPPED_MODELS = {name: Path(__file__).parents[1] / "pretrained" / name
+                  for name in ("base", "base_ctc", "base_ctc2", "base_ctc3", "base_ctc4")}
 
 
 def resolve_model(path: str | Path) -> Path:
