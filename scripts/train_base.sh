@@ -10,6 +10,9 @@
 #   base_ctc4  base_ctc3 trained 6 more epochs with the captcha package's own ImageCaptcha added to the folder half:
 #              20,000 with its defaults (160x60, 4 characters) and 10,000 as its README draws them (280x90; 4-6
 #              characters here), data/zoo-train-ic (the 12 training-side styles plus those two)
+#   base_ctc2-lo-fonts  base_ctc2-lo with 449 more fonts in its broad half (22 more Debian packages, mostly display
+#              fonts; scripts/extra_fonts.py keeps those that draw 0-9A-Za-z with a lower case unlike the upper):
+#              does zero-shot reading of generators a base never saw (kaptcha, easy-captcha) gain from more fonts?
 #   base_ctc2-lo, base_ctc3-lo  for measuring fine-tuning on generators a base never saw
 #              (scripts/external_recipe_2.sh, W, REL, REW): base_ctc continued as base_ctc2 on the training side
 #              without kaptcha and easy-captcha (data/zoo-train-lo), at base_ctc's width and at twice it
@@ -18,14 +21,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-}
+# base_model_ctc2's font list plus data/fonts-extra, as one --set value
+fonts_plus() {
+    python - <<'PY'
+import json
+
+from captcha_ocr.core.config import load_config
+
+print(json.dumps(list(load_config("base_model_ctc2").generator.fonts) + ["data/fonts-extra"]))
+PY
+}
 wide=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128)  # twice base_ctc's filters and GRU units
 case "$name" in
     base_ctc2) init=base_ctc; settings=() ;;
     base_ctc3) init=base_ctc2; settings=("${wide[@]}" --set train.epochs=16) ;;
     base_ctc4) init=base_ctc3; settings=("${wide[@]}" --set data.folder=data/zoo-train-ic --set train.epochs=6) ;;
     base_ctc2-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo) ;;
+    base_ctc2-lo-fonts) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo --set "generator.fonts=$(fonts_plus)") ;;
     base_ctc3-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo "${wide[@]}") ;;
-    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc4|base_ctc2-lo|base_ctc3-lo [--save]" >&2
+    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc4|base_ctc2-lo|base_ctc2-lo-fonts|base_ctc3-lo [--save]" >&2
        exit 2 ;;
 esac
 run=runs/$name
@@ -52,6 +66,19 @@ fonts="fonts-lato fonts-open-sans fonts-cantarell fonts-roboto fonts-crosextra-c
 if ! dpkg -s $fonts >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $fonts >/dev/null
 fi
+# More fonts for base_ctc2-lo-fonts: none a kept-aside generator draws with, nor their clones (no FreeFont, URW,
+# TeX Gyre, Liberation, Arimo, Carlito, Comic-like fonts).
+extra="fonts-aenigma fonts-dustin fonts-sjfonts fonts-cabinsketch fonts-cherrybomb fonts-leckerli-one fonts-rampart
+       fonts-rocknroll fonts-lobster fonts-kaushanscript fonts-dancingscript fonts-breip fonts-yanone-kaffeesatz
+       fonts-adf-gillius fonts-adf-mekanus fonts-staypuft fonts-tuffy fonts-okolaks fonts-radisnoir fonts-engadget
+       fonts-f500 fonts-eurofurence fonts-blankenburg"
+if [ "$name" = base_ctc2-lo-fonts ]; then
+    if ! dpkg -s $extra >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $extra >/dev/null
+    fi
+    folders=$(for p in $extra; do dpkg -L "$p" | grep -E '\.(ttf|otf)$' | xargs -n1 dirname; done | sort -u)
+    python scripts/extra_fonts.py --out data/fonts-extra $folders
+fi
 # The training side of the external benchmark: 5,000 captchas of each of 12 styles, seed 0 (the kept-aside
 # test folders use seed 1000, and none of their generators is here).
 styles=easy-captcha,easy-captcha-simple,flask-simple-captcha,flask-simple-captcha-digits,kaptcha,kaptcha-emboss
@@ -71,7 +98,7 @@ print(f"{root / LABELS_CSV}: {len(rows)} captchas")
 PY
 fi
 # The training side without kaptcha's and easy-captcha's four styles: links to the other 8 of $styles.
-if [ "${name%-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
+if [ "${name#*-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
     mkdir -p data/zoo-train-lo
     for s in ${styles//,/ }; do
         case $s in kaptcha*|easy-captcha*) ;; *) ln -sfn ../zoo-train/$s data/zoo-train-lo/$s ;; esac
