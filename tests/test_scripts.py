@@ -289,3 +289,24 @@ def test_glyphs_alike_flags_pairs_by_their_ink_on_one_baseline(tmp_path):
     for args, why in (((tmp_path / "nope.ttf", "50"), "cannot read font"), ((font, "50", "O Q"), "draws no ink")):
         proc = run_script("glyphs_alike.py", *args, cwd=tmp_path)
         assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, args
+
+
+def test_extra_fonts_links_fonts_with_their_own_lower_case_only(tmp_path):
+    from fontTools.ttLib import TTFont
+
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / "DejaVuSans.ttf").write_bytes((ttf / "DejaVuSans.ttf").read_bytes())
+    (fonts / "cmsy10.ttf").write_bytes((ttf / "cmsy10.ttf").read_bytes())  # TeX symbols at the letters' codes
+    caps = TTFont(ttf / "DejaVuSans.ttf")  # an all-caps font: each lower-case glyph drawn as its capital
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        caps["glyf"][c] = caps["glyf"][c.upper()]
+        caps["hmtx"][c] = caps["hmtx"][c.upper()]
+    caps.save(fonts / "Caps.ttf")
+    proc = run_script("extra_fonts.py", "--out", tmp_path / "extra", fonts, cwd=tmp_path)
+    _ok(proc)
+    assert sorted(p.name for p in (tmp_path / "extra").iterdir()) == ["DejaVuSans.ttf"]
+    assert "1 of 3 fonts linked" in proc.stdout
+    proc = run_script("extra_fonts.py", "--out", tmp_path / "extra", tmp_path / "nope", cwd=tmp_path)
+    assert proc.returncode == 2 and "no such font folder" in proc.stderr and "Traceback" not in proc.stderr
