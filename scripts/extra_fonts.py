@@ -21,7 +21,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from captcha_ocr.core.charset import DEFAULT_CHARS
-from captcha_ocr.core.errors import UserError
 from captcha_ocr.synth.broad import _names_alphanumerics
 from captcha_ocr.synth.imagecaptcha import FONT_EXTENSIONS
 
@@ -59,13 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the folder of links to write (replaced)")
     parser.add_argument("folders", nargs="+", help="font folders to search")
     args = parser.parse_args(argv)
-    try:
-        for folder in args.folders:
-            if not Path(folder).is_dir():
-                raise UserError(f"{folder}: no such font folder; install its Debian package first")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for folder in args.folders:
+        if not Path(folder).is_dir():
+            print(f"error: {folder}: no such font folder; install its Debian package first", file=sys.stderr)
+            return 2
     files = sorted(p for folder in args.folders for p in Path(folder).rglob("*") if p.suffix.lower() in FONT_EXTENSIONS)
     kept = [p for p in files if usable(p)]
     out = Path(args.out)

@@ -113,11 +113,10 @@ fi
 if [ "$name" = base_ctc4 ] && [ ! -f data/zoo-train-ic/labels.csv ]; then
     mkdir -p data/zoo-train-ic
     for s in ${styles//,/ }; do ln -sfn ../zoo-train/$s data/zoo-train-ic/$s; done
-    [ -d data/zoo-train-ic/imagecaptcha ] ||
-        python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha --count 20000 --seed 0 --split train
-    [ -d data/zoo-train-ic/imagecaptcha-280x90 ] ||
-        python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha-280x90 --count 10000 --seed 0 --split train \
-            --set generator.width=280 --set generator.height=90 --set charset.min_length=4 --set charset.max_length=6
+    # seeded: a run stopped half way writes the same files again
+    python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha --count 20000 --seed 0 --split train
+    python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha-280x90 --count 10000 --seed 0 --split train \
+        --set generator.width=280 --set generator.height=90 --set charset.min_length=4 --set charset.max_length=6
     python - <<'PY'
 from pathlib import Path
 
