@@ -31,6 +31,21 @@ from captcha_ocr.core.config import load_config
 print(json.dumps(list(load_config("base_model_ctc2").generator.fonts) + ["data/fonts-extra"]))
 PY
 }
+# One labels.csv ("style/file,label") over the style folders of ROOT, in the order given: each style's labels from
+# its labels.csv or, without one, from its file names (captcha_ocr.data.folder.list_folder).
+merge_labels() {
+    python - "$@" <<'PY'
+import sys
+from pathlib import Path
+
+from captcha_ocr.data.folder import LABELS_CSV, list_folder, write_labels_csv
+
+root, styles = Path(sys.argv[1]), sys.argv[2:]
+rows = [(f"{style}/{Path(path).name}", label) for style in styles for path, label in list_folder(root / style)]
+write_labels_csv(root / LABELS_CSV, rows)
+print(f"{root / LABELS_CSV}: {len(rows)} captchas")
+PY
+}
 wide=(--set 'model.filters=[64,128,256,256,256]' --set model.rnn_units=128)  # twice base_ctc's filters and GRU units
 case "$name" in
     base_ctc2) init=base_ctc; settings=() ;;
@@ -83,19 +98,10 @@ fi
 # test folders use seed 1000, and none of their generators is here).
 styles=easy-captcha,easy-captcha-simple,flask-simple-captcha,flask-simple-captcha-digits,kaptcha,kaptcha-emboss
 styles=$styles,trdg,trdg-distorted,captchapng,captchapng-6,captcha-canvas,captcha-canvas-large
+sorted_styles=$(printf '%s\n' ${styles//,/ } | LC_ALL=C sort)
 if [ ! -f data/zoo-train/labels.csv ]; then
     python -m captcha_ocr.zoo --out data/zoo-train --count 5000 --seed 0 --styles "$styles"
-    python - <<'PY'
-from pathlib import Path
-
-from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
-
-root = Path("data/zoo-train")
-rows = [(f"{style.name}/{name}", label) for style in sorted(p for p in root.iterdir() if p.is_dir())
-        for name, label in read_labels_csv(style / LABELS_CSV)]
-write_labels_csv(root / LABELS_CSV, rows)
-print(f"{root / LABELS_CSV}: {len(rows)} captchas")
-PY
+    merge_labels data/zoo-train $sorted_styles
 fi
 # The training side without kaptcha's and easy-captcha's four styles: links to the other 8 of $styles.
 if [ "${name#*-lo}" != "$name" ] && [ ! -f data/zoo-train-lo/labels.csv ]; then
@@ -117,18 +123,7 @@ if [ "$name" = base_ctc4 ] && [ ! -f data/zoo-train-ic/labels.csv ]; then
     python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha --count 20000 --seed 0 --split train
     python -m captcha_ocr.generate --out data/zoo-train-ic/imagecaptcha-280x90 --count 10000 --seed 0 --split train \
         --set generator.width=280 --set generator.height=90 --set charset.min_length=4 --set charset.max_length=6
-    python - <<'PY'
-from pathlib import Path
-
-from captcha_ocr.data.folder import LABELS_CSV, read_labels_csv, write_labels_csv
-
-root = Path("data/zoo-train-ic")
-rows = [row for row in read_labels_csv(Path("data/zoo-train") / LABELS_CSV)]
-for style in ("imagecaptcha", "imagecaptcha-280x90"):  # generate names each file <label>_<index>.png
-    rows += [(f"{style}/{p.name}", p.stem.split("_", 1)[0]) for p in sorted((root / style).glob("*.png"))]
-write_labels_csv(root / LABELS_CSV, rows)
-print(f"{root / LABELS_CSV}: {len(rows)} captchas")
-PY
+    merge_labels data/zoo-train-ic $sorted_styles imagecaptcha imagecaptcha-280x90  # generate names files <label>_<n>.png
 fi
 if [ ! -d "$run" ] && [ -f "$keep/history.csv" ]; then
     mkdir -p "$run" && cp -r "$keep"/* "$run/"
