@@ -22,6 +22,18 @@ RENDER_WITH = {"base_ctc2": "base_ctc", "base_ctc3": "base_ctc", "base_ctc4": "b
 FLOOR_IMAGECAPTCHA = 0.6
 
 
+def read_fresh(model, config, drawn) -> tuple[list[str], list[str]]:
+    """What `model` (of `config`) reads of 200 captchas drawn as `drawn` says, and their labels.
+
+    Another split than the training, validation and test sets a model was chosen and measured on.
+    """
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    images, labels = render(GeneratorSpec.from_config(drawn), 0, "shipped-check", 200, config.image.shape,
+                            workers=1, resize=config.image.resize)
+    return [p.text for p in Recognizer(model).predict_arrays(images)], drawn.charset.build().decode_batch(labels)
+
+
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_the_base_model_is_shipped_with_its_record(name):
     folder = rundir.SHIPPED_MODELS[name]
@@ -32,18 +44,11 @@ def test_the_base_model_is_shipped_with_its_record(name):
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_the_base_model_reads_fresh_broad_captchas_above_a_floor(name):
-    from captcha_ocr.inference.recognizer import Recognizer
-
     model, run_dir, config = rundir.load_run(name)
     assert run_dir == rundir.SHIPPED_MODELS[name] and config.generator.kind == "broad"
     floor_whole, floor_char = FLOORS[name]
-    recognizer = Recognizer(model)
-    # Another split than the training, validation and test sets the model was chosen and measured on.
     drawn = rundir.read_config(rundir.SHIPPED_MODELS[RENDER_WITH[name]]) if name in RENDER_WITH else config
-    images, labels = render(GeneratorSpec.from_config(drawn), 0, "shipped-check", 200, config.image.shape,
-                            workers=1, resize=config.image.resize)
-    texts = [p.text for p in recognizer.predict_arrays(images)]
-    truth = drawn.charset.build().decode_batch(labels)
+    texts, truth = read_fresh(model, config, drawn)
     whole = np.mean([t == y for t, y in zip(texts, truth)])
     chars = np.mean([a == b for t, y in zip(texts, truth) for a, b in zip(t.ljust(8, "_"), y.ljust(8, "_"))])
     assert whole >= floor_whole and chars >= floor_char, (whole, chars)
@@ -55,14 +60,10 @@ def test_base_ctc4_reads_the_captcha_packages_own_look():
     """ImageCaptcha with its defaults (160x60, 4 of 0-9A-Za-z), which base_ctc4 trained on and base_ctc3 did not
     (base_ctc3 reads 9.6% of 1,000 of them whole; reports/base-ctc4)."""
     from captcha_ocr.core.config import load_config
-    from captcha_ocr.inference.recognizer import Recognizer
 
     model, _, config = rundir.load_run("base_ctc4")
-    drawn = load_config(None)  # the defaults: ImageCaptcha as the package draws it
-    images, labels = render(GeneratorSpec.from_config(drawn), 0, "shipped-check", 200, config.image.shape,
-                            workers=1, resize=config.image.resize)
-    texts = [p.text for p in Recognizer(model).predict_arrays(images)]
-    whole = np.mean([t == y for t, y in zip(texts, drawn.charset.build().decode_batch(labels))])
+    texts, truth = read_fresh(model, config, load_config(None))  # the defaults: ImageCaptcha as the package draws it
+    whole = np.mean([t == y for t, y in zip(texts, truth)])
     assert whole >= FLOOR_IMAGECAPTCHA, whole
 
 
