@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     for old in tmp.iterdir():
         old.unlink()
+    shared = {name for name, n in Counter(p.name for p in kept).items() if n > 1}
     for p in kept:  # one flat folder: a name that two packages share gets its package folder's name before it
-        name = p.name if sum(q.name == p.name for q in kept) == 1 else f"{p.parent.name}-{p.name}"
+        name = f"{p.parent.name}-{p.name}" if p.name in shared else p.name
         os.symlink(p, tmp / name)
     if out.exists():
         for old in out.iterdir():
