@@ -37,6 +37,15 @@
 #      looser reads gain?). The rule, fixed before its runs (2026-12-04): finetune_external keeps reads from 0.8
 #      if REL8 gains more than one point over REL on both styles; kaptcha first (dropped: 49.3% against 50.7% on
 #      kaptcha, and easy-captcha was not run)
+#   RELS1, RELS2 REL again with train.seed 1 and 2 (the same labels, test set and unlabeled captchas; only the
+#      initialisation of the new weights, the order of the batches and the augmentation differ): how far REL moves
+#      by its seed alone, and three models to read as one (python -m captcha_ocr.ensemble: frame by frame, the
+#      mean of their probabilities). The rule, fixed before their runs (2026-12-05): the README offers reading
+#      with an ensemble of three fine-tunes if the ensemble of REL, RELS1 and RELS2 reads more than one point
+#      above the mean of the three on both styles
+#   REL5 REL with 5 rounds of self-training instead of 2 (reads renewed every 6 epochs, not every 12). The rule,
+#      fixed before its runs (2026-12-05): finetune_external makes 5 rounds if REL5 reads more than one point
+#      above the mean of REL, RELS1 and RELS2 on both styles; kaptcha first
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -100,4 +109,16 @@ for style in kaptcha easy-captcha; do
     lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc2-lo "${r_flags[@]}" \
         --set data.pseudo_share=auto --set train.epochs=36 --set data.pseudo_min_confidence=0.8 --budget-min 60 \
         --out $out/REL8/$style
+done
+for style in kaptcha easy-captcha; do
+    for seed in 1 2; do
+        lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc2-lo "${r_flags[@]}" \
+            --set data.pseudo_share=auto --set train.epochs=36 --set train.seed=$seed --budget-min 60 \
+            --out $out/RELS$seed/$style
+    done
+done
+for style in kaptcha easy-captcha; do
+    lc --data data/zoo-train/$style --methods pseudo --init-from runs/base_ctc2-lo "${r_flags[@]}" \
+        --set data.pseudo_share=auto --set train.epochs=36 --set data.pseudo_rounds=5 --budget-min 60 \
+        --out $out/REL5/$style
 done
