@@ -5,38 +5,14 @@ The library behind it: `captcha_ocr.data.style_fit`.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-from captcha_ocr.core.atomic import write_atomic
-from captcha_ocr.core.cli import add_config_args, config_from_args, int_at_least, logger, output_dir, parser, run_cli
-from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.cli import (add_config_args, config_from_args, int_at_least, logger, parser, run_cli,
+                                  writable_file, write_output)
 from captcha_ocr.data.folder import list_folder
 from captcha_ocr.data.style_fit import config_text, differences, fit_style, style_sheet
-
-
-def writable_file(path: str | Path, flag: str) -> Path:
-    """A file path whose folder exists (created if missing) and can be written, or a `UserError` saying why not."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
-    if path.parent.is_file():
-        raise UserError(f"cannot write {flag} {str(path)!r}: {str(path.parent)!r} is a file, not a folder")
-    folder = output_dir(path.parent, flag)
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write {flag} {str(path)!r}: its folder is not writable; give a writable path")
-    return path
-
-
-def write_output(path: Path, write: Callable[[Path], None], flag: str) -> None:
-    """Write one output file atomically (`captcha_ocr.core.atomic`), or say in one line why it cannot be."""
-    try:
-        write_atomic(path, write)
-    except OSError as err:
-        raise UserError(f"cannot write {flag} {str(path)!r}: {err.strerror or err}; give a writable path") from None
 
 
 def build_parser():

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from captcha_ocr.core.atomic import write_atomic
 from captcha_ocr.core.errors import UserError
 
 logger = logging.getLogger("captcha_ocr")
@@ -116,6 +117,27 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UserError(f"{self.prog}: {message}")
+
+
+def writable_file(path: str | Path, flag: str) -> Path:
+    """A file path whose folder exists (created if missing) and can be written, or a `UserError` saying why not."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
+    if path.parent.is_file():
+        raise UserError(f"cannot write {flag} {str(path)!r}: {str(path.parent)!r} is a file, not a folder")
+    folder = output_dir(path.parent, flag)
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {flag} {str(path)!r}: its folder is not writable; give a writable path")
+    return path
+
+
+def write_output(path: Path, write: Callable[[Path], None], flag: str) -> None:
+    """Write one output file atomically (`captcha_ocr.core.atomic`), or say in one line why it cannot be."""
+    try:
+        write_atomic(path, write)
+    except OSError as err:
+        raise UserError(f"cannot write {flag} {str(path)!r}: {err.strerror or err}; give a writable path") from None
 
 
 def parser(prog: str, doc: str | None, **kwargs) -> argparse.ArgumentParser:
