@@ -16,7 +16,8 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "captcha_ocr"
-COMMANDS = ("train", "evaluate", "predict", "generate", "compare", "learning_curve", "fit_style", "data_service")
+COMMANDS = ("train", "evaluate", "predict", "generate", "compare", "learning_curve", "fit_style", "data_service",
+            "ensemble")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -124,6 +124,8 @@ def _unrolled(model):
         return {**config, "config": {**config["config"], "unroll": True}}
 
     def clone(layer):
+        if isinstance(layer, keras.Model):  # an ensemble's members (captcha_ocr.model.ensemble)
+            return _unrolled(layer)
         config = layer.get_config()
         if isinstance(layer, keras.layers.Bidirectional):
             config["layer"] = unroll(config["layer"])
@@ -133,7 +135,11 @@ def _unrolled(model):
             config["unroll"] = True
         return layer.__class__.from_config(config)
 
-    if not any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) for layer in model.layers):
+    def recurrent(model) -> bool:
+        return any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+                   or (isinstance(layer, keras.Model) and recurrent(layer)) for layer in model.layers)
+
+    if not recurrent(model):
         return model
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())

@@ -1,6 +1,7 @@
 """The layers of our own that a saved model holds (registered with Keras, so `.keras` files load):
 `CaptchaSpec`, which carries the model's `ModelSpec`, the fused BatchNorm, the per-position attention
-head, and the activation layers chosen by name.
+head, the activation layers chosen by name, and `MeanProbabilities`, which an ensemble of models
+(`captcha_ocr.model.ensemble`) reads with.
 
 `CaptchaSpec` passes the logits through unchanged and stores the model's `ModelSpec` (charset, input
 size and loss name) in the saved model, so a `.keras` file alone is enough to predict; `model_spec`
@@ -9,8 +10,10 @@ reads it back.
 
 from __future__ import annotations
 
+import math
+
 import keras
-from keras import layers
+from keras import layers, ops
 
 from captcha_ocr.core.choices import ACTIVATIONS
 from captcha_ocr.core.errors import UserError
@@ -126,6 +129,33 @@ class PositionAttention(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "positions": self.positions, "heads": self.heads}
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class MeanProbabilities(layers.Layer):
+    """Logits whose probabilities are the mean of the probabilities of a list of logits.
+
+    kind "softmax": log of the mean softmax (a log-probability, so a softmax of it gives the mean back);
+    kind "sigmoid": log-odds of the mean sigmoid. Computed in log space (logsumexp), in float32.
+    """
+
+    def __init__(self, kind: str, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in ("softmax", "sigmoid"):
+            raise ValueError(f"kind must be 'softmax' or 'sigmoid', got {kind!r}")
+        self.kind = kind
+
+    def call(self, inputs):
+        stacked = ops.stack([ops.cast(x, "float32") for x in inputs], axis=0)
+        log_n = math.log(len(inputs))
+        if self.kind == "sigmoid":
+            log_p = ops.logsumexp(ops.log_sigmoid(stacked), axis=0) - log_n
+            log_not_p = ops.logsumexp(ops.log_sigmoid(-stacked), axis=0) - log_n
+            return log_p - log_not_p
+        return ops.logsumexp(ops.log_softmax(stacked, axis=-1), axis=0) - log_n
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
 
 
 def model_spec(model: keras.Model) -> ModelSpec:

@@ -182,6 +182,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
 
     from captcha_ocr.data.pipeline import build_datasets
     from captcha_ocr.model.build import build_model
+    from captcha_ocr.model.ensemble import ensemble_members
     from captcha_ocr.training.budget import FitToBudget, planned_epochs, restore_plan
     from captcha_ocr.training.resume import finished_before, restore
 
@@ -193,6 +194,10 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     source = None
     if init_from and initial_epoch == 0:  # a resumed run gets its weights from the backup instead
         source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
+        members = ensemble_members(source)
+        if members:
+            raise UserError(f"--init-from {init_from} is an ensemble of {members} models (captcha_ocr.ensemble), "
+                            "which reads but does not fine-tune; give one of the models it was made from")
     data = build_datasets(config, initial_epoch=initial_epoch)
     if data.val is None and config.train.early_stopping_patience:
         raise UserError("train.early_stopping_patience stops on validation, and data.split gives the val split "

@@ -1,0 +1,43 @@
+"""Join trained models into one that reads with the mean of their probabilities:
+`python -m captcha_ocr.ensemble --models RUN_A RUN_B RUN_C --out runs/mine-3.keras`.
+
+Writes one `.keras` file that every command takes as `--model` (`evaluate`,
+`predict`, `serve`, `export`). The models must share charset, lengths, input
+size and output shape: fine-tune them alike, e.g. with another
+`--set train.seed=N` each. The library behind it: `captcha_ocr.model.ensemble`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from captcha_ocr.core.cli import logger, parser, run_cli, writable_file, write_output
+from captcha_ocr.core.errors import UserError
+
+
+def build_parser():
+    p = parser("python -m captcha_ocr.ensemble", __doc__)
+    p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+                   help="two or more run directories, .keras files or shipped models, trained alike")
+    p.add_argument("--out", required=True, metavar="FILE.keras", help="the ensemble's model file to write")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.out.endswith(".keras"):
+        raise UserError(f"--out {args.out!r}: a Keras model file must end in .keras, e.g. runs/mine-3.keras")
+    if len(args.models) < 2:
+        raise UserError(f"--models: an ensemble needs two or more models, got {len(args.models)}")
+    out = writable_file(args.out, "--out")
+    from captcha_ocr.model.ensemble import ensemble_model
+    from captcha_ocr.training.rundir import load_run
+
+    model = ensemble_model([load_run(m)[0] for m in args.models])
+    write_output(out, model.save, "--out")
+    logger.info(f"wrote {out}: {len(args.models)} models read as one ({model.count_params():,} weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,75 @@
+"""Several trained models read as one: `ensemble_model([a, b, c])` is a Keras model whose probabilities are
+the mean of theirs.
+
+Every member reads the same input; at each position (each frame, for ctc) the
+ensemble's probability of a class is the mean of the members' probabilities of
+it. It emits logits again (log-probabilities for the softmax losses and ctc,
+log-odds for the sigmoid loss), so that decoding, confidences, `evaluate`,
+`predict`, the service and the exports treat it as any other model: it ends in
+the same `spec` layer, and saves to one `.keras` file.
+
+Averaging is position by position, so the members must agree on everything
+their outputs mean: charset, lengths, input size and resize, how probabilities
+are made (softmax or sigmoid), and the output shape (for ctc, the number of
+frames). Models fine-tuned from one base with different seeds do; two widths
+of one architecture do too. For ctc, frame averaging also assumes the members
+put a character on about the same frames, which models of one architecture
+trained alike do (README, "Start here: captchas drawn by other people's code").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import keras
+
+from captcha_ocr.core.choices import is_frame_loss, probability_kind
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.model.layers import CaptchaSpec, MeanProbabilities, model_spec
+
+
+def check_members(models: Sequence[keras.Model]) -> None:
+    """Raise UserError naming the first thing two members disagree on (what averaging needs them to share)."""
+    if len(models) < 2:
+        raise UserError(f"an ensemble needs two or more models, got {len(models)}")
+    first = model_spec(models[0])
+    for i, model in enumerate(models[1:], start=2):
+        spec = model_spec(model)
+        for field in dataclasses.fields(first):
+            if field.name != "loss" and getattr(spec, field.name) != getattr(first, field.name):
+                raise UserError(f"model {i} has {field.name} {getattr(spec, field.name)!r}, model 1 "
+                                f"{getattr(first, field.name)!r}; an ensemble averages position by position, so "
+                                "its models must share charset, lengths and input size (fine-tune them alike)")
+        if (probability_kind(spec.loss), is_frame_loss(spec.loss)) != (probability_kind(first.loss),
+                                                                       is_frame_loss(first.loss)):
+            raise UserError(f"model {i} was trained with loss {spec.loss}, model 1 with {first.loss}; their "
+                            "outputs mean different things and cannot be averaged")
+        if tuple(model.output_shape) != tuple(models[0].output_shape):
+            raise UserError(f"model {i} has output shape {tuple(model.output_shape)[1:]}, model 1 "
+                            f"{tuple(models[0].output_shape)[1:]} (for ctc: another number of frames, "
+                            "model.width_pools); an ensemble averages frame by frame, so they must be equal")
+
+
+def ensemble_model(models: Sequence[keras.Model]) -> keras.Model:
+    """One model that reads with the mean probabilities of `models` (renamed member_1, member_2, ...).
+
+    Raises:
+        UserError: fewer than two models, or models whose outputs cannot be averaged (`check_members`).
+    """
+    check_members(models)
+    spec = model_spec(models[0])
+    inputs = keras.Input(models[0].input_shape[1:], name="image")
+    outputs = []
+    for i, model in enumerate(models, start=1):
+        model.name = f"member_{i}"  # nested models need names of their own
+        outputs.append(model(inputs))
+    mean = MeanProbabilities(probability_kind(spec.loss), name="mean_probabilities", dtype="float32")(outputs)
+    result = CaptchaSpec(**spec.to_dict(), name="spec", dtype="float32")(mean)
+    return keras.Model(inputs, result, name="captcha_ensemble")
+
+
+def ensemble_members(model: keras.Model) -> int:
+    """How many models `model` averages if `ensemble_model` made it, else 0."""
+    return sum(isinstance(layer, keras.Model) for layer in model.layers) if any(
+        isinstance(layer, MeanProbabilities) for layer in model.layers) else 0
