@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from captcha_ocr.core.machine import free_port
@@ -62,6 +63,19 @@ def generated_folder(workdir) -> Path:
     out = workdir / "generated"
     run_module("generate", "--config", SMOKE, "--out", out, "--count", 24, "--seed", 7, cwd=workdir, check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def pngs(generated_folder) -> list[Path]:
+    """The generated folder's 24 PNGs, in order."""
+    return sorted(generated_folder.glob("*.png"))
+
+
+def assert_same_readings(expected, got, conf_tol, conf_atol=1e-7):
+    """Two readers' `Prediction`s of the same images: the same texts, confidences within the tolerances."""
+    assert [p.text for p in got] == [p.text for p in expected]
+    np.testing.assert_allclose([p.confidence for p in got], [p.confidence for p in expected], rtol=conf_tol,
+                               atol=conf_atol)
 
 
 class Server:

@@ -3,7 +3,7 @@ their probabilities, by every command that takes a model."""
 
 import numpy as np
 import pytest
-from conftest import SMOKE, assert_user_error, run_module
+from conftest import SMOKE, assert_same_readings, assert_user_error, run_module
 
 from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
@@ -31,11 +31,6 @@ def ctc_ensemble(ctc_runs, workdir):
     out = workdir / "ensembles" / "ctc.keras"
     run_module("ensemble", "--models", *ctc_runs, "--out", out, cwd=workdir, check=True)
     return out
-
-
-@pytest.fixture(scope="module")
-def pngs(generated_folder):
-    return sorted(generated_folder.glob("*.png"))
 
 
 @pytest.mark.parametrize("kind", ["softmax", "sigmoid"])
@@ -89,9 +84,7 @@ def test_an_ensemble_of_recurrent_models_exports_to_tflite_and_reads_like_keras(
     out = workdir / "exports" / "ensemble-tflite"
     run_module("export", "--model", ctc_ensemble, "--format", "tflite", "--out", out, cwd=workdir, check=True)
     expected = Recognizer.load(ctc_ensemble).predict(pngs)
-    got = load_exported(out).predict(pngs)
-    assert [p.text for p in got] == [p.text for p in expected]
-    np.testing.assert_allclose([p.confidence for p in got], [p.confidence for p in expected], atol=1e-4)
+    assert_same_readings(expected, load_exported(out).predict(pngs), 1e-7, conf_atol=1e-4)
 
 
 def test_models_that_cannot_be_averaged_are_refused():

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import SMOKE, assert_user_error, run_module
+from conftest import SMOKE, assert_same_readings, assert_user_error, run_module
 from PIL import Image
 
 from captcha_ocr.core.errors import UserError
@@ -63,11 +63,6 @@ def keras_reader(smoke_run):
     return Recognizer.load(smoke_run)
 
 
-@pytest.fixture(scope="module")
-def pngs(generated_folder):
-    return sorted(generated_folder.glob("*.png"))
-
-
 def test_cli_writes_model_spec_and_reports_size(exports, smoke_run):
     for name, (out, proc) in exports.items():
         spec = json.loads((out / "spec.json").read_text())
@@ -83,27 +78,21 @@ def test_cli_writes_model_spec_and_reports_size(exports, smoke_run):
     assert int8_size < 0.4 * float_size, (int8_size, float_size)
 
 
-def _compare(expected, got, conf_tol, conf_atol=1e-7):
-    assert [p.text for p in got] == [p.text for p in expected]
-    np.testing.assert_allclose([p.confidence for p in got], [p.confidence for p in expected], rtol=conf_tol,
-                               atol=conf_atol)
-
-
 def test_savedmodel_reads_files_and_bytes_like_keras(exports, keras_reader, pngs):
     from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports["savedmodel"][0])
     expected = keras_reader.predict(pngs)
     # 160x60 PNGs resized to 80x30 in the graph (decoding included): the same pixels as PIL's.
-    _compare(expected, reader.predict(pngs), 1e-5)
-    _compare(expected, reader.predict([p.read_bytes() for p in pngs]), 1e-5)
+    assert_same_readings(expected, reader.predict(pngs), 1e-5)
+    assert_same_readings(expected, reader.predict([p.read_bytes() for p in pngs]), 1e-5)
     # One batch of different sizes and formats: each image is decoded and resized on its own.
     small = io.BytesIO()
     Image.open(pngs[1]).resize((80, 30), Image.BILINEAR).save(small, "PNG")
     jpeg = io.BytesIO()
     Image.open(pngs[2]).convert("RGB").save(jpeg, "JPEG", quality=80)
     mixed = [pngs[0], small.getvalue(), jpeg.getvalue()]
-    _compare(keras_reader.predict(mixed), reader.predict(mixed), 1e-5)
+    assert_same_readings(keras_reader.predict(mixed), reader.predict(mixed), 1e-5)
 
 
 def test_savedmodel_serves_without_this_package(exports, keras_reader, pngs):
@@ -126,19 +115,19 @@ def test_savedmodel_reads_arrays_like_keras(exports, keras_reader, pngs):
 
     reader = load_exported(exports["savedmodel"][0])
     arrays = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in pngs])
-    _compare(keras_reader.predict(list(arrays)), reader.predict(arrays), 1e-5)
+    assert_same_readings(keras_reader.predict(list(arrays)), reader.predict(arrays), 1e-5)
     # Already at the model's input size: no resize at all, so the logits are the Keras model's own.
     small = np.stack([to_array(p, 80, 30, 3) for p in pngs])
-    _compare(keras_reader.predict(list(small)), reader.predict(small), 1e-6)
+    assert_same_readings(keras_reader.predict(list(small)), reader.predict(small), 1e-6)
 
 
 def test_tflite_reads_like_keras(exports, keras_reader, pngs):
     from captcha_ocr.export.readers import load_exported
 
     reader = load_exported(exports["tflite"][0] / "model.tflite")  # the file works as well as its folder
-    _compare(keras_reader.predict(pngs), reader.predict(pngs), 1e-4)
+    assert_same_readings(keras_reader.predict(pngs), reader.predict(pngs), 1e-4)
     mixed = [np.asarray(Image.open(pngs[0]).convert("RGB")), to_array(pngs[1], 80, 30, 3), pngs[2].read_bytes()]
-    _compare(keras_reader.predict(mixed), reader.predict(mixed), 1e-4)
+    assert_same_readings(keras_reader.predict(mixed), reader.predict(mixed), 1e-4)
 
 
 def test_int8_tflite_mostly_agrees(exports, pngs):
@@ -160,7 +149,7 @@ def test_onnx_reads_like_keras(exports, keras_reader, pngs):
         pytest.skip("tf2onnx and onnxruntime are not installed (pip install -e '.[onnx]')")
     from captcha_ocr.export.readers import load_exported
 
-    _compare(keras_reader.predict(pngs), load_exported(exports["onnx"][0]).predict(pngs), 1e-4)
+    assert_same_readings(keras_reader.predict(pngs), load_exported(exports["onnx"][0]).predict(pngs), 1e-4)
     import json
 
     import onnxruntime
@@ -180,7 +169,7 @@ def test_transparent_gif_reads_like_keras(exports, keras_reader, pngs):
         buf = io.BytesIO()
         Image.open(path).convert("P", palette=Image.ADAPTIVE, colors=32).save(buf, "GIF", transparency=i)
         gifs.append(buf.getvalue())
-    _compare(keras_reader.predict(gifs), load_exported(exports["savedmodel"][0]).predict(gifs), 1e-5)
+    assert_same_readings(keras_reader.predict(gifs), load_exported(exports["savedmodel"][0]).predict(gifs), 1e-5)
 
 
 @pytest.mark.parametrize("name", ["savedmodel", "tflite"])
@@ -364,7 +353,7 @@ def test_a_ctc_model_exports_and_reads_like_keras(workdir, pngs):
         run_module("export", "--model", run_dir, "--format", fmt, "--out", out, cwd=workdir, check=True)
         # After three barely trained epochs many confidences are near 1e-6; TFLite's differed from
         # Keras's by up to 1.6e-7 there (measured), while the texts were the same.
-        _compare(expected, load_exported(out).predict(pngs), 1e-4, conf_atol=1e-6)
+        assert_same_readings(expected, load_exported(out).predict(pngs), 1e-4, conf_atol=1e-6)
 
 
 def test_a_fit_height_model_exports_and_reads_like_keras(workdir, pngs):
@@ -389,7 +378,7 @@ def test_a_fit_height_model_exports_and_reads_like_keras(workdir, pngs):
         run_module("export", "--model", run_dir, "--format", fmt, "--out", out, cwd=workdir, check=True)
         spec = json.loads((out / "spec.json").read_text())
         assert spec["resize"] == "fit_height" and "padded" in spec["resize_method"]
-        _compare(expected, load_exported(out).predict(images), 1e-4, conf_atol=1e-6)
+        assert_same_readings(expected, load_exported(out).predict(images), 1e-4, conf_atol=1e-6)
 
 
 def test_predict_on_a_tflite_export_prints_no_runtime_notice(exports, pngs, workdir):
