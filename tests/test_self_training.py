@@ -1,10 +1,11 @@
 """captcha_ocr.data.self_training: only confident, well-formed reads become labels; self-training runs end to end."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMOKE, run_module
+from conftest import SMOKE, assert_user_error, run_module
 
 from captcha_ocr.core.charset import Charset
 from captcha_ocr.core.config import load_config
@@ -62,9 +63,67 @@ def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_fold
     assert [int(float(r["pseudo_labels"])) for r in rows] == [rounds[0]["kept"], rounds[1]["kept"], rounds[1]["kept"]]
 
 
-def test_unlabeled_folder_needs_the_folder_source(workdir, tmp_path):
-    from conftest import assert_user_error
+FOLDER_RUN = ("--set", "data.source=folder", "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "train.batch_size=4")
 
+
+@pytest.fixture(scope="module")
+def teacher(generated_folder, workdir, tmp_path_factory) -> Path:
+    """A run trained with another loss (softmax) on the folder: it reads the smoke charset from the same input."""
+    run_dir = tmp_path_factory.mktemp("teacher") / "run"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
+               "--set", "train.epochs=1", "--set", "loss.name=softmax", cwd=workdir, check=True)
+    return run_dir
+
+
+@pytest.mark.parametrize("rounds", [0, 1])
+def test_a_teacher_reads_the_unlabeled_images_before_the_first_epoch(teacher, generated_folder, workdir, tmp_path,
+                                                                      rounds):
+    from captcha_ocr.core.images import scale_pixels
+    from captcha_ocr.data.folder import load_unlabeled
+    from captcha_ocr.training.rundir import load_run
+
+    run_dir = tmp_path / "student"
+    proc = run_module(
+        "train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
+        "--set", f"data.unlabeled_folder={generated_folder}", "--set", f"data.pseudo_teacher={teacher}",
+        "--set", f"data.pseudo_rounds={rounds}", "--set", "data.pseudo_min_confidence=0.0", "--set", "train.epochs=2",
+        cwd=workdir, check=True)
+    assert f"the first reads by {teacher}" in proc.stdout
+    # What the teacher keeps, worked out here: its softmax reads of the 24 images, decoded as softmax
+    config = load_config(SMOKE, [])
+    images, _ = load_unlabeled(generated_folder, config.image.shape)
+    model = load_run(teacher)[0]
+    kept, _ = confident_reads(model.predict(scale_pixels(images), verbose=0), config.charset.build(), "softmax", 0.0)
+    assert len(kept) > 0
+    rounds_made = json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]
+    assert rounds_made[0] == {"epoch": 0, "kept": len(kept), "of": 24, "by": "teacher"}
+    assert [r["by"] for r in rounds_made[1:]] == ["model"] * rounds  # then the model's own rounds, if any
+    with open(run_dir / "history.csv") as fh:
+        header = fh.readline().strip().split(",")
+        used = [int(float(dict(zip(header, line.strip().split(",")))["pseudo_labels"])) for line in fh]
+    # Each epoch's row has the set in use when it ended: the teacher's all along, or the model's after its round
+    assert used == ([len(kept)] * 2 if rounds == 0 else [rounds_made[1]["kept"]] * 2)
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["data.pseudo_teacher={teacher}"], "data.pseudo_teacher reads the captchas of data.unlabeled_folder"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_rounds=0"], "data.pseudo_rounds is 0"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={teacher}", "image.width=96"],
+     "has width 80 and this run 96"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={teacher}", "charset.chars=0123456789"],
+     "has chars"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher=runs/no-such-teacher"], "no-such-teacher"),
+])
+def test_a_teacher_that_cannot_read_for_the_run_is_refused(teacher, generated_folder, workdir, tmp_path, sets,
+                                                            message):
+    sets = [s.format(teacher=teacher, folder=generated_folder) for s in sets]
+    proc = run_module("train", "--config", SMOKE, "--run-dir", tmp_path / "r", *FOLDER_RUN,
+                      "--set", f"data.folder={generated_folder}", *(a for s in sets for a in ("--set", s)), cwd=workdir)
+    assert_user_error(proc, message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_unlabeled_folder_needs_the_folder_source(workdir, tmp_path):
     proc = run_module("train", "--config", SMOKE, "--set", f"data.unlabeled_folder={tmp_path}", "--run-dir",
                       tmp_path / "r", cwd=workdir)
     assert_user_error(proc, "data.unlabeled_folder is set but data.source is 'synthetic'")

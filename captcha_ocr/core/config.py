@@ -5,11 +5,10 @@ lists in full, with a comment on each key; a test keeps the two equal). Loading
 rejects unknown keys (suggesting the nearest valid one) and wrong types, naming
 the file and the key path.
 
-The shipped configs (the recipes) are package data in `captcha_ocr/recipes/`
-(the checkout's `configs/` points there), so an installed package has them
-too: `--config quickstart` names one, and a path that is not a file, such as
-`configs/quickstart.yaml` outside a checkout, falls back to the recipe of that
-name. An existing file always wins.
+The shipped configs (the recipes) are package data in `captcha_ocr/recipes/` (the checkout's
+`configs/` points there), so an installed package has them too: `--config quickstart` names one, and
+a path that is not a file, such as `configs/quickstart.yaml` outside a checkout, falls back to the
+recipe of that name. An existing file always wins.
 """
 
 from __future__ import annotations
@@ -115,7 +114,8 @@ class DataConfig(_Section):
     split: list[float] = [0.8, 0.1, 0.1]
     synthetic_ratio: float = Field(0.0, ge=0, lt=1)
     unlabeled_folder: Optional[str] = None
-    pseudo_rounds: int = Field(2, ge=1)
+    pseudo_rounds: int = Field(2, ge=0)  # 0: a pseudo_teacher's reads only
+    pseudo_teacher: Optional[str] = None  # a model whose reads start self-training: captcha_ocr/data/self_training.py
     pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
     pseudo_share: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)]] = 0.5  # auto: captcha_ocr/data/self_training.py
     workers: int = Field(0, ge=0)

@@ -353,8 +353,9 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
             first = lambda at: _mix(labeled, lambda _: pool.dataset(train_x, train_y), d.pseudo_share,  # noqa: E731
                                     seed + 1, at)
             share = f"{d.pseudo_share:.0%} of each batch"
+        teacher = f", the first reads by {d.pseudo_teacher}" if d.pseudo_teacher else ""
         notes.append(f"self-training on {len(unlabeled)} unlabeled images of {d.unlabeled_folder} "
-                     f"({d.pseudo_rounds} rounds, confidence >= {d.pseudo_min_confidence:g}, {share})")
+                     f"({d.pseudo_rounds} rounds{teacher}, confidence >= {d.pseudo_min_confidence:g}, {share})")
     elements = first(start)
     if d.synthetic_ratio:
         # Mix in synthetic captchas at the configured share, drawn per element.

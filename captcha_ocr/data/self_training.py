@@ -13,6 +13,13 @@ kept read is equally likely instead: the reads' share grows with how many
 were kept (a round that keeps 90 reads beside 500 labels gives them 15% of
 each batch, not half). Validation and test data stay labeled by people only.
 
+With `data.pseudo_teacher` (a run directory or `.keras` file, such as an
+ensemble of earlier fine-tunes from `captcha_ocr.ensemble`, that reads the
+run's charset from the same input), the teacher reads the unlabeled images
+before the first stage, so its confident reads train from the first epoch;
+the rounds after that are the model's own. `pseudo_rounds: 0` keeps the
+teacher's reads all along (a student learning from its teacher).
+
 A read whose decoded text does not encode back to the same classes (a pad in
 the middle) is not used. Each round logs how many images it kept, and
 history.csv gets a `pseudo_labels` column with the size of the set in use.

@@ -185,6 +185,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     from captcha_ocr.model.ensemble import ensemble_members
     from captcha_ocr.training.budget import FitToBudget, planned_epochs, restore_plan
     from captcha_ocr.training.resume import finished_before, restore
+    from captcha_ocr.training.self_training import labeler, load_teacher
 
     keras.utils.set_random_seed(config.train.seed)
     initial_epoch = rundir.backup_epoch(run_dir) if status == "resume" else 0
@@ -198,6 +199,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         if members:
             raise UserError(f"--init-from {init_from} is an ensemble of {members} models (captcha_ocr.ensemble), "
                             "which reads but does not fine-tune; give one of the models it was made from")
+    teacher = load_teacher(config)  # before the data too
     data = build_datasets(config, initial_epoch=initial_epoch)
     if data.val is None and config.train.early_stopping_patience:
         raise UserError("train.early_stopping_patience stops on validation, and data.split gives the val split "
@@ -222,11 +224,9 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     epochs = min(t.epochs, planned_epochs(rows) or t.epochs)
     extra = []
     if data.pseudo is not None:
-        from captcha_ocr.training.self_training import labeler
-
         d = config.data
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
-                             d.pseudo_rounds, epochs, initial_epoch))
+                             d.pseudo_rounds, epochs, initial_epoch, teacher))
     done = finished_before(rows, epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
     if done:
         log(f"no epochs left to train: {done}")

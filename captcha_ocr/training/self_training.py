@@ -1,6 +1,7 @@
 """Self-training's rounds: at the end of a stage the model reads the unlabeled captchas, and its confident
 reads replace the pseudo-labeled set (`captcha_ocr.data.self_training.PseudoPool`) that training draws
-from. The data side, and the whole scheme, are described in `captcha_ocr.data.self_training`.
+from. With `data.pseudo_teacher`, another model (typically an ensemble of earlier fine-tunes) reads them
+before the first stage. The data side, and the whole scheme, are described in `captcha_ocr.data.self_training`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import numpy as np
 
 from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.self_training import PseudoPool
 from captcha_ocr.model.decode import decode
@@ -39,17 +41,48 @@ def rounds_due(epochs: int, rounds: int, done: int) -> int:
     return sum(max(1, round(epochs * r / (rounds + 1))) <= done for r in range(1, rounds + 1))
 
 
+def load_teacher(config):
+    """The model named by `data.pseudo_teacher`, checked against the run's config; None without one.
+
+    Raises:
+        UserError: a teacher without an unlabeled folder, no teacher with `pseudo_rounds` 0, nothing loadable
+            at the path, or a model that reads another charset or input than the run's.
+    """
+    from captcha_ocr.core.spec import ModelSpec
+    from captcha_ocr.model.layers import model_spec
+    from captcha_ocr.training.rundir import load_run
+
+    d = config.data
+    if d.pseudo_teacher and not d.unlabeled_folder:
+        raise UserError("data.pseudo_teacher reads the captchas of data.unlabeled_folder; set that folder too "
+                        "(or remove the teacher)")
+    if d.unlabeled_folder and not d.pseudo_rounds and not d.pseudo_teacher:
+        raise UserError("data.pseudo_rounds is 0, so only a data.pseudo_teacher's reads would be used, and none is "
+                        "set; give a teacher model or at least one round")
+    if not (d.pseudo_teacher and d.unlabeled_folder):
+        return None
+    teacher = load_run(d.pseudo_teacher)[0]
+    have, want = model_spec(teacher), ModelSpec.from_config(config)
+    for field in ("chars", "pad", "max_length", "height", "width", "channels", "resize"):
+        if getattr(have, field) != getattr(want, field):
+            raise UserError(f"data.pseudo_teacher {d.pseudo_teacher} has {field} {getattr(have, field)!r} and this run "
+                            f"{getattr(want, field)!r}; a teacher must read the run's charset from the same input")
+    return teacher
+
+
 def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,
-            initial_epoch: int = 0):
+            initial_epoch: int = 0, teacher=None):
     """The Keras callback that relabels `pool` at the end of each stage (see the module docstring).
 
     The stages divide the epochs the run plans to train: `epochs` at first, then the plan that
     `train.time_budget_fit` records in each epoch's logs (`planned_epochs`), so a run that a slower
     machine shortens still relabels `rounds` times. A run resumed after a stage's end relabels when
-    it starts, with the weights it resumed with.
+    it starts, with the weights it resumed with; one that starts in the first stage has `teacher`
+    (a model from `load_teacher`, or None) read the pool first.
     """
     import keras
 
+    from captcha_ocr.model.layers import model_spec
     from captcha_ocr.training.budget import PLANNED
 
     class PseudoLabeler(keras.callbacks.Callback):
@@ -58,18 +91,24 @@ def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float
             self.rounds: list[dict] = []
             self.due = 0
 
-        def _relabel(self, epoch: int) -> None:
-            logits = self.model.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
-            selected, labels = confident_reads(logits, charset, loss, min_confidence)
+        def _relabel(self, epoch: int, by_teacher: bool = False) -> None:
+            reader = teacher if by_teacher else self.model
+            logits = reader.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
+            # A teacher may make its probabilities otherwise (an ensemble of ctc models for a ctc run, say)
+            selected, labels = confident_reads(logits, charset, model_spec(teacher).loss if by_teacher else loss,
+                                               min_confidence)
             pool.update(selected, labels)
-            self.rounds.append({"epoch": epoch, "kept": int(len(selected)), "of": int(len(pool.images))})
+            by = "teacher" if by_teacher else "model"
+            self.rounds.append({"epoch": epoch, "kept": int(len(selected)), "of": int(len(pool.images)), "by": by})
             log.info(f"pseudo-labels after epoch {epoch}: {len(selected)} of {len(pool.images)} unlabeled "
-                     f"images read with confidence >= {min_confidence:g}")
+                     f"images read by the {by} with confidence >= {min_confidence:g}")
 
         def on_train_begin(self, logs=None):
             self.due = rounds_due(epochs, rounds, initial_epoch)
             if self.due:
                 self._relabel(initial_epoch)
+            elif teacher is not None:
+                self._relabel(initial_epoch, by_teacher=True)
 
         def on_epoch_end(self, epoch, logs=None):
             due = rounds_due(int((logs or {}).get(PLANNED) or epochs), rounds, epoch + 1)
