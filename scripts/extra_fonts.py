@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from captcha_ocr.core.charset import DEFAULT_CHARS
-from captcha_ocr.synth.broad import _names_alphanumerics
+from captcha_ocr.synth.broad import names_alphanumerics
 from captcha_ocr.synth.imagecaptcha import FONT_EXTENSIONS
 
 DISTINCT = "abdefghnqrt"  # lower case unlike upper case in shape, not only in size
@@ -40,7 +40,7 @@ def glyph(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray | None:
 
 def usable(path: Path) -> bool:
     """Each of 0-9A-Za-z is its own named glyph with ink, and the lower case is not the upper case."""
-    if not _names_alphanumerics(path):
+    if not names_alphanumerics(path):
         return False
     try:
         font = ImageFont.truetype(str(path), 64)

@@ -59,7 +59,7 @@ MIN_CONTRAST = 100  # luminance levels (of 255) between text and background: leg
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luminance weights, the ones Pillow's "L" conversion uses
 
 
-def _names_alphanumerics(path: Path) -> bool:
+def names_alphanumerics(path: Path) -> bool:
     """True when the font maps each of 0-9A-Za-z to the glyph named for that character.
 
     A cmap entry alone is not enough: symbol fonts put other glyphs at those codes
@@ -87,9 +87,9 @@ def _font_files(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
         pass
     else:
         candidates += Path(matplotlib.get_data_path(), "fonts", "ttf").glob("*.ttf")
-    bundled = sorted(str(p) for p in candidates if _names_alphanumerics(p))
+    bundled = sorted(str(p) for p in candidates if names_alphanumerics(p))
     # Extra fonts come after the bundled ones, so that without them every index draws what it drew before.
-    return tuple(bundled + sorted({str(p) for p in extra if _names_alphanumerics(Path(p))} - set(bundled)))
+    return tuple(bundled + sorted({str(p) for p in extra if names_alphanumerics(Path(p))} - set(bundled)))
 
 
 def font_files(extra: tuple[str, ...] = ()) -> list[str]:
