@@ -6,6 +6,8 @@ RUN is a finished run; UNLABELED_CSV a learning_curve's `data/unlabeled-N/labels
 labels blanked); TRUTH_CSV the zoo folder's labels.csv that still holds their labels (paths relative to it).
 Prints, per confidence threshold, the reads kept, the share of them that are right, and the most frequent
 character swaps among the wrong ones: what self-training at that `data.pseudo_min_confidence` would learn.
+Kept are the reads self-training keeps (`captcha_ocr.training.self_training.well_formed`: a length the charset
+allows); before 2026-12-05 it also counted reads of other lengths, which self-training drops.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from captcha_ocr.data.folder import load_items, read_labels_csv
 from captcha_ocr.model.layers import model_spec
 from captcha_ocr.model.scoring import read_arrays
 from captcha_ocr.training.rundir import load_run
+from captcha_ocr.training.self_training import well_formed
 
 
 def main() -> None:
@@ -40,11 +43,12 @@ def main() -> None:
     model, _, _ = load_run(run)
     spec = model_spec(model)
     data = load_items([(f, truth[f]) for f in files], spec.charset, spec.input_shape, workers=1, resize=spec.resize)
-    texts, confidence, _ = read_arrays(model, data.images)
+    texts, confidence, classes = read_arrays(model, data.images)
+    usable = well_formed(texts, classes, spec.charset)
     labels = spec.charset.decode_batch(data.labels)
     right = np.array([t == p for t, p in zip(labels, texts)])
     for th in args.thresholds:
-        kept = confidence >= th
+        kept = (confidence >= th) & usable
         swaps = Counter(f"{a}>{b}" for i in np.nonzero(kept & ~right)[0] if len(labels[i]) == len(texts[i])
                         for a, b in zip(labels[i], texts[i]) if a != b)
         print(f"{run} >= {th:g}: {kept.sum()} of {len(kept)} kept, "

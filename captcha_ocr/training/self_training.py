@@ -26,14 +26,15 @@ def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confide
     classes (no pad between characters, a length the charset allows).
     """
     texts, confidence, classes = decode(logits, charset, loss)
-    keep = []
-    for i, (text, conf) in enumerate(zip(texts, confidence)):
-        if conf < min_confidence or not 1 <= len(text) or len(text) < charset.min_length:
-            continue
-        if np.array_equal(charset.encode(text), classes[i]):
-            keep.append(i)
-    keep = np.asarray(keep, np.int64)
+    keep = np.nonzero((confidence >= min_confidence) & well_formed(texts, classes, charset))[0].astype(np.int64)
     return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
+
+
+def well_formed(texts: list[str], classes: np.ndarray, charset: Charset) -> np.ndarray:
+    """Which decoded reads could be labels: a length the charset allows, and texts that encode back to their
+    classes (no pad between characters). Bool array, one per read."""
+    return np.array([charset.min_length <= len(text) and np.array_equal(charset.encode(text), row)
+                     for text, row in zip(texts, classes)], bool)
 
 
 def rounds_due(epochs: int, rounds: int, done: int) -> int:
