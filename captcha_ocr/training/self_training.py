@@ -95,7 +95,7 @@ def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float
         def _relabel(self, epoch: int, by_teacher: bool = False) -> None:
             reader = teacher if by_teacher else self.model
             logits = reader.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
-            # A teacher may make its probabilities otherwise (an ensemble of ctc models for a ctc run, say)
+            # Decoded as the teacher was trained: a softmax or sigmoid teacher may teach a ctc run, say
             selected, labels = confident_reads(logits, charset, model_spec(teacher).loss if by_teacher else loss,
                                                min_confidence)
             pool.update(selected, labels)
