@@ -20,11 +20,12 @@ student=
 out=reports/external-aside-5
 flags=(--set image.channels=3 --set train.epochs=36 --set train.learning_rate=0.001 --set train.keep=last
        --set train.early_stopping_patience=0 --budget-min 30 --set data.pseudo_share=auto)
+# round 4's learning_curve for the style of the loop below, with what a run adds ("$@")
+lc() { python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels 500 --test 1000 \
+           --methods pseudo --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" "$@"; }
 for style in "$@"; do
     [ -d data/zoo-aside/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside --count 2000 --seed 1000 --styles $style
     [ -d data/zoo-aside5k/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside5k --count 5000 --seed 1000 --styles $style
-    lc() { python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels 500 --test 1000 \
-               --methods pseudo --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" "$@"; }
     for seed in 0 1 2; do
         [ -f $out/$style/seed$seed/runs/pseudo-500/model.keras ] || lc --set train.seed=$seed --out $out/$style/seed$seed
     done
