@@ -1,5 +1,7 @@
 """captcha_ocr.core.spec: the typed model spec and the (height, width, channels) input shape."""
 
+import dataclasses
+
 import pytest
 from conftest import SMOKE
 
@@ -34,3 +36,13 @@ def test_from_dict_ignores_other_keys_and_needs_every_field():
     assert ModelSpec.from_dict({**spec.to_dict(), "format": "tflite", "file": "model.tflite"}) == spec
     with pytest.raises(KeyError):
         ModelSpec.from_dict({"chars": "0123"})
+
+
+def test_first_difference_names_the_first_field_that_differs_in_declaration_order():
+    spec = ModelSpec("0123", 4, 4, "_", 80, 30, 1, "sigmoid")
+    assert spec.first_difference(spec) is None
+    other = dataclasses.replace(spec, height=40, width=96, loss="ctc")
+    assert spec.first_difference(other) == "width"  # declared before height and loss
+    assert spec.first_difference(other, ignore=("width",)) == "height"
+    assert spec.first_difference(other, ignore=("width", "height")) == "loss"
+    assert spec.first_difference(other, ignore=("width", "height", "loss")) is None

@@ -69,6 +69,11 @@ class ModelSpec:
         """'sigmoid' or 'softmax' (see `captcha_ocr.core.choices.LOSS_PROBABILITIES`)."""
         return probability_kind(self.loss)
 
+    def first_difference(self, other: ModelSpec, ignore: tuple[str, ...] = ()) -> str | None:
+        """The first field, in declaration order and not in `ignore`, whose value differs in `other`; else None."""
+        return next((f.name for f in fields(self)
+                     if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)), None)
+
     def to_dict(self) -> dict:
         """The plain fields, as saved in a model's layer config and an export's spec.json."""
         return asdict(self)

@@ -19,7 +19,6 @@ trained alike do (README, "Start here: captchas drawn by other people's code").
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 import keras
@@ -36,11 +35,11 @@ def check_members(models: Sequence[keras.Model]) -> None:
     first = model_spec(models[0])
     for i, model in enumerate(models[1:], start=2):
         spec = model_spec(model)
-        for field in dataclasses.fields(first):
-            if field.name != "loss" and getattr(spec, field.name) != getattr(first, field.name):
-                raise UserError(f"model {i} has {field.name} {getattr(spec, field.name)!r}, model 1 "
-                                f"{getattr(first, field.name)!r}; an ensemble averages position by position, so "
-                                "its models must share charset, lengths and input size (fine-tune them alike)")
+        field = first.first_difference(spec, ignore=("loss",))
+        if field:
+            raise UserError(f"model {i} has {field} {getattr(spec, field)!r}, model 1 {getattr(first, field)!r}; an "
+                            "ensemble averages position by position, so its models must share charset, lengths "
+                            "and input size (fine-tune them alike)")
         if (probability_kind(spec.loss), is_frame_loss(spec.loss)) != (probability_kind(first.loss),
                                                                        is_frame_loss(first.loss)):
             raise UserError(f"model {i} was trained with loss {spec.loss}, model 1 with {first.loss}; their "

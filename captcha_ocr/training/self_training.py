@@ -64,10 +64,11 @@ def load_teacher(config):
         return None
     teacher = load_run(d.pseudo_teacher)[0]
     have, want = model_spec(teacher), ModelSpec.from_config(config)
-    for field in ("chars", "pad", "max_length", "height", "width", "channels", "resize"):
-        if getattr(have, field) != getattr(want, field):
-            raise UserError(f"data.pseudo_teacher {d.pseudo_teacher} has {field} {getattr(have, field)!r} and this run "
-                            f"{getattr(want, field)!r}; a teacher must read the run's charset from the same input")
+    # A teacher may be trained with another loss (its reads are decoded with its own) and other minimum length.
+    field = have.first_difference(want, ignore=("loss", "min_length"))
+    if field:
+        raise UserError(f"data.pseudo_teacher {d.pseudo_teacher} has {field} {getattr(have, field)!r} and this run "
+                        f"{getattr(want, field)!r}; a teacher must read the run's charset from the same input")
     return teacher
 
 
