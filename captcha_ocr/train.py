@@ -2,7 +2,9 @@
 
 A run writes its run directory (see `captcha_ocr.training.rundir` for its files).
 Running the same command again after an interruption resumes from the last
-finished epoch; a changed charset, image, model or loss is refused.
+finished epoch; a changed charset, image, model or loss is refused. With
+`--teachers N` it trains N runs of the config with successive seeds first, and
+then this run as their student (`captcha_ocr.training.teach`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Sequence
 from captcha_ocr.core.cli import add_config_args, config_from_args, parser, run_cli
 from captcha_ocr.training import rundir
 from captcha_ocr.training.fit import train
+from captcha_ocr.training.teach import train_with_teachers
 
 
 def build_parser():
@@ -22,6 +25,10 @@ def build_parser():
     p.add_argument("--restart", action="store_true", help="discard an existing run in the run directory")
     p.add_argument("--init-from", metavar="RUN", help="start from this run's (or .keras file's) weights: fine-tuning; "
                    "layers that no longer fit the config (e.g. a new charset) are re-initialized")
+    p.add_argument("--teachers", type=int, metavar="N",
+                   help="first train N runs of this config (train.seed, +1, ...) into RUN_DIR/teachers/, read "
+                   "as one, then this run as their student: the N read data.unlabeled_folder once before its "
+                   "first epoch and their confident reads train it to the last (README: 'their student')")
     return p
 
 
@@ -29,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     run_dir = Path(args.run_dir) if args.run_dir else rundir.default_run_dir(args.config)
-    train(config, run_dir, restart=args.restart, init_from=args.init_from)
+    if args.teachers is None:
+        train(config, run_dir, restart=args.restart, init_from=args.init_from)
+    else:
+        train_with_teachers(config, run_dir, args.teachers, restart=args.restart, init_from=args.init_from)
     return 0
 
 
