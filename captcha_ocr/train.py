@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.core.cli import add_config_args, config_from_args, parser, run_cli
+from captcha_ocr.core.cli import add_config_args, config_from_args, int_at_least, parser, run_cli
 from captcha_ocr.training import rundir
 from captcha_ocr.training.fit import train
 from captcha_ocr.training.teach import train_with_teachers
@@ -25,7 +25,7 @@ def build_parser():
     p.add_argument("--restart", action="store_true", help="discard an existing run in the run directory")
     p.add_argument("--init-from", metavar="RUN", help="start from this run's (or .keras file's) weights: fine-tuning; "
                    "layers that no longer fit the config (e.g. a new charset) are re-initialized")
-    p.add_argument("--teachers", type=int, metavar="N",
+    p.add_argument("--teachers", type=int_at_least(2), metavar="N",
                    help="first train N runs of this config (train.seed, +1, ...) into RUN_DIR/teachers/, read "
                    "as one, then this run as their student: the N read data.unlabeled_folder once before its "
                    "first epoch and their confident reads train it to the last (README: 'their student')")

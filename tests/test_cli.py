@@ -41,6 +41,7 @@ def test_every_numeric_flag_refuses_zero_negative_and_non_numbers(smoke_run, wor
         "export": (["--model", smoke_run, "--format", "tflite"], {"--check": ["-1", "x"],
                                                                  "--calibration-count": ["0", "-3", "x"]}),
         "data_service": (["worker", "--dispatcher", "127.0.0.1:1"], {"--port": ["-1", "x"], "--processes": ["-1", "x"]}),
+        "train": (["--config", SMOKE, "--run-dir", tmp_path / "t"], {"--teachers": ["1", "-3", "x"]}),
     }
     for command, (base, flags) in commands.items():
         for flag, values in flags.items():
@@ -48,6 +49,7 @@ def test_every_numeric_flag_refuses_zero_negative_and_non_numbers(smoke_run, wor
                 proc = run_module(command, *base, flag, value, cwd=workdir, timeout=120)
                 assert_user_error(proc, flag)
                 assert str(tmp_path / "g") not in proc.stdout and not (tmp_path / "c").exists()
+                assert not (tmp_path / "t").exists()
 
 
 def test_int_at_least_and_fraction_messages():

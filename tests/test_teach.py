@@ -6,7 +6,9 @@ import pytest
 from conftest import SMOKE, assert_user_error, run_module
 
 from captcha_ocr.core.config import load_config
+from captcha_ocr.core.errors import UserError
 from captcha_ocr.training.self_training import confident_reads
+from captcha_ocr.training.teach import check_teachers
 
 FOLDER_RUN = ("--set", "data.source=folder", "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "train.batch_size=4",
               "--set", "train.epochs=1", "--set", "data.pseudo_min_confidence=0.0")
@@ -51,7 +53,7 @@ def test_two_teachers_read_as_one_teach_the_student_and_a_second_run_trains_noth
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--teachers", "1", "--set", "data.unlabeled_folder={folder}"], "--teachers 1: the student learns from two"),
+    (["--teachers", "1", "--set", "data.unlabeled_folder={folder}"], "--teachers: must be at least 2, got 1"),
     (["--teachers", "2"], "and none is set; --set data.unlabeled_folder=FOLDER"),
     (["--teachers", "2", "--set", "data.unlabeled_folder={folder}", "--set", "data.pseudo_teacher=runs/other"],
      "data.pseudo_teacher is set too"),
@@ -73,3 +75,10 @@ def test_a_run_directory_holding_another_run_is_refused_before_the_teachers_trai
     proc = run_module(*common, "--set", f"data.unlabeled_folder={generated_folder}", "--teachers", "2", cwd=workdir)
     assert_user_error(proc, "holds a finished run with a different data config")
     assert not (run_dir / "teachers").exists()
+
+
+def test_check_teachers_refuses_fewer_than_two_for_library_callers_too():
+    config = load_config(SMOKE, ["data.source=folder", "data.folder=x", "data.unlabeled_folder=x"])
+    check_teachers(config, 2)
+    with pytest.raises(UserError, match="--teachers 1: the student learns from two or more teachers"):
+        check_teachers(config, 1)
