@@ -1,4 +1,4 @@
-"""A student of several teachers in one run: `train(..., teachers=3)` behind `python -m captcha_ocr.train --teachers 3`.
+"""A student of several teachers in one command: `train_with_teachers` (`python -m captcha_ocr.train --teachers 3`).
 
 The fine-tuning path that read best on captchas drawn by other people's code
 (README, "Start here: captchas drawn by other people's code") takes four
