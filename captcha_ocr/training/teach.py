@@ -83,10 +83,11 @@ def train_with_teachers(config: Config, run_dir: str | Path, teachers: int, *, r
     run_dir = Path(run_dir)
     folder = run_dir / TEACHERS
     ensemble = folder / ENSEMBLE
+    student = student_config(config, ensemble)
     if restart:
         ensemble.unlink(missing_ok=True)
     else:  # a run directory that holds another run is refused now, not after the teachers' hour
-        prepare_run_dir(run_dir, student_config(config, ensemble))
+        prepare_run_dir(run_dir, student)
     dirs = []
     for i, teacher in enumerate(teacher_configs(config, teachers), start=1):
         dirs.append(folder / f"seed-{teacher.train.seed}")
@@ -98,4 +99,4 @@ def train_with_teachers(config: Config, run_dir: str | Path, teachers: int, *, r
         write_atomic(ensemble, model.save)
         log(f"wrote {ensemble}: the {teachers} teachers read as one")
     log(f"the student: {run_dir}, taught by {ensemble}")
-    return train(student_config(config, ensemble), run_dir, restart=restart, init_from=init_from, log=log)
+    return train(student, run_dir, restart=restart, init_from=init_from, log=log)
