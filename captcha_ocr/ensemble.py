@@ -1,5 +1,7 @@
 """Join trained models into one that reads with the mean of their probabilities:
 `python -m captcha_ocr.ensemble --models RUN_A RUN_B RUN_C --out runs/mine-3.keras`.
+`--views 9` has each read the image in nine views (itself and its copies moved by one pixel), one model too:
+`python -m captcha_ocr.ensemble --models RUN --views 9 --out runs/mine-9.keras`.
 
 Writes one `.keras` file that every command takes as `--model` (`evaluate`,
 `predict`, `serve`, `export`). The models must share charset, lengths, input
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from captcha_ocr.core.choices import VIEWS
 from captcha_ocr.core.cli import logger, parser, run_cli, writable_file, write_output
 from captcha_ocr.core.errors import UserError
 
@@ -18,7 +21,11 @@ from captcha_ocr.core.errors import UserError
 def build_parser():
     p = parser("python -m captcha_ocr.ensemble", __doc__)
     p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
-                   help="two or more run directories, .keras files or shipped models, trained alike")
+                   help="run directories, .keras files or shipped models, trained alike (two or more, or one "
+                   "with --views)")
+    p.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
+                   help="each model reads the image in this many views, the mean of all readings taken: 5 adds "
+                   "copies moved one pixel up, down, left and right, 9 the diagonals too (default 1: as is)")
     p.add_argument("--out", required=True, metavar="FILE.keras", help="the ensemble's model file to write")
     return p
 
@@ -27,15 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.out.endswith(".keras"):
         raise UserError(f"--out {args.out!r}: a Keras model file must end in .keras, e.g. runs/mine-3.keras")
-    if len(args.models) < 2:
-        raise UserError(f"--models: an ensemble needs two or more models, got {len(args.models)}")
+    if len(args.models) < 2 and args.views == 1:
+        raise UserError(f"--models: an ensemble needs two or more models, got {len(args.models)}; or read one in "
+                        "several views with --views 9")
     out = writable_file(args.out, "--out")
     from captcha_ocr.model.ensemble import ensemble_model
     from captcha_ocr.training.rundir import load_run
 
-    model = ensemble_model([load_run(m)[0] for m in args.models])
+    model = ensemble_model([load_run(m)[0] for m in args.models], views=args.views)
     write_output(out, model.save, "--out")
-    logger.info(f"wrote {out}: {len(args.models)} models read as one ({model.count_params():,} weights)")
+    views = f", each in {args.views} views" if args.views > 1 else ""
+    logger.info(f"wrote {out}: {len(args.models)} model{'s' * (len(args.models) > 1)} read as one{views} "
+                f"({model.count_params():,} weights)")
     return 0
 
 

@@ -9,7 +9,7 @@ from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.build import build_model
 from captcha_ocr.model.decode import probabilities
-from captcha_ocr.model.layers import MeanProbabilities
+from captcha_ocr.model.layers import MeanProbabilities, Shift
 
 CTC_GRU = ["--set", "loss.name=ctc", "--set", "model.rnn_units=8"]
 
@@ -76,6 +76,52 @@ def test_a_model_joined_with_itself_reads_as_the_model(smoke_run, generated_fold
     assert "whole-captcha accuracy" in report.stdout
 
 
+def shifted(x, dy, dx):
+    """NumPy's reference for one view: `x` (batch, height, width, channels) moved down dy and right dx pixels,
+    its edge rows and columns repeated."""
+    h, w = x.shape[1:3]
+    rows = np.clip(np.arange(h) - dy, 0, h - 1)
+    cols = np.clip(np.arange(w) - dx, 0, w - 1)
+    return x[:, rows][:, :, cols]
+
+
+@pytest.mark.parametrize("dy, dx", [(1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1), (0, 0)])
+def test_shift_moves_the_image_and_repeats_its_edge(dy, dx):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).random((2, 5, 7, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(Shift(dy, dx)(x)), shifted(x, dy, dx))
+    in_data = tf.data.Dataset.from_tensor_slices(x).batch(2).map(Shift(dy, dx))  # and inside tf.data's graph
+    np.testing.assert_array_equal(next(iter(in_data)).numpy(), shifted(x, dy, dx))
+
+
+@pytest.fixture(scope="module")
+def ctc_views(ctc_runs, workdir):
+    out = workdir / "ensembles" / "views.keras"
+    proc = run_module("ensemble", "--models", ctc_runs[0], "--views", "9", "--out", out, cwd=workdir, check=True)
+    assert "1 model read as one, each in 9 views" in proc.stderr + proc.stdout
+    return out
+
+
+def test_one_model_in_nine_views_reads_with_the_mean_of_nine_moved_readings(ctc_runs, ctc_views, pngs):
+    from captcha_ocr.core.choices import VIEWS
+    from captcha_ocr.inference.recognizer import Recognizer
+    from captcha_ocr.model.decode import ctc_greedy
+    from captcha_ocr.model.ensemble import ensemble_members, ensemble_views
+
+    member, views = Recognizer.load(ctc_runs[0]), Recognizer.load(ctc_views)  # loaded back from the file written
+    assert (ensemble_members(views.model), ensemble_views(views.model)) == (1, 9)
+    assert views.spec == member.spec and len(set(VIEWS[9])) == 9
+    x = np.stack([views.prepare(p) for p in pngs]).astype(np.float32) / 255.0
+    readings = [probabilities(np.asarray(member.model(shifted(x, dy, dx), training=False)), "ctc")
+                for dy, dx in VIEWS[9]]
+    assert not np.allclose(readings[0], readings[4], atol=1e-3)  # a moved view reads otherwise
+    indices, chosen = ctc_greedy(np.log(np.mean(readings, axis=0)), views.spec.max_length)
+    got = views.predict(pngs)
+    assert [p.text for p in got] == views.charset.decode_batch(indices)
+    np.testing.assert_allclose([p.confidence for p in got], chosen.prod(axis=-1), rtol=1e-4)
+
+
 def test_an_ensemble_of_recurrent_models_exports_to_tflite_and_reads_like_keras(ctc_ensemble, pngs, workdir):
     """The export unrolls the GRU of every member, as it does a single model's (TFLite has no while loop)."""
     from captcha_ocr.export.readers import load_exported
@@ -84,6 +130,16 @@ def test_an_ensemble_of_recurrent_models_exports_to_tflite_and_reads_like_keras(
     out = workdir / "exports" / "ensemble-tflite"
     run_module("export", "--model", ctc_ensemble, "--format", "tflite", "--out", out, cwd=workdir, check=True)
     expected = Recognizer.load(ctc_ensemble).predict(pngs)
+    assert_same_readings(expected, load_exported(out).predict(pngs), 1e-7, conf_atol=1e-4)
+
+
+def test_a_model_in_views_exports_to_tflite_and_reads_like_keras(ctc_views, pngs, workdir):
+    from captcha_ocr.export.readers import load_exported
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    out = workdir / "exports" / "views-tflite"
+    run_module("export", "--model", ctc_views, "--format", "tflite", "--out", out, cwd=workdir, check=True)
+    expected = Recognizer.load(ctc_views).predict(pngs)
     assert_same_readings(expected, load_exported(out).predict(pngs), 1e-7, conf_atol=1e-4)
 
 
@@ -101,6 +157,9 @@ def test_models_that_cannot_be_averaged_are_refused():
     for models, message in cases:
         with pytest.raises(UserError, match=message):
             ensemble_model(models)
+    with pytest.raises(UserError, match="views 3: known counts are 1, 5, 9"):
+        ensemble_model([ctc], views=3)
+    ensemble_model([ctc], views=5)  # one model in several views is an ensemble too
     # softmax and sparse_softmax mean the same thing: those two average
     ensemble_model([build_model(load_config(SMOKE, ["loss.name=softmax"])),
                     build_model(load_config(SMOKE, ["loss.name=sparse_softmax"]))])
@@ -108,7 +167,9 @@ def test_models_that_cannot_be_averaged_are_refused():
 
 def test_bad_command_lines_are_user_errors(smoke_run, ctc_runs, ctc_ensemble, workdir, tmp_path):
     assert_user_error(run_module("ensemble", "--models", smoke_run, "--out", tmp_path / "a.keras", cwd=workdir),
-                      "two or more models")
+                      "two or more models", "--views 9")
+    assert_user_error(run_module("ensemble", "--models", smoke_run, "--views", "3", "--out", tmp_path / "a.keras",
+                                 cwd=workdir), "--views", "invalid choice")
     assert_user_error(run_module("ensemble", "--models", smoke_run, smoke_run, "--out", tmp_path / "a.h5",
                                  cwd=workdir), "must end in .keras")
     assert_user_error(run_module("ensemble", "--models", smoke_run, tmp_path / "missing", "--out",

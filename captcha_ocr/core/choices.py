@@ -60,3 +60,12 @@ def probability_kind(loss: str) -> str:
         return LOSS_PROBABILITIES[loss]
     except KeyError:
         raise UserError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}") from None
+
+# The views an ensemble reads in (`captcha_ocr.model.ensemble`), by count: (dy, dx) pixel shifts of the model's
+# input. One pixel, chosen on training-side styles against two and three (docs/external-styles.md, "Reading in
+# views").
+VIEWS: dict[int, tuple[tuple[int, int], ...]] = {
+    1: ((0, 0),),
+    5: ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)),
+    9: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)),
+}

@@ -1,5 +1,6 @@
 """Several trained models read as one: `ensemble_model([a, b, c])` is a Keras model whose probabilities are
-the mean of theirs.
+the mean of theirs. `ensemble_model([a], views=9)` reads one model's way in several views instead (the image
+and its copies moved by a pixel, `captcha_ocr.core.choices.VIEWS`), and `ensemble_model([a, b, c], views=9)` both.
 
 Every member reads the same input; at each position (each frame, for ctc) the
 ensemble's probability of a class is the mean of the members' probabilities of
@@ -15,6 +16,8 @@ frames). Models fine-tuned from one base with different seeds do; two widths
 of one architecture do too. For ctc, frame averaging also assumes the members
 put a character on about the same frames, which models of one architecture
 trained alike do (README, "Start here: captchas drawn by other people's code").
+A view moved by one pixel keeps each character on its frames: the width is
+pooled 8 to a frame or more.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from typing import Sequence
 
 import keras
 
-from captcha_ocr.core.choices import is_frame_loss, probability_kind
+from captcha_ocr.core.choices import VIEWS, is_frame_loss, probability_kind
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.model.layers import CaptchaSpec, MeanProbabilities, model_spec
+from captcha_ocr.model.layers import CaptchaSpec, MeanProbabilities, Shift, model_spec
 
 
-def check_members(models: Sequence[keras.Model]) -> None:
-    """Raise UserError naming the first thing two members disagree on (what averaging needs them to share)."""
-    if len(models) < 2:
-        raise UserError(f"an ensemble needs two or more models, got {len(models)}")
+def check_members(models: Sequence[keras.Model], views: int = 1) -> None:
+    """Raise UserError naming the first thing two members disagree on (what averaging needs them to share),
+    or too little to average: one model in one view, or a number of views not in `VIEWS`."""
+    if views not in VIEWS:
+        raise UserError(f"views {views}: known counts are {', '.join(map(str, VIEWS))}")
+    if len(models) < 2 and views == 1:
+        raise UserError(f"an ensemble needs two or more models, or one in several views, got {len(models)} model "
+                        "in 1 view")
     first = model_spec(models[0])
     for i, model in enumerate(models[1:], start=2):
         spec = model_spec(model)
@@ -50,22 +57,31 @@ def check_members(models: Sequence[keras.Model]) -> None:
                             "model.width_pools); an ensemble averages frame by frame, so they must be equal")
 
 
-def ensemble_model(models: Sequence[keras.Model]) -> keras.Model:
-    """One model that reads with the mean probabilities of `models` (renamed member_1, member_2, ...).
+def ensemble_model(models: Sequence[keras.Model], views: int = 1) -> keras.Model:
+    """One model that reads with the mean probabilities of `models` (renamed member_1, member_2, ...), each
+    reading the image in `views` views (`VIEWS`): len(models) * views readings averaged.
 
     Raises:
-        UserError: fewer than two models, or models whose outputs cannot be averaged (`check_members`).
+        UserError: one model in one view, an unknown number of views, or models whose outputs cannot be
+            averaged (`check_members`).
     """
-    check_members(models)
+    check_members(models, views)
     spec = model_spec(models[0])
     inputs = keras.Input(models[0].input_shape[1:], name="image")
+    seen = [inputs if (dy, dx) == (0, 0) else Shift(dy, dx, name=f"view_{dy + 1}_{dx + 1}")(inputs)
+            for dy, dx in VIEWS[views]]
     outputs = []
     for i, model in enumerate(models, start=1):
         model.name = f"member_{i}"  # nested models need names of their own
-        outputs.append(model(inputs))
+        outputs.extend(model(view) for view in seen)
     mean = MeanProbabilities(probability_kind(spec.loss), name="mean_probabilities", dtype="float32")(outputs)
     result = CaptchaSpec(**spec.to_dict(), name="spec", dtype="float32")(mean)
     return keras.Model(inputs, result, name="captcha_ensemble")
+
+
+def ensemble_views(model: keras.Model) -> int:
+    """How many views each member of `model` reads in if `ensemble_model` made it, else 0."""
+    return sum(isinstance(layer, Shift) for layer in model.layers) + 1 if ensemble_members(model) else 0
 
 
 def ensemble_members(model: keras.Model) -> int:

@@ -1,7 +1,7 @@
 """The layers of our own that a saved model holds (registered with Keras, so `.keras` files load):
 `CaptchaSpec`, which carries the model's `ModelSpec`, the fused BatchNorm, the per-position attention
-head, the activation layers chosen by name, and `MeanProbabilities`, which an ensemble of models
-(`captcha_ocr.model.ensemble`) reads with.
+head, the activation layers chosen by name, and `MeanProbabilities` and `Shift`, which an ensemble of
+models and views (`captcha_ocr.model.ensemble`) reads with.
 
 `CaptchaSpec` passes the logits through unchanged and stores the model's `ModelSpec` (charset, input
 size and loss name) in the saved model, so a `.keras` file alone is enough to predict; `model_spec`
@@ -156,6 +156,30 @@ class MeanProbabilities(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
+
+
+@keras.saving.register_keras_serializable(package="captcha_ocr")
+class Shift(layers.Layer):
+    """The image moved by (`dy`, `dx`) pixels (down and right when positive), its edge rows and columns repeated
+    into the pixels it leaves: one view of a reading in several views.
+
+    Padding is TensorFlow's symmetric mode, which repeats the edge pixel for a shift of one; a larger shift
+    mirrors the border.
+    """
+
+    def __init__(self, dy: int, dx: int, **kwargs):
+        super().__init__(**kwargs)
+        self.dy, self.dx = int(dy), int(dx)
+
+    def call(self, inputs):
+        dy, dx = self.dy, self.dx
+        py, px = abs(dy), abs(dx)
+        padded = ops.pad(inputs, [[0, 0], [py, py], [px, px], [0, 0]], mode="symmetric")
+        height, width = inputs.shape[1], inputs.shape[2]
+        return padded[:, py - dy:py - dy + height, px - dx:px - dx + width, :]
+
+    def get_config(self):
+        return {**super().get_config(), "dy": self.dy, "dx": self.dx}
 
 
 def model_spec(model: keras.Model) -> ModelSpec:

@@ -182,7 +182,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
 
     from captcha_ocr.data.pipeline import build_datasets
     from captcha_ocr.model.build import build_model
-    from captcha_ocr.model.ensemble import ensemble_members
+    from captcha_ocr.model.ensemble import ensemble_members, ensemble_views
     from captcha_ocr.training.budget import FitToBudget, planned_epochs, restore_plan
     from captcha_ocr.training.resume import finished_before, restore
     from captcha_ocr.training.self_training import labeler, load_teacher
@@ -197,8 +197,10 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
         source = rundir.load_run(init_from)[0]  # before the data: a wrong path fails in seconds
         members = ensemble_members(source)
         if members:
-            raise UserError(f"--init-from {init_from} is an ensemble of {members} models (captcha_ocr.ensemble), "
-                            "which reads but does not fine-tune; give one of the models it was made from")
+            views = ensemble_views(source)
+            raise UserError(f"--init-from {init_from} is an ensemble of {members} model{'s' * (members > 1)}"
+                            f"{f' in {views} views' if views > 1 else ''} (captcha_ocr.ensemble), which reads but "
+                            "does not fine-tune; give one of the models it was made from")
     teacher = load_teacher(config)  # before the data too
     data = build_datasets(config, initial_epoch=initial_epoch)
     if data.val is None and config.train.early_stopping_patience:
