@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.atomic import write_text_atomic
+from captcha_ocr.core.choices import VIEWS
 from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.scoring import format_report, read_arrays, score
@@ -30,6 +31,10 @@ def build_parser():
     p.add_argument("--json", help="where to write the JSON report (default: in the run directory; for a shipped "
                    "model, the current directory)")
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
+    p.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
+                   help="read each captcha in this many views, the mean of their probabilities taken, as "
+                   "`python -m captcha_ocr.ensemble --views` makes a model do (5: moved one pixel up, down, left "
+                   "and right too; 9: the diagonals too); the report's default name gains -views9")
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
                    "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
     p.add_argument("--alike", action="append", default=[], metavar="CHARS",
@@ -59,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model, run_dir, config = load_run(args.model)
     spec = model_spec(model)
+    if args.views > 1:
+        from captcha_ocr.model.ensemble import ensemble_model
+
+        model = ensemble_model([model], views=args.views)
     alike = check_alike(args.alike, spec.charset.chars)
     if args.data:
         from captcha_ocr.data.folder import load_folder
@@ -78,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         images, labels = test_set(config)
         what = f"the run's test set ({len(labels)} captchas)"
         default_json = "evaluation.json"
+    if args.views > 1:
+        default_json = default_json.replace(".json", f"-views{args.views}.json")
     errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
     texts, confidence, pred = read_arrays(model, images, args.batch_size)
     report = score(texts, confidence, pred, labels, spec.charset, alike=alike)

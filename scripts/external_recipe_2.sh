@@ -65,7 +65,11 @@
 #      by RELT0's students themselves, gained 2.8 points on kaptcha and 2.2 on easy-captcha (two and three pixels
 #      gained less: docs/external-styles.md, "Reading in views"). The rule, fixed before its runs (2026-12-05):
 #      `train --teachers` reads with its teachers in 9 views if RELT9 reads more than one point above RELT0 on
-#      both styles (each read in one view); kaptcha first
+#      both styles (each read in one view); kaptcha first (stopped in its first epoch: at confidence 0.9 the
+#      teacher in 9 views kept 489 of kaptcha's 3,500 reads against 1,174 in one view, the mean of 27 readings
+#      being less sure than the mean of 3; and at equal counts its reads were right less often on both styles,
+#      e.g. 1,368 kept at 0.6 and 80.6% right against one view's 1,174 at 83.5% on kaptcha:
+#      reports/external-views/teacher-precision.txt, scripts/pseudo_precision.py on both ensembles. Not run.)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail

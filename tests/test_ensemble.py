@@ -133,6 +133,21 @@ def test_an_ensemble_of_recurrent_models_exports_to_tflite_and_reads_like_keras(
     assert_same_readings(expected, load_exported(out).predict(pngs), 1e-7, conf_atol=1e-4)
 
 
+def test_evaluate_views_reads_as_the_model_file_in_views(ctc_runs, ctc_views, generated_folder, workdir):
+    """`evaluate --views 9` scores what the file from `ensemble --views 9` reads; its report keeps its own name."""
+    import json
+
+    reports = [workdir / "views-flag.json", workdir / "views-file.json"]
+    run_module("evaluate", "--model", ctc_runs[0], "--views", "9", "--data", generated_folder, "--json", reports[0],
+               cwd=workdir, check=True)
+    run_module("evaluate", "--model", ctc_views, "--data", generated_folder, "--json", reports[1], cwd=workdir,
+               check=True)
+    flag, file = (json.loads(r.read_text()) for r in reports)
+    assert flag == file and flag["count"] == 24
+    run_module("evaluate", "--model", ctc_runs[0], "--views", "5", cwd=workdir, check=True)  # its own test set
+    assert (ctc_runs[0] / "evaluation-views5.json").exists()
+
+
 def test_a_model_in_views_exports_to_tflite_and_reads_like_keras(ctc_views, pngs, workdir):
     from captcha_ocr.export.readers import load_exported
     from captcha_ocr.inference.recognizer import Recognizer
