@@ -25,3 +25,11 @@ for style in trek-captcha claptcha gvcode svg-captcha; do
             --json $out/aside-$style-views$views.json
     done
 done
+# Zero-shot: the shipped base_ctc3 (the best zero-shot mean) in one view and in 9, on the kept-aside test folders
+# of the README's zero-shot table (python -m captcha_ocr.zoo --out data/zoo-test --count 1000 --seed 1000 ...)
+for style in claptcha claptcha-noise gvcode gvcode-dots svg-captcha svg-captcha-color trek-captcha trek-captcha-4; do
+    for views in 1 9; do
+        python -m captcha_ocr.evaluate --model base_ctc3 --data data/zoo-test/$style --views $views \
+            --json $out/zero-shot-base_ctc3-$style-views$views.json
+    done
+done

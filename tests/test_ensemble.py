@@ -146,6 +146,10 @@ def test_evaluate_views_reads_as_the_model_file_in_views(ctc_runs, ctc_views, ge
     assert flag == file and flag["count"] == 24
     run_module("evaluate", "--model", ctc_runs[0], "--views", "5", cwd=workdir, check=True)  # its own test set
     assert (ctc_runs[0] / "evaluation-views5.json").exists()
+    # predict --views reads as the file does too
+    flag, file = (run_module("predict", "--model", *model, generated_folder, cwd=workdir, check=True).stdout
+                  for model in ((ctc_runs[0], "--views", "9"), (ctc_views,)))
+    assert flag == file and len(flag.splitlines()) == 24
 
 
 def test_a_model_in_views_exports_to_tflite_and_reads_like_keras(ctc_views, pngs, workdir):
@@ -156,6 +160,9 @@ def test_a_model_in_views_exports_to_tflite_and_reads_like_keras(ctc_views, pngs
     run_module("export", "--model", ctc_views, "--format", "tflite", "--out", out, cwd=workdir, check=True)
     expected = Recognizer.load(ctc_views).predict(pngs)
     assert_same_readings(expected, load_exported(out).predict(pngs), 1e-7, conf_atol=1e-4)
+    # an export reads as it was exported: views are asked of the model before export, not of the export
+    assert_user_error(run_module("predict", "--model", out, "--views", "5", *pngs[:2], cwd=workdir),
+                      "--views reads with a Keras model", "ensemble --models RUN --views 5")
 
 
 def test_models_that_cannot_be_averaged_are_refused():

@@ -95,21 +95,34 @@ class Reader:
                 "loss": s.loss, "positions": self.kind == "keras"}
 
 
-def load_reader(path: str | Path, name: str | None = None) -> Reader:
+def load_reader(path: str | Path, name: str | None = None, views: int = 1) -> Reader:
     """Load a run directory, `.keras` file, shipped model name or export folder (`name` defaults to the path).
 
+    Args:
+        views: read every captcha in this many views (`captcha_ocr.model.ensemble`); Keras models only.
+
     Raises:
-        UserError: nothing loadable at `path`.
+        UserError: nothing loadable at `path`, or views asked of an export.
     """
     name = name or str(path)
     resolved = resolve_model(path)
     folder = resolved if resolved.is_dir() else resolved.parent
     if (folder / SPEC_FILE).is_file():
+        if views > 1:
+            raise UserError(f"--views reads with a Keras model, and {path} is an export; export a model that reads "
+                            f"in views instead (python -m captcha_ocr.ensemble --models RUN --views {views} --out "
+                            "FILE.keras, then export FILE.keras)")
         from captcha_ocr.export.readers import load_exported
 
         reader = load_exported(resolved)
         return Reader(name, str(path), reader.info["format"], reader.spec, reader)
     from captcha_ocr.inference.recognizer import Recognizer
 
-    reader = Recognizer.load(resolved)
+    if views > 1:
+        from captcha_ocr.model.ensemble import ensemble_model
+        from captcha_ocr.training.rundir import load_run
+
+        reader = Recognizer(ensemble_model([load_run(resolved)[0]], views=views))
+    else:
+        reader = Recognizer.load(resolved)
     return Reader(name, str(path), "keras", reader.spec, reader)
