@@ -63,7 +63,7 @@
 #   RELT9 RELT0 whose teacher reads in 9 views (python -m captcha_ocr.ensemble --views 9: each of the three reads
 #      the image and its eight copies moved by a pixel, the mean of the 27 readings taken). One-pixel views, read
 #      by RELT0's students themselves, gained 2.8 points on kaptcha and 2.2 on easy-captcha (two and three pixels
-#      gained less: docs/external-styles.md, "Reading in views"). The rule, fixed before its runs (2026-12-05):
+#      gained less: docs/external-styles.md, round 7). The rule, fixed before its runs (2026-12-05):
 #      `train --teachers` reads with its teachers in 9 views if RELT9 reads more than one point above RELT0 on
 #      both styles (each read in one view); kaptcha first (stopped in its first epoch: at confidence 0.9 the
 #      teacher in 9 views kept 489 of kaptcha's 3,500 reads against 1,174 in one view, the mean of 27 readings

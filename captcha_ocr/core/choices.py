@@ -62,8 +62,8 @@ def probability_kind(loss: str) -> str:
         raise UserError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}") from None
 
 # The views an ensemble reads in (`captcha_ocr.model.ensemble`), by count: (dy, dx) pixel shifts of the model's
-# input. One pixel, chosen on training-side styles against two and three (docs/external-styles.md, "Reading in
-# views").
+# input. One pixel, chosen on training-side styles against two and three (docs/external-styles.md, round 7 on the
+# training side; scripts/view_shifts.py).
 VIEWS: dict[int, tuple[tuple[int, int], ...]] = {
     1: ((0, 0),),
     5: ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)),
