@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from captcha_ocr.core.choices import VIEWS
-from captcha_ocr.core.cli import logger, parser, run_cli, writable_file, write_output
+from captcha_ocr.core.cli import add_views_arg, logger, parser, run_cli, writable_file, write_output
 from captcha_ocr.core.errors import UserError
 
 
@@ -23,9 +22,7 @@ def build_parser():
     p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
                    help="run directories, .keras files or shipped models, trained alike (two or more, or one "
                    "with --views)")
-    p.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
-                   help="each model reads the image in this many views, the mean of all readings taken: 5 adds "
-                   "copies moved one pixel up, down, left and right, 9 the diagonals too (default 1: as is)")
+    add_views_arg(p, "; every model reads in them")
     p.add_argument("--out", required=True, metavar="FILE.keras", help="the ensemble's model file to write")
     return p
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.atomic import write_text_atomic
-from captcha_ocr.core.choices import VIEWS
-from captcha_ocr.core.cli import int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.cli import add_views_arg, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.scoring import format_report, read_arrays, score
 
@@ -31,10 +30,7 @@ def build_parser():
     p.add_argument("--json", help="where to write the JSON report (default: in the run directory; for a shipped "
                    "model, the current directory)")
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
-    p.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
-                   help="read each captcha in this many views, the mean of their probabilities taken, as "
-                   "`python -m captcha_ocr.ensemble --views` makes a model do (5: moved one pixel up, down, left "
-                   "and right too; 9: the diagonals too); the report's default name gains -views9")
+    add_views_arg(p, "; the report's default name gains -viewsN")
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
                    "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
     p.add_argument("--alike", action="append", default=[], metavar="CHARS",
@@ -59,15 +55,13 @@ def check_alike(groups: Sequence[str], alphabet: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from captcha_ocr.model.ensemble import in_views
     from captcha_ocr.model.layers import model_spec
     from captcha_ocr.training.rundir import load_run, shipped_name
 
     model, run_dir, config = load_run(args.model)
     spec = model_spec(model)
-    if args.views > 1:
-        from captcha_ocr.model.ensemble import ensemble_model
-
-        model = ensemble_model([model], views=args.views)
+    model = in_views(model, args.views)
     alike = check_alike(args.alike, spec.charset.chars)
     if args.data:
         from captcha_ocr.data.folder import load_folder

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 
-from captcha_ocr.core.choices import VIEWS
-from captcha_ocr.core.cli import fraction, int_at_least, parser, run_cli
+from captcha_ocr.core.cli import add_views_arg, fraction, int_at_least, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files
 
@@ -51,9 +50,7 @@ def build_parser():
     p.add_argument("--min-confidence", type=fraction, default=0.0,
                    help="print '?' as the text of captchas read with less confidence than this (0 to 1)")
     p.add_argument("--batch-size", type=int_at_least(1), default=256)
-    p.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
-                   help="read each image in this many views, the mean of their probabilities taken (5: moved one "
-                   "pixel up, down, left and right too; 9: the diagonals too); Keras models only")
+    add_views_arg(p, "; Keras models only")
     return p
 
 

@@ -3,7 +3,8 @@
 
     python scripts/view_shifts.py RUN FOLDER
 
-Each view is the image moved by (dy, dx) pixels with its edge repeated (as the `Shift` layer does); a set of
+Each view is the image moved by (dy, dx) pixels with its edge repeated (as the `Shift` layer does for one
+pixel; for more it mirrors the border, so the two- and three-pixel sets here are not exactly the layer's); a set of
 views reads with the mean of their probabilities, frame by frame, as `python -m captcha_ocr.ensemble --views`
 does. Prints whole-captcha accuracy for one view and for each set.
 """
@@ -14,6 +15,7 @@ import argparse
 
 import numpy as np
 
+from captcha_ocr.core.choices import VIEWS
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.folder import load_folder
 from captcha_ocr.model.decode import decode, probabilities
@@ -26,8 +28,8 @@ def grid(*steps: int) -> list[tuple[int, int]]:
 
 
 SETS = {
-    "3x3, one pixel (--views 9)": grid(-1, 0, 1),
-    "plus, one pixel (--views 5)": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)],
+    "3x3, one pixel (--views 9)": list(VIEWS[9]),
+    "plus, one pixel (--views 5)": list(VIEWS[5]),
     "3x3, two pixels": grid(-2, 0, 2),
     "3x3, three pixels": grid(-3, 0, 3),
     "5x5, one and two pixels": grid(-2, -1, 0, 1, 2),

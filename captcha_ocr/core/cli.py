@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from captcha_ocr.core.atomic import write_atomic
+from captcha_ocr.core.choices import VIEWS
 from captcha_ocr.core.errors import UserError
 
 logger = logging.getLogger("captcha_ocr")
@@ -32,6 +33,13 @@ def add_set_arg(parser: argparse.ArgumentParser, where: str = "") -> None:
     """Add the repeatable `--set KEY=VALUE` (into `args.overrides`); `where` says which configs it changes."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override one config value{where}, e.g. --set train.batch_size=32 (repeatable)")
+
+
+def add_views_arg(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """Add `--views N` (`core.choices.VIEWS`' counts, default 1); `what` ends its help (the command's own part)."""
+    parser.add_argument("--views", type=int, choices=sorted(VIEWS), default=1,
+                        help="read each captcha in this many views, the mean of their probabilities taken: 5 adds "
+                        f"copies moved one pixel up, down, left and right, 9 the diagonals too (default 1){what}")
 
 
 def config_from_args(args: argparse.Namespace):

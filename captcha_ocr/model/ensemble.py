@@ -79,6 +79,11 @@ def ensemble_model(models: Sequence[keras.Model], views: int = 1) -> keras.Model
     return keras.Model(inputs, result, name="captcha_ensemble")
 
 
+def in_views(model: keras.Model, views: int) -> keras.Model:
+    """`model` reading in `views` views (`ensemble_model([model], views)`); `model` itself for one view."""
+    return model if views == 1 else ensemble_model([model], views=views)
+
+
 def ensemble_views(model: keras.Model) -> int:
     """How many views each member of `model` reads in if `ensemble_model` made it, else 0."""
     return sum(isinstance(layer, Shift) for layer in model.layers) + 1 if ensemble_members(model) else 0
