@@ -75,7 +75,8 @@
 #      keeps 0.96 of its width (easy-captcha, 100 x 50: 96 x 48 against 192 x 48). Every kept-aside style is
 #      narrower than 4:1 too. The rule, fixed before its runs (2026-12-05): finetune_external stretches if RELH
 #      reads more than one point above the mean of REL, RELS1 and RELS2 (51.1% and 89.5%) on both styles;
-#      kaptcha first
+#      kaptcha first (dropped: 51.1% on kaptcha, the mean itself, where REL kept 1,309 reads after epoch 24 and
+#      RELH 1,272; easy-captcha was not run): reading kaptcha at 120 x 48 is not what holds it back.
 #   RELTU RELT0 with 10,000 more unlabeled captchas of the same generator (13,500 in all: data/zoo-train15k holds
 #      the folder's 5,000 and 10,000 more of the same seed; learning_curve --unlabeled leaves out the images it
 #      already has), taught by the same three as one. At confidence 0.9 the teacher kept 1,174 of kaptcha's
