@@ -95,7 +95,8 @@
 #      augmented batches whole in their last epoch (kaptcha 92.7%, easy-captcha 90.1%) than RELT0's (96.5%, 91.7%), so
 #      more reads may need more steps. The rule, fixed before its runs (2026-12-05): the README asks for as many
 #      unlabeled captchas as a user can fetch, with 48 epochs, if RELTU48 reads more than one point above RELT0
-#      (55.0% and 92.1%) on both styles; kaptcha first
+#      (55.0% and 92.1%) on both styles; kaptcha first (kept: 58.8% and 93.5%; kept aside:
+#      scripts/external_aside_8.sh)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
