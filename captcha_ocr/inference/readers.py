@@ -19,7 +19,7 @@ from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import ImageLike, to_array
 from captcha_ocr.core.spec import SPEC_FILE, ModelSpec
 from captcha_ocr.model.decode import Prediction
-from captcha_ocr.training.rundir import load_run, resolve_model
+from captcha_ocr.training.rundir import resolve_model
 
 
 class ReadsArrays(Protocol):
@@ -117,7 +117,6 @@ def load_reader(path: str | Path, name: str | None = None, views: int = 1) -> Re
         reader = load_exported(resolved)
         return Reader(name, str(path), reader.info["format"], reader.spec, reader)
     from captcha_ocr.inference.recognizer import Recognizer
-    from captcha_ocr.model.ensemble import in_views
 
-    reader = Recognizer(in_views(load_run(resolved)[0], views))
+    reader = Recognizer.load(resolved, views)
     return Reader(name, str(path), "keras", reader.spec, reader)

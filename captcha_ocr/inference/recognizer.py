@@ -32,9 +32,15 @@ class Recognizer:
         self._forward_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recognizer":
-        """Load from a run directory or a `.keras` file (which carries its charset and input size)."""
-        return cls(load_run(path)[0])
+    def load(cls, path: str | Path, views: int = 1) -> "Recognizer":
+        """Load from a run directory or a `.keras` file (which carries its charset and input size).
+
+        Args:
+            views: read every captcha in this many views (`captcha_ocr.model.ensemble.in_views`).
+        """
+        from captcha_ocr.model.ensemble import in_views
+
+        return cls(in_views(load_run(path)[0], views))
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image -> uint8 (H, W, C) at the model's input size."""
