@@ -179,10 +179,13 @@ for style in kaptcha easy-captcha; do
     python -m captcha_ocr.evaluate --model $out/RELS-ensemble/$style/model.keras --data $out/REL/$style/data/test \
         --json $out/RELS-ensemble/$style/evaluation.json
 done
+# REL's command as a student of REL's three read as one, all its reads theirs (RELT0 and its variants)
+student() { local name=$1 style=$2; shift 2
+            rel $name $style --set data.pseudo_teacher=$out/RELS-ensemble/$style/model.keras --set data.pseudo_rounds=0 "$@"; }
 # RELT0 and RELT2: students of the three (the rule above); RELT2 only if RELT0 does not meet it (RELT0 met it:
 # 55.0% and 92.1% against the ensemble's 53.1% and 90.9%, so RELT2 was not run)
 for style in kaptcha easy-captcha; do
-    rel RELT0 $style --set data.pseudo_teacher=$out/RELS-ensemble/$style/model.keras --set data.pseudo_rounds=0
+    student RELT0 $style
 done
 # RELG2: a student of RELT0's student (the rule above)
 for style in kaptcha easy-captcha; do
@@ -201,16 +204,13 @@ done
 # RELTU: 13,500 unlabeled captchas (the rule above)
 for style in kaptcha easy-captcha; do
     [ -d data/zoo-train15k/$style ] || python -m captcha_ocr.zoo --out data/zoo-train15k --count 15000 --seed 0 --styles $style
-    rel RELTU $style --set data.pseudo_teacher=$out/RELS-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
-        --unlabeled data/zoo-train15k/$style
+    student RELTU $style --unlabeled data/zoo-train15k/$style
 done
 # RELTS: a student noised more than its teachers (the rule above)
 for style in kaptcha easy-captcha; do
-    rel RELTS $style --set data.pseudo_teacher=$out/RELS-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
-        --set augment.shift=0.1 --set augment.rotation=10 --set augment.scale=0.2 --set augment.contrast=0.5
+    student RELTS $style --set augment.shift=0.1 --set augment.rotation=10 --set augment.scale=0.2 --set augment.contrast=0.5
 done
 # RELTU48: 13,500 unlabeled captchas and 48 epochs (the rule above)
 for style in kaptcha easy-captcha; do
-    rel RELTU48 $style --set data.pseudo_teacher=$out/RELS-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
-        --unlabeled data/zoo-train15k/$style --set train.epochs=48
+    student RELTU48 $style --unlabeled data/zoo-train15k/$style --set train.epochs=48
 done
