@@ -58,8 +58,13 @@ def test_tiny_learning_curve_writes_table_plot_and_summary(smoke_run, workdir, t
     report = (out / "report.md").read_text()
     assert "finetune" in {row[0] for row in markdown_rows(report)} and "10 labels" in report
     assert (out / "curve.png").stat().st_size > 1000
+    summary["machine"]["cpu"] = "the CPU that trained them"  # the same command again, on another machine
+    (out / "summary.json").write_text(json.dumps(summary))
     again = run_module("learning_curve", *args, cwd=workdir, timeout=300, check=True)
     assert "already finished" in (out / "runs" / "finetune-20.log").read_text() and "[5/5]" in again.stdout
+    # every run was reused, so the report still names the machine that trained them, not this one
+    assert json.loads((out / "summary.json").read_text())["machine"]["cpu"] == "the CPU that trained them"
+    assert "Machine: the CPU that trained them (" in (out / "report.md").read_text()
 
 
 def test_the_budget_is_the_recipes_unless_given(smoke_run, generated_folder, workdir, tmp_path):

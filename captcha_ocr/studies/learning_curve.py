@@ -178,12 +178,13 @@ def learning_curve(args) -> dict:
         del model
     points: dict[str, list[dict]] = {m: [] for m in args.methods}
     total = len(args.labels) * len([m for m in args.methods if m != "zero_shot"]) + ("zero_shot" in args.methods)
-    done = 0
+    done, trained_here = 0, False
     if "zero_shot" in args.methods:
         done += 1
         report = out / "runs" / "zero_shot.json"
         print(f"[{done}/{total}] zero_shot: ", end="", flush=True)
         if not report.is_file():
+            trained_here = True  # measured here, if not trained
             status, output = run_command("evaluate", ["--model", args.init_from, "--data", test_dir, "--json", report],
                                          out / "runs" / "zero_shot.log")
             if status:
@@ -201,6 +202,7 @@ def learning_curve(args) -> dict:
             name = f"{method}-{n}"
             run_dir, log = out / "runs" / name, out / "runs" / f"{name}.log"
             print(f"[{done}/{total}] {name}: ", end="", flush=True)
+            trained_here = trained_here or not rundir.read_run(run_dir).finished
             status, output = run_command(
                 "train", _training_args(method, args, subset, test_dir, chars, (low, high), geometry, unlabeled,
                                         run_dir), log)
@@ -219,7 +221,7 @@ def learning_curve(args) -> dict:
                                    "best_epoch": record.metrics["best_epoch"], "epochs": record.metrics["epochs"]})
     summary = {
         "command": "python -m captcha_ocr.learning_curve " + shlex.join(map(str, args.argv)),
-        "machine": machine_info(),
+        "machine": _machine(out / "summary.json", trained_here),
         "data": str(args.data), "test": len(test), "pool": len(pool), "charset": chars, "lengths": [low, high],
         "init_from": str(args.init_from), "unlabeled": len(extra), "config": str(args.config), "budget_min": args.budget_min,
         "val_share": args.val_share,
@@ -232,6 +234,16 @@ def learning_curve(args) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(render_markdown(summary))
     return summary
+
+
+def _machine(previous: Path, trained_here: bool) -> dict:
+    """This machine, unless every run was reused: then the machine the report already names, which trained them."""
+    if not trained_here and previous.is_file():
+        try:
+            return json.loads(previous.read_text())["machine"]
+        except (ValueError, KeyError):
+            pass
+    return machine_info()
 
 
 def _plot(points: dict[str, list[dict]], path: Path, title: str) -> str | None:
