@@ -10,14 +10,15 @@
 # Round 6, --student: one more fine-tune whose self-training reads come from the three as one (the ensemble
 # reads the unlabeled captchas before the first epoch and its reads are kept to the last: data.pseudo_teacher,
 # data.pseudo_rounds=0), chosen on the training side (scripts/external_recipe_2.sh, RELT0). A seed or an
-# ensemble already made is not made again.
-#   bash scripts/external_aside_5.sh [--student] [STYLE ...]     (default: all four, in that order)
+# ensemble already made is not made again. OUT=FOLDER writes elsewhere than reports/external-aside-5 (the
+# runs' .keras files are not committed, so another machine makes a style's teachers again in a folder of its own).
+#   [OUT=FOLDER] bash scripts/external_aside_5.sh [--student] [STYLE ...]     (default: all four, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 student=
 [ "${1:-}" != --student ] || { student=1; shift; }
 [ $# -gt 0 ] || set -- trek-captcha claptcha gvcode svg-captcha
-out=reports/external-aside-5
+out=${OUT:-reports/external-aside-5}
 flags=(--set image.channels=3 --set train.epochs=36 --set train.learning_rate=0.001 --set train.keep=last
        --set train.early_stopping_patience=0 --budget-min 30 --set data.pseudo_share=auto)
 # round 4's learning_curve for the style of the loop below, with what a run adds ("$@")

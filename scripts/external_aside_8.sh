@@ -5,9 +5,10 @@
 # tuned. The same labels, test sets and teachers as round 6; data/zoo-aside15k holds data/zoo-aside5k's 5,000
 # captchas (the same generator and seed) and 10,000 more, and learning_curve --unlabeled leaves out every image
 # of the labeled folder. Each student is then read in one view and in 9 (round 7). Needs round 5's ensembles
-# (reports/external-aside-5/STYLE/ensemble/model.keras).
+# (reports/external-aside-5/STYLE/ensemble/model.keras; TEACHERS=FOLDER takes FOLDER/STYLE/ensemble/model.keras,
+# made by OUT=FOLDER bash scripts/external_aside_5.sh STYLE).
 # Styles in this order: furthest from the 95% goal first.
-#   bash scripts/external_aside_8.sh [STYLE ...]     (default: all four)
+#   [TEACHERS=FOLDER] bash scripts/external_aside_8.sh [STYLE ...]     (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- gvcode claptcha svg-captcha trek-captcha
@@ -15,7 +16,7 @@ out=reports/external-aside-8
 flags=(--set image.channels=3 --set train.epochs=48 --set train.learning_rate=0.001 --set train.keep=last
        --set train.early_stopping_patience=0 --budget-min 60 --set data.pseudo_share=auto)  # 60: all 48 epochs anywhere
 for style in "$@"; do
-    teacher=reports/external-aside-5/$style/ensemble/model.keras
+    teacher=${TEACHERS:-reports/external-aside-5}/$style/ensemble/model.keras
     [ -f $teacher ] || { echo "$teacher not found: run scripts/external_aside_5.sh $style first" >&2; exit 2; }
     [ -d data/zoo-aside15k/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside15k --count 15000 --seed 1000 --styles $style
     python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels 500 --test 1000 --methods pseudo \
