@@ -190,10 +190,25 @@ def test_port_in_use_is_one_line(server, smoke_run, workdir):
     assert_user_error(proc, f"127.0.0.1:{server.port}", "--port")
 
 
+def test_reads_in_views_as_the_library_does(smoke_run, files, workdir):
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    paths = [str(f) for f in files]
+    in_views, alone = Recognizer.load(smoke_run, 5).predict(paths), Recognizer.load(smoke_run).predict(paths)
+    assert [p.confidence for p in in_views] != pytest.approx([p.confidence for p in alone], abs=1e-5)
+    with Server("--model", smoke_run, "--views", "5", cwd=workdir) as s:
+        assert httpx.get(s.url + "/v1/models").json()["models"][0]["views"] == 5
+        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        assert "5 views)" in s.output()
+    for result, pred in zip(answer["results"], in_views):
+        check_reading(result, pred, 0.0)
+
+
 def test_serves_an_export(smoke_run, files, expected, workdir, tmp_path):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "onnx"
     run_module("export", "--model", smoke_run, "--format", "onnx", "--out", out, cwd=workdir, check=True)
+    assert_user_error(run_module("serve", "--model", out, "--views", "9", cwd=workdir), "--views", "export")
     with Server("--model", out, cwd=workdir) as s:
         assert httpx.get(s.url + "/v1/models").json()["models"][0]["kind"] == "onnx"
         answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()

@@ -40,6 +40,7 @@ class Reader:
     kind: str  # "keras" or an export format ("savedmodel", "tflite", "onnx")
     spec: ModelSpec
     reader: ReadsArrays  # a captcha_ocr.Recognizer or an export reader
+    views: int = 1  # views each captcha is read in (Keras models)
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """An image (path, bytes, PIL image, array) -> uint8 array at the model's input size (exports take RGB
@@ -92,7 +93,7 @@ class Reader:
         return {"name": self.name, "source": self.source, "kind": self.kind, "charset": s.chars,
                 "length": {"min": s.min_length, "max": s.max_length},
                 "input": {"height": s.height, "width": s.width, "channels": s.channels, "resize": s.resize},
-                "loss": s.loss, "positions": self.kind == "keras"}
+                "loss": s.loss, "positions": self.kind == "keras", "views": self.views}
 
 
 def load_reader(path: str | Path, name: str | None = None, views: int = 1) -> Reader:
@@ -119,4 +120,4 @@ def load_reader(path: str | Path, name: str | None = None, views: int = 1) -> Re
     from captcha_ocr.inference.recognizer import Recognizer
 
     reader = Recognizer.load(resolved, views)
-    return Reader(name, str(path), "keras", reader.spec, reader)
+    return Reader(name, str(path), "keras", reader.spec, reader, views)

@@ -81,6 +81,7 @@ class ModelInfo(BaseModel):
     input: InputSize
     loss: str
     positions: bool
+    views: int = Field(description="views each captcha is read in, the mean of their probabilities taken (serve --views)")
 
 
 class Models(BaseModel):
