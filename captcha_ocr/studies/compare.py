@@ -42,6 +42,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
+from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.config import Config, changed_keys, load_config
 from captcha_ocr.core.errors import UserError
@@ -267,6 +268,6 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
         "variants": [summarize(v, out) for v in variants],
     }
     summary["plots"] = write_plots(variants, out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(render_markdown(summary, summary["plots"]), encoding="utf-8")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out / "report.md", render_markdown(summary, summary["plots"]))
     return summary

@@ -47,6 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
+from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.charset import covering
 from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.errors import UserError
@@ -231,8 +232,8 @@ def learning_curve(args) -> dict:
                           for m, pts in points.items() if m != "zero_shot"},
     }
     summary["plot"] = _plot(points, out / "curve.png", f"{Path(args.data).name}: {len(test)} held-out captchas")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    (out / "report.md").write_text(render_markdown(summary))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out / "report.md", render_markdown(summary))
     return summary
 
 
