@@ -280,9 +280,13 @@ def test_an_equal_time_budget_gives_each_variant_the_epochs_its_timing_run_fits(
         assert [name, f"{fit['epoch_s']:.1f}", str(fit["epochs"])] in markdown_rows(report)
         assert f"timing {name}" in proc.stdout
     # run again: the timing runs and the runs are reused, so nothing is trained and the epochs are the same
+    summary["machine"]["cpu"] = "the CPU that trained them"  # as if run again on another machine
+    (out / "summary.json").write_text(json.dumps(summary))
     again = run_module("compare", *args, cwd=workdir, check=True)
     assert again.stdout.count("reused (already finished)") == 2
-    assert json.loads((out / "summary.json").read_text())["budget"] == summary["budget"]
+    again_summary = json.loads((out / "summary.json").read_text())
+    assert again_summary["budget"] == summary["budget"]
+    assert again_summary["machine"]["cpu"] == "the CPU that trained them"  # it names the machine that trained them
 
 
 def test_budget_user_errors(workdir, tmp_path):

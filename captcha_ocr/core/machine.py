@@ -8,6 +8,7 @@ the same command runs at different speeds on different machines.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -109,6 +110,18 @@ def gpu_capabilities() -> list[tuple[int, int]]:
     for gpu in tf.config.list_physical_devices("GPU"):
         found.append(tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))))
     return found
+
+
+def report_machine(previous_summary: Path, measured_here: bool) -> dict:
+    """The machine a study's report names: this one (`machine_info`) if it measured anything here; else,
+    when every run was reused, the machine `previous_summary` (the report's summary.json) already names,
+    which trained them."""
+    if not measured_here and previous_summary.is_file():
+        try:
+            return json.loads(previous_summary.read_text())["machine"]
+        except (ValueError, KeyError):
+            pass
+    return machine_info()
 
 
 def machine_info() -> dict:

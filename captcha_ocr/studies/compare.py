@@ -46,7 +46,7 @@ from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.config import Config, changed_keys, load_config
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.core.machine import machine_info
+from captcha_ocr.core.machine import report_machine
 from captcha_ocr.studies.plots import write_plots
 from captcha_ocr.studies.report import Run, Variant, render_markdown, summarize
 from captcha_ocr.studies.runner import attempt_error, run_command
@@ -227,6 +227,7 @@ def run_comparison(config_paths: Sequence[str | Path], names: Sequence[str], see
             reused = rundir.is_finished(run_dir)
             status, output = train_run(path, seed, [*overrides, *(per_variant or {}).get(name, [])], run_dir, log_path)
             run = collect_run(name, seed, run_dir, log_path, status, attempt_error(output) if status else "")
+            run.reused = reused
             rel_log = Path(os.path.relpath(log_path, out)).as_posix()
             if not run.ok:
                 outcome = f"FAILED ({run.error}); see {rel_log}"
@@ -260,7 +261,7 @@ def write_report(variants: Sequence[Variant], out: Path, *, command: str, seeds:
     output_dir(out)
     summary = {
         "command": command,
-        "machine": machine_info(),
+        "machine": report_machine(out / "summary.json", not all(r.reused for v in variants for r in v.runs)),
         "seeds": list(range(seeds)),
         "overrides": list(overrides),
         "warnings": list(warnings),

@@ -51,7 +51,7 @@ from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.charset import covering
 from captcha_ocr.core.cli import output_dir
 from captcha_ocr.core.errors import UserError
-from captcha_ocr.core.machine import machine_info
+from captcha_ocr.core.machine import report_machine
 from captcha_ocr.core.tables import markdown_table
 from captcha_ocr.data.folder import LABELS_CSV, image_paths, list_folder, write_labels_csv
 from captcha_ocr.model.scoring import TARGETS
@@ -179,13 +179,13 @@ def learning_curve(args) -> dict:
         del model
     points: dict[str, list[dict]] = {m: [] for m in args.methods}
     total = len(args.labels) * len([m for m in args.methods if m != "zero_shot"]) + ("zero_shot" in args.methods)
-    done, trained_here = 0, False
+    done, measured_here = 0, False
     if "zero_shot" in args.methods:
         done += 1
         report = out / "runs" / "zero_shot.json"
         print(f"[{done}/{total}] zero_shot: ", end="", flush=True)
         if not report.is_file():
-            trained_here = True  # measured here, if not trained
+            measured_here = True
             status, output = run_command("evaluate", ["--model", args.init_from, "--data", test_dir, "--json", report],
                                          out / "runs" / "zero_shot.log")
             if status:
@@ -203,7 +203,7 @@ def learning_curve(args) -> dict:
             name = f"{method}-{n}"
             run_dir, log = out / "runs" / name, out / "runs" / f"{name}.log"
             print(f"[{done}/{total}] {name}: ", end="", flush=True)
-            trained_here = trained_here or not rundir.read_run(run_dir).finished
+            measured_here = measured_here or not rundir.is_finished(run_dir)
             status, output = run_command(
                 "train", _training_args(method, args, subset, test_dir, chars, (low, high), geometry, unlabeled,
                                         run_dir), log)
@@ -222,7 +222,7 @@ def learning_curve(args) -> dict:
                                    "best_epoch": record.metrics["best_epoch"], "epochs": record.metrics["epochs"]})
     summary = {
         "command": "python -m captcha_ocr.learning_curve " + shlex.join(map(str, args.argv)),
-        "machine": _machine(out / "summary.json", trained_here),
+        "machine": report_machine(out / "summary.json", measured_here),
         "data": str(args.data), "test": len(test), "pool": len(pool), "charset": chars, "lengths": [low, high],
         "init_from": str(args.init_from), "unlabeled": len(extra), "config": str(args.config), "budget_min": args.budget_min,
         "val_share": args.val_share,
@@ -235,16 +235,6 @@ def learning_curve(args) -> dict:
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     write_text_atomic(out / "report.md", render_markdown(summary))
     return summary
-
-
-def _machine(previous: Path, trained_here: bool) -> dict:
-    """This machine, unless every run was reused: then the machine the report already names, which trained them."""
-    if not trained_here and previous.is_file():
-        try:
-            return json.loads(previous.read_text())["machine"]
-        except (ValueError, KeyError):
-            pass
-    return machine_info()
 
 
 def _plot(points: dict[str, list[dict]], path: Path, title: str) -> str | None:

@@ -40,6 +40,7 @@ class Run:
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict | None = None
     evaluation: dict | None = None
+    reused: bool = False  # finished before this comparison ran, so trained elsewhere or earlier
 
 
 @dataclass
