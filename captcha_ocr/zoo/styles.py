@@ -150,6 +150,11 @@ STYLES: tuple[Style, ...] = (
            "emboss": True},
           text="generator", charset_from="its letter_digit() (no 0 i j l q I Q)",
           note="its README example: black background, emboss filter"),
+    # Wider than any other style: its width and length parameters as set for a long text (8:1, 4-8 characters).
+    Style("kaptcha-wide", "kaptcha", _KAPTCHA_LETTERS + _KAPTCHA_DIGITS, 4, 8, 640, 80, "jpg",
+          {"method": "letter_digit", "width": 640, "height": 80, "chips": 5, "mode": "RGB", "bg": "white"},
+          text="generator", charset_from="its letter_digit() (no 0 i j l q I Q)",
+          note="its width, height and length parameters: 640x80 (8:1), 4-8 characters"),
     # trdg draws text lines; `trdg -rs` words are 2-10 characters of letters, digits and symbols.
     Style("trdg", "trdg", string.ascii_letters + string.digits + "!\"#$%&'()*+,-./:;?@[\\]^_`{|}~", 2, 10, 0, 32,
           "jpg", {"size": 32, "skewing_angle": 0, "random_skew": False, "blur": 0, "random_blur": False,
