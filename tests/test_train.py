@@ -126,6 +126,29 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     assert load_run(run_dir)[0].input.shape[-1] == 3
 
 
+def test_captchas_wider_than_the_input_get_a_log_line_naming_the_width_that_reads_them_unsqueezed(generated_folder,
+                                                                                                  workdir):
+    from PIL import Image
+
+    from captcha_ocr.data.folder import wide_captchas_hint
+
+    wide = workdir / "wide"
+    wide.mkdir()
+    for path in sorted(generated_folder.iterdir()):  # the generated 80x30 captchas made 240x30 (8:1)
+        if path.suffix == ".png":
+            with Image.open(path) as img:
+                img.resize((img.width * 3, img.height)).save(wide / path.name)
+        else:
+            (wide / path.name).write_bytes(path.read_bytes())
+    proc = run_module("train", "--config", SMOKE, "--run-dir", workdir / "runs" / "wide", "--set", "data.source=folder",
+                      "--set", f"data.folder={wide}", "--set", "image.resize=fit_height", "--set", "train.epochs=1",
+                      "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "charset.max_length=5", cwd=workdir, check=True)
+    assert ("9 in 10 of its captchas are up to 8.0:1 and the input (80x30) is 2.7:1, so fit to 30 px high they are "
+            "squeezed to as little as 33% of their width; --set image.width=240 reads them") in proc.stdout
+    assert wide_captchas_hint(wide, 30, 240) is None  # at that width, nothing to say
+    assert wide_captchas_hint(generated_folder, 30, 80) is None  # nor for the captchas as generated
+
+
 def test_a_narrower_config_takes_the_width_of_a_wider_init_from_run_and_resumes_with_it(generated_folder, workdir):
     """finetune_external is base_ctc's width; from base_ctc3 (twice as wide) it could keep no weight, so it widens."""
     run_dir = workdir / "runs" / "from-wide"

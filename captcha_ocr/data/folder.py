@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -153,6 +154,35 @@ def image_paths(folder: str | Path) -> list[str]:
     """The images of a folder, labels ignored: the files of its labels.csv if it has one, else every image."""
     root = Path(folder)
     return [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
+
+
+def wide_captchas_hint(folder: str | Path, height: int, width: int, sample: int = 200) -> str | None:
+    """A line for the training log when a folder's captchas are much wider than the input (`fit_height`).
+
+    Fit to the input's height, a captcha wider than the input is squeezed to its width. The widest
+    shape of nine in ten of the first `sample` images (their headers only) gives the width that reads
+    them at their own shape, rounded up to a multiple of 8. None when that is within a quarter of the
+    input's width, or when no image could be opened (the folder's loading reports those).
+    """
+    from PIL import Image
+
+    aspects = []
+    for path in image_paths(folder)[:sample]:
+        try:
+            with Image.open(path) as img:
+                aspects.append(img.width / max(img.height, 1))
+        except (OSError, ValueError):
+            continue
+    if not aspects:
+        return None
+    aspect = float(np.percentile(aspects, 90))
+    need = math.ceil(aspect * height / 8) * 8
+    if need <= 1.25 * width:
+        return None
+    return (f"{folder}: 9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is "
+            f"{width / height:.1f}:1, so fit to {height} px high they are squeezed to as little as "
+            f"{width / (aspect * height):.0%} of their width; --set image.width={need} reads them at their own "
+            "shape (README, \"Wide captchas\")")
 
 
 def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,

@@ -120,6 +120,10 @@ STYLES: tuple[Style, ...] = (
           charset_from="ours (claptcha takes any text; 0-9A-Za-z)",
           note="its README's second example (100x30, bicubic, noise 0.3), with a margin that fits 30 px: "
                "the default (20, 20) raises ClaptchaError there"),
+    Style("claptcha-wide", "claptcha", ALNUM, 4, 8, 640, 80, "png",
+          {"font": "FreeMono.ttf", "size": [640, 80], "margin": [20, 20], "resample": "BILINEAR", "noise": 0.0},
+          charset_from="ours (claptcha takes any text; 0-9A-Za-z)",
+          note="its size parameter at 640x80 (8:1), 4-8 characters: the kept-aside twin of kaptcha-wide"),
     # easy-captcha: its tests draw 'ABCD' and 'ABCDEFG'.
     Style("easy-captcha", "easy-captcha", UPPER, 4, 4, 100, 50, "png", {"generator": "DefaultGenerator"},
           charset_from="its tests ('ABCD')"),
