@@ -182,7 +182,8 @@ def wide_captchas_hint(folder: str | Path, height: int, width: int, sample: int 
     return (f"{folder}: 9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is "
             f"{width / height:.1f}:1, so fit to {height} px high they are squeezed to as little as "
             f"{width / (aspect * height):.0%} of their width; --set image.width={need} reads them at their own "
-            "shape (README, \"Wide captchas\")")
+            "shape, which read more where the characters keep theirs and spread apart, less where they are "
+            "stretched to fill the width: compare both (README, \"Wide captchas\")")
 
 
 def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,
