@@ -1,14 +1,12 @@
 """The typed configuration: defaults here, YAML files and `--set` overrides on top.
 
-A config file holds only what differs from the defaults (which `configs/base.yaml`
-lists in full, with a comment on each key; a test keeps the two equal). Loading
-rejects unknown keys (suggesting the nearest valid one) and wrong types, naming
-the file and the key path.
+A config file holds only what differs from the defaults (which `configs/base.yaml` lists in
+full, with a comment on each key; a test keeps the two equal). Loading rejects unknown keys
+(suggesting the nearest valid one) and wrong types, naming the file and the key path.
 
-The shipped configs (the recipes) are package data in `captcha_ocr/recipes/` (the checkout's
-`configs/` points there), so an installed package has them too: `--config quickstart` names one, and
-a path that is not a file, such as `configs/quickstart.yaml` outside a checkout, falls back to the
-recipe of that name. An existing file always wins.
+The shipped configs (the recipes) are package data in `captcha_ocr/recipes/` (the checkout's `configs/` points
+there), so an installed package has them too: `--config quickstart` names one, and a path that is not a file
+(`configs/quickstart.yaml` outside a checkout) falls back to the recipe of that name; a file always wins.
 """
 
 from __future__ import annotations
@@ -58,8 +56,8 @@ def _range(lo, hi):
 class GeneratorConfig(_Section):
     """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own.
 
-    With `kind: broad` the look comes from `captcha_ocr.synth.broad` and only the
-    charset section applies: the style keys below are ImageCaptcha's.
+    With `kind: broad` the look comes from `captcha_ocr.synth.broad` and only the charset section
+    applies: the style keys below are ImageCaptcha's.
     """
 
     kind: Literal[GENERATOR_KINDS] = "imagecaptcha"
@@ -137,6 +135,8 @@ class AugmentConfig(_Section):
     scale: float = Field(0.1, ge=0, lt=0.5)
     contrast: float = Field(0.3, ge=0, lt=1)
     blur: float = Field(0.2, ge=0, le=1)
+    stretch: float = Field(0.0, ge=0, lt=0.5)  # width alone scaled within 1 ± stretch: narrower and wider fonts
+    shear: float = Field(0.0, ge=0, le=30)  # degrees of slant either way: upright and italic fonts
 
 
 class ModelConfig(_Section):
