@@ -49,3 +49,40 @@ def test_affine_shift_and_rotation_against_numpy():
     np.testing.assert_allclose(shifted[0, :, :, 0], x[0][np.ix_(ys, xs)][:, :, 0], atol=1e-5)
     turned = _affine(tf.constant(x[:, :12, :12]), tf.constant(12.0), h, one(0.0), one(0.0), one(np.pi / 2), one(1.0))
     np.testing.assert_allclose(turned[0, :, :, 0], np.rot90(x[0, :12, :12, 0], k=1), atol=1e-5)
+
+
+def dark_columns(image: np.ndarray, row: int) -> np.ndarray:
+    return np.flatnonzero(image[row, :, 0] < 0.5)
+
+
+def test_affine_stretch_scales_the_width_alone_and_slant_moves_rows_by_their_height():
+    x = np.ones((1, 30, 80, 1), np.float32)
+    x[:, 10:20, 20:60] = 0.0  # a bar 40 wide and 10 high
+    w, h, zero, one = tf.constant(80.0), tf.constant(30.0), tf.constant([0.0]), tf.constant([1.0])
+    half = _affine(tf.constant(x), w, h, zero, zero, zero, one, stretch=tf.constant([0.5]), slant=zero).numpy()[0]
+    assert len(dark_columns(half, 15)) in (19, 20, 21)  # half as wide, about the same centre
+    assert abs(dark_columns(half, 15).mean() - 39.5) <= 1
+    assert [r for r in range(30) if dark_columns(half, r).size] == list(range(10, 20))  # as high as before
+    bar = np.ones((1, 30, 80, 1), np.float32)
+    bar[:, :, 38:42] = 0.0  # an upright stroke
+    slanted = _affine(tf.constant(bar), w, h, zero, zero, zero, one, stretch=one,
+                      slant=tf.constant([0.5])).numpy()[0]
+    centre = [dark_columns(slanted, r).mean() for r in (2, 27)]
+    assert abs((centre[1] - centre[0]) - 0.5 * 25) <= 1  # half a pixel to the side for each pixel down
+    assert abs(np.mean(centre) - 39.5) <= 1
+
+
+def test_stretch_and_shear_vary_each_captchas_glyphs_within_their_bounds():
+    x = np.ones((64, 30, 80, 1), np.float32)
+    x[:, 10:20, 20:60] = 0.0
+    plain = dict(enabled=True, shift=0, rotation=0, scale=0, contrast=0, blur=0)
+    stretched = make_augment(AugmentConfig(**plain, stretch=0.3), seed=1)(tf.constant(x), 0).numpy()
+    widths = np.array([len(dark_columns(image, 15)) for image in stretched])
+    assert widths.min() >= 40 * 0.7 - 1 and widths.max() <= 40 * 1.3 + 1
+    assert widths.max() - widths.min() >= 12  # drawn across the range, one factor per captcha
+    assert all([r for r in range(30) if dark_columns(image, r).size] == list(range(10, 20)) for image in stretched)
+    sheared = make_augment(AugmentConfig(**plain, shear=20), seed=1)(tf.constant(x), 0).numpy()
+    drift = np.array([dark_columns(image, 19).mean() - dark_columns(image, 10).mean() for image in sheared])
+    assert np.abs(drift).max() <= np.tan(np.radians(20)) * 9 + 1
+    assert drift.min() < -1 and drift.max() > 1  # slanted both ways
+    assert np.array_equal(make_augment(AugmentConfig(**plain, shear=20), seed=1)(tf.constant(x), 0).numpy(), sheared)
