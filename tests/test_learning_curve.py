@@ -60,8 +60,10 @@ def test_tiny_learning_curve_writes_table_plot_and_summary(smoke_run, workdir, t
     assert (out / "curve.png").stat().st_size > 1000
     summary["machine"]["cpu"] = "the CPU that trained them"  # the same command again, on another machine
     (out / "summary.json").write_text(json.dumps(summary))
+    log = (out / "runs" / "finetune-20.log").read_text()
     again = run_module("learning_curve", *args, cwd=workdir, timeout=300, check=True)
-    assert "already finished" in (out / "runs" / "finetune-20.log").read_text() and "[5/5]" in again.stdout
+    assert "[5/5]" in again.stdout and again.stdout.count("test whole-captcha accuracy") == 5
+    assert (out / "runs" / "finetune-20.log").read_text() == log  # the runs were read back, not trained or logged
     # every run was reused, so the report still names the machine that trained them, not this one
     assert json.loads((out / "summary.json").read_text())["machine"]["cpu"] == "the CPU that trained them"
     assert "Machine: the CPU that trained them (" in (out / "report.md").read_text()

@@ -81,6 +81,10 @@ def test_load_run_errors(tmp_path):
         rundir.load_run(tmp_path / "missing")
     with pytest.raises(UserError, match="has no model.keras"):
         rundir.load_run(tmp_path)
+    (tmp_path / rundir.METRICS).write_text("{}")  # finished, its weights not kept (as in a report folder)
+    with pytest.raises(UserError, match="is a finished run whose model.keras is missing .*train it again with --restart"):
+        rundir.load_run(tmp_path)
+    (tmp_path / rundir.METRICS).unlink()
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="cannot load as a Keras model"):
         rundir.load_run(tmp_path / "junk.keras")

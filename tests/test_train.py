@@ -162,7 +162,12 @@ def test_a_narrower_config_takes_the_width_of_a_wider_init_from_run_and_resumes_
     saved = read_config(run_dir)
     assert saved.model.filters == [64, 128, 256, 256, 256] and saved.model.rnn_units == 128
     again = run_module(*args, cwd=workdir, check=True)  # the same command finds its own run, not a config change
-    assert "is already finished" in again.stdout
+    assert "is already finished (metrics.json); pass --restart" in again.stdout
+    (run_dir / "model.keras").unlink()  # as in a report folder, whose runs keep their records but not their weights
+    without = run_module(*args, cwd=workdir, check=True)
+    assert "is already finished (metrics.json), but its model.keras is missing" in without.stdout
+    assert_user_error(run_module("evaluate", "--model", run_dir, "--data", generated_folder, cwd=workdir),
+                      "is a finished run whose model.keras is missing")
 
 
 def test_init_from_a_missing_run_fails_fast(workdir, tmp_path):

@@ -157,7 +157,8 @@ def budget_epochs(config_path: str | Path, name: str, overrides: Sequence[str], 
 
 
 def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
-    """Train (or reuse, or resume) one run in its own process, appending its output to `log`.
+    """Train (or reuse, or resume) one run in its own process, appending its output to `log` (a finished run's
+    log only if reading it back fails).
 
     Args:
         config_path: the variant's config file.
@@ -170,7 +171,7 @@ def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_
         (exit status, the output of this attempt).
     """
     args = ["--config", config_path, "--set", f"train.seed={seed}", *_sets(overrides), "--run-dir", run_dir]
-    return run_command("train", args, log)
+    return run_command("train", args, log, log_failure_only=rundir.is_finished(run_dir))
 
 
 def collect_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:

@@ -203,10 +203,11 @@ def learning_curve(args) -> dict:
             name = f"{method}-{n}"
             run_dir, log = out / "runs" / name, out / "runs" / f"{name}.log"
             print(f"[{done}/{total}] {name}: ", end="", flush=True)
-            measured_here = measured_here or not rundir.is_finished(run_dir)
+            finished = rundir.is_finished(run_dir)
+            measured_here = measured_here or not finished
             status, output = run_command(
                 "train", _training_args(method, args, subset, test_dir, chars, (low, high), geometry, unlabeled,
-                                        run_dir), log)
+                                        run_dir), log, log_failure_only=finished)
             record = rundir.read_run(run_dir)
             if status or not record.finished:
                 print(f"FAILED ({attempt_error(output)}); see {log}", flush=True)

@@ -16,18 +16,30 @@ from pathlib import Path
 from typing import Sequence
 
 
-def run_command(verb: str, args: Sequence[str], log: Path) -> tuple[int, str]:
+def run_command(verb: str, args: Sequence[str], log: Path, *, log_failure_only: bool = False) -> tuple[int, str]:
     """Run `python -m captcha_ocr.<verb> args...`, appending its output to `log`.
+
+    Args:
+        log_failure_only: append the output only if the command fails (a finished run that is read again
+            leaves the log of its training as it was).
 
     Returns:
         (exit status, the output of this attempt).
     """
     cmd = [sys.executable, "-m", f"captcha_ocr.{verb}", *map(str, args)]
     log.parent.mkdir(parents=True, exist_ok=True)
+    header = f"=== {datetime.now().isoformat(timespec='seconds')} {shlex.join(cmd)}\n"
     # Unbuffered, so `tail -f` on the log follows a run as it trains.
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if log_failure_only:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                              text=True, encoding="utf-8", errors="replace")
+        if done.returncode:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(header + done.stdout)
+        return done.returncode, done.stdout
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"=== {datetime.now().isoformat(timespec='seconds')} {shlex.join(cmd)}\n")
+        fh.write(header)
         fh.flush()
         start = fh.tell()
         status = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode

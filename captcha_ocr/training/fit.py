@@ -170,7 +170,9 @@ def as_wide_as(config: Config, init_from: str | Path, log=logger.info) -> Config
 def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: Sequence, log) -> dict:
     status = rundir.prepare_run_dir(run_dir, config, restart)
     if status == "finished":
-        log(f"{run_dir} is already finished (metrics.json); pass --restart to train it again")
+        missing = "" if (run_dir / rundir.MODEL).is_file() else (
+            f", but its {rundir.MODEL} is missing (predict, evaluate and ensemble cannot read it)")
+        log(f"{run_dir} is already finished (metrics.json){missing}; pass --restart to train it again")
         return rundir.read_run(run_dir).metrics
 
     from captcha_ocr.training.distribute import fit_multi_worker, strategy_scope

@@ -255,6 +255,9 @@ def load_run(path: str | Path):
                 raise UserError(f"{run_dir} is an export (it has {SPEC_FILE}), not a run: read it with "
                                 f"captcha_ocr.export.load_exported({str(run_dir)!r}).predict(images), or give the "
                                 "run directory it was exported from")
+            if is_finished(run_dir):
+                raise UserError(f"{run_dir} is a finished run whose {MODEL} is missing (report folders keep a run's "
+                                f"records, not its weights); train it again with --restart")
             raise UserError(f"{run_dir} has no {MODEL}; is it a finished (or at least one-epoch) training run?")
     elif not path.is_file():
         raise UserError(f"model {str(path)!r} not found; give a run directory (runs/NAME), a .keras file "
