@@ -13,6 +13,9 @@
 #   base_ctc2-lo-fonts  base_ctc2-lo with 449 more fonts in its broad half (22 more Debian packages, mostly display
 #              fonts; scripts/extra_fonts.py keeps those that draw 0-9A-Za-z with a lower case unlike the upper):
 #              does zero-shot reading of generators a base never saw (kaptcha, easy-captcha) gain from more fonts?
+#   base_ctc2-lo-geom  base_ctc2-lo with every training captcha's width alone scaled within 1 +- 0.2 and slanted up
+#              to 10 degrees (augment.stretch, augment.shear): does zero-shot reading of generators a base never saw
+#              gain from glyphs narrower, wider and slanted? (reports/base-geom)
 #   base_ctc2-lo, base_ctc3-lo  for measuring fine-tuning on generators a base never saw
 #              (scripts/external_recipe_2.sh, W, REL, REW): base_ctc continued as base_ctc2 on the training side
 #              without kaptcha and easy-captcha (data/zoo-train-lo), at base_ctc's width and at twice it
@@ -53,8 +56,10 @@ case "$name" in
     base_ctc4) init=base_ctc3; settings=("${wide[@]}" --set data.folder=data/zoo-train-ic --set train.epochs=6) ;;
     base_ctc2-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo) ;;
     base_ctc2-lo-fonts) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo --set "generator.fonts=$(fonts_plus)") ;;
+    base_ctc2-lo-geom) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo --set augment.stretch=0.2
+                                                --set augment.shear=10) ;;
     base_ctc3-lo) init=base_ctc; settings=(--set data.folder=data/zoo-train-lo "${wide[@]}") ;;
-    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc4|base_ctc2-lo|base_ctc2-lo-fonts|base_ctc3-lo [--save]" >&2
+    *) echo "error: give the base model to train: bash scripts/train_base.sh base_ctc2|base_ctc3|base_ctc4|base_ctc2-lo|base_ctc2-lo-fonts|base_ctc2-lo-geom|base_ctc3-lo [--save]" >&2
        exit 2 ;;
 esac
 run=runs/$name
