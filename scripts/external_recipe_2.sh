@@ -114,7 +114,8 @@
 #      generators draw with fonts that the training side never shows (their errors are same-shape pairs and
 #      distorted glyphs), so a student that has seen glyphs narrower, wider and slanted may read more of them.
 #      The rule, fixed before its runs (2026-12-06): finetune_external gets both keys at these values if RELU48G
-#      reads more than one point above RELU48T (58.2% and 94.6%) on both styles; kaptcha first
+#      reads more than one point above RELU48T (58.2% and 94.6%) on both styles; kaptcha first (dropped: kaptcha
+#      59.1% against 58.2%, and the easy-captcha run was stopped)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
