@@ -9,7 +9,7 @@ from captcha_ocr.core.config import load_config
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.build import build_model
 from captcha_ocr.model.decode import probabilities
-from captcha_ocr.model.layers import MeanProbabilities, Shift
+from captcha_ocr.model.layers import MeanProbabilities, Shift, model_spec
 
 CTC_GRU = ["--set", "loss.name=ctc", "--set", "model.rnn_units=8"]
 
@@ -182,6 +182,13 @@ def test_models_that_cannot_be_averaged_are_refused():
     with pytest.raises(UserError, match="views 3: known counts are 1, 5, 9"):
         ensemble_model([ctc], views=3)
     ensemble_model([ctc], views=5)  # one model in several views is an ensemble too
+    # ctc lengths only bound decoding: members may differ in them, and the first member's are the ensemble's
+    longer = build_model(load_config(SMOKE, ["loss.name=ctc", "charset.max_length=6", "charset.min_length=2"]))
+    joined = ensemble_model([ctc, longer])
+    assert model_spec(joined).max_length == model_spec(ctc).max_length == 4
+    with pytest.raises(UserError, match="has max_length 6"):  # per position, a length is a number of outputs
+        ensemble_model([build_model(load_config(SMOKE, ["loss.name=softmax"])),
+                        build_model(load_config(SMOKE, ["loss.name=softmax", "charset.max_length=6"]))])
     # softmax and sparse_softmax mean the same thing: those two average
     ensemble_model([build_model(load_config(SMOKE, ["loss.name=softmax"])),
                     build_model(load_config(SMOKE, ["loss.name=sparse_softmax"]))])

@@ -12,7 +12,8 @@ the same `spec` layer, and saves to one `.keras` file.
 Averaging is position by position, so the members must agree on everything
 their outputs mean: charset, lengths, input size and resize, how probabilities
 are made (softmax or sigmoid), and the output shape (for ctc, the number of
-frames). Models fine-tuned from one base with different seeds do; two widths
+frames). For ctc the lengths only bound what decoding keeps, so members may
+differ in them, and the ensemble decodes with the first member's. Models fine-tuned from one base with different seeds do; two widths
 of one architecture do too. For ctc, frame averaging also assumes the members
 put a character on about the same frames, which models of one architecture
 trained alike do (README, "Start here: captchas drawn by other people's code").
@@ -42,7 +43,8 @@ def check_members(models: Sequence[keras.Model], views: int = 1) -> None:
     first = model_spec(models[0])
     for i, model in enumerate(models[1:], start=2):
         spec = model_spec(model)
-        field = first.first_difference(spec, ignore=("loss",))
+        lengths = ("min_length", "max_length") if is_frame_loss(first.loss) and is_frame_loss(spec.loss) else ()
+        field = first.first_difference(spec, ignore=("loss", *lengths))
         if field:
             raise UserError(f"model {i} has {field} {getattr(spec, field)!r}, model 1 {getattr(first, field)!r}; an "
                             "ensemble averages position by position, so its models must share charset, lengths "
