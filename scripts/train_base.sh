@@ -15,7 +15,7 @@
 #              does zero-shot reading of generators a base never saw (kaptcha, easy-captcha) gain from more fonts?
 #   base_ctc2-lo-geom  base_ctc2-lo with every training captcha's width alone scaled within 1 +- 0.2 and slanted up
 #              to 10 degrees (augment.stretch, augment.shear): does zero-shot reading of generators a base never saw
-#              gain from glyphs narrower, wider and slanted? (reports/base-geom)
+#              gain from glyphs narrower, wider and slanted? (reports/base-geom: no, dropped by its rule)
 #   base_ctc2-lo, base_ctc3-lo  for measuring fine-tuning on generators a base never saw
 #              (scripts/external_recipe_2.sh, W, REL, REW): base_ctc continued as base_ctc2 on the training side
 #              without kaptcha and easy-captcha (data/zoo-train-lo), at base_ctc's width and at twice it
