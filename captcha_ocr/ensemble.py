@@ -7,7 +7,8 @@ Writes one `.keras` file that every command takes as `--model` (`evaluate`,
 `predict`, `serve`, `export`). The models must share charset, lengths, input
 size and output shape: fine-tune them alike, e.g. with another
 `--set train.seed=N` each. CTC models may differ in lengths (the first
-model's are the ensemble's): `--models base_ctc base_ctc4` joins two shipped bases. The library behind it: `captcha_ocr.model.ensemble`.
+model's are the ensemble's): `--models base_ctc base_ctc4` joins two shipped
+bases. The library behind it: `captcha_ocr.model.ensemble`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ Averaging is position by position, so the members must agree on everything
 their outputs mean: charset, lengths, input size and resize, how probabilities
 are made (softmax or sigmoid), and the output shape (for ctc, the number of
 frames). For ctc the lengths only bound what decoding keeps, so members may
-differ in them, and the ensemble decodes with the first member's. Models fine-tuned from one base with different seeds do; two widths
-of one architecture do too. For ctc, frame averaging also assumes the members
+differ in them, and the ensemble decodes with the first member's. Models
+fine-tuned from one base with different seeds agree; two widths of one
+architecture do too. For ctc, frame averaging also assumes the members
 put a character on about the same frames, which models of one architecture
 trained alike do (README, "Start here: captchas drawn by other people's code").
 A view moved by one pixel keeps each character on its frames: the width is
