@@ -124,6 +124,10 @@ STYLES: tuple[Style, ...] = (
           {"font": "FreeMono.ttf", "size": [640, 80], "margin": [20, 20], "resample": "BILINEAR", "noise": 0.0},
           charset_from="ours (claptcha takes any text; 0-9A-Za-z)",
           note="its size parameter at 640x80 (8:1), 4-8 characters: the kept-aside twin of kaptcha-wide"),
+    Style("claptcha-16x9", "claptcha", ALNUM, 4, 6, 320, 180, "png",
+          {"font": "FreeMono.ttf", "size": [320, 180], "margin": [20, 20], "resample": "BILINEAR", "noise": 0.0},
+          charset_from="ours (claptcha takes any text; 0-9A-Za-z)",
+          note="its size parameter at 320x180 (16:9, large characters): the kept-aside twin of kaptcha-16x9"),
     # easy-captcha: its tests draw 'ABCD' and 'ABCDEFG'.
     Style("easy-captcha", "easy-captcha", UPPER, 4, 4, 100, 50, "png", {"generator": "DefaultGenerator"},
           charset_from="its tests ('ABCD')"),
@@ -159,6 +163,11 @@ STYLES: tuple[Style, ...] = (
           {"method": "letter_digit", "width": 640, "height": 80, "chips": 5, "mode": "RGB", "bg": "white"},
           text="generator", charset_from="its letter_digit() (no 0 i j l q I Q)",
           note="its width, height and length parameters: 640x80 (8:1), 4-8 characters"),
+    # Narrower than any other style: a 16:9 canvas whose characters fill its height.
+    Style("kaptcha-16x9", "kaptcha", _KAPTCHA_LETTERS + _KAPTCHA_DIGITS, 4, 4, 320, 180, "jpg",
+          {"method": "letter_digit", "width": 320, "height": 180, "chips": 5, "mode": "RGB", "bg": "white"},
+          text="generator", charset_from="its letter_digit() (no 0 i j l q I Q)",
+          note="its width and height parameters: 320x180 (16:9, large characters), its 4 characters"),
     # trdg draws text lines; `trdg -rs` words are 2-10 characters of letters, digits and symbols.
     Style("trdg", "trdg", string.ascii_letters + string.digits + "!\"#$%&'()*+,-./:;?@[\\]^_`{|}~", 2, 10, 0, 32,
           "jpg", {"size": 32, "skewing_angle": 0, "random_skew": False, "blur": 0, "random_blur": False,
