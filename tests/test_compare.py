@@ -284,8 +284,10 @@ def test_an_equal_time_budget_gives_each_variant_the_epochs_its_timing_run_fits(
     # run again: the timing runs and the runs are reused, so nothing is trained and the epochs are the same
     summary["machine"]["cpu"] = "the CPU that trained them"  # as if run again on another machine
     (out / "summary.json").write_text(json.dumps(summary))
+    logs = {log: log.read_text() for log in (out / "probes").glob("*.log")}
     again = run_module("compare", *args, cwd=workdir, check=True)
     assert again.stdout.count("reused (already finished)") == 2
+    assert len(logs) == 2 and {log: log.read_text() for log in logs} == logs  # the timing runs read back, not logged
     again_summary = json.loads((out / "summary.json").read_text())
     assert again_summary["budget"] == summary["budget"]
     assert again_summary["machine"]["cpu"] == "the CPU that trained them"  # it names the machine that trained them

@@ -49,7 +49,7 @@ from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.machine import report_machine
 from captcha_ocr.studies.plots import write_plots
 from captcha_ocr.studies.report import Run, Variant, render_markdown, summarize
-from captcha_ocr.studies.runner import attempt_error, run_command
+from captcha_ocr.studies.runner import attempt_error, run_training
 from captcha_ocr.training import rundir
 
 # Sections that decide the training, validation and test images: when configs
@@ -146,9 +146,9 @@ def budget_epochs(config_path: str | Path, name: str, overrides: Sequence[str], 
         UserError: the timing run failed (naming its log).
     """
     run_dir, log = out / "probes" / name, out / "probes" / f"{name}.log"
-    status, output = run_command("train", ["--config", config_path, "--set", "train.seed=0", *_sets(overrides),
-                                           "--set", "train.epochs=2", "--set", "train.time_budget_min=0",
-                                           "--set", "train.early_stopping_patience=0", "--run-dir", run_dir], log)
+    status, output = run_training(["--config", config_path, "--set", "train.seed=0", *_sets(overrides),
+                                   "--set", "train.epochs=2", "--set", "train.time_budget_min=0",
+                                   "--set", "train.early_stopping_patience=0"], run_dir, log)
     history = rundir.read_run(run_dir).history if status == 0 else []
     if len(history) < 2:
         raise UserError(f"--budget-min: the timing run of {name} failed ({attempt_error(output)}); see {log}")
@@ -157,8 +157,7 @@ def budget_epochs(config_path: str | Path, name: str, overrides: Sequence[str], 
 
 
 def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
-    """Train (or reuse, or resume) one run in its own process, appending its output to `log` (a finished run's
-    log only if reading it back fails).
+    """Train (or reuse, or resume) one run in its own process (`run_training`), its output in `log`.
 
     Args:
         config_path: the variant's config file.
@@ -170,8 +169,7 @@ def train_run(config_path: str | Path, seed: int, overrides: Sequence[str], run_
     Returns:
         (exit status, the output of this attempt).
     """
-    args = ["--config", config_path, "--set", f"train.seed={seed}", *_sets(overrides), "--run-dir", run_dir]
-    return run_command("train", args, log, log_failure_only=rundir.is_finished(run_dir))
+    return run_training(["--config", config_path, "--set", f"train.seed={seed}", *_sets(overrides)], run_dir, log)
 
 
 def collect_run(variant: str, seed: int, run_dir: Path, log: Path, returncode: int, error: str = "") -> Run:

@@ -55,7 +55,7 @@ from captcha_ocr.core.machine import report_machine
 from captcha_ocr.core.tables import markdown_table
 from captcha_ocr.data.folder import LABELS_CSV, image_paths, list_folder, write_labels_csv
 from captcha_ocr.model.scoring import TARGETS
-from captcha_ocr.studies.runner import attempt_error, run_command
+from captcha_ocr.studies.runner import attempt_error, run_command, run_training
 from captcha_ocr.training import rundir
 
 METHODS = ("zero_shot", "finetune", "scratch", "pseudo")
@@ -143,7 +143,7 @@ def labels_needed(points: Sequence[tuple[int, float]], target: float) -> dict | 
 
 
 def _training_args(method: str, args, subset: Path, test_dir: Path, chars: str, lengths: tuple[int, int],
-                   geometry: dict, unlabeled: Path | None, run_dir: Path) -> list[str]:
+                   geometry: dict, unlabeled: Path | None) -> list[str]:
     sets = ["data.source=folder", f"data.folder={subset}", f"data.test_folder={test_dir}",
             f"data.split=[{1 - args.val_share}, {args.val_share}, 0.0]", f"charset.chars={chars}",
             f"charset.min_length={lengths[0]}", f"charset.max_length={lengths[1]}",
@@ -151,7 +151,7 @@ def _training_args(method: str, args, subset: Path, test_dir: Path, chars: str, 
             *(f"image.{k}={v}" for k, v in geometry.items()), *args.overrides]
     if method == "pseudo":
         sets.append(f"data.unlabeled_folder={unlabeled}")
-    out = ["--config", args.config, *(a for s in sets for a in ("--set", s)), "--run-dir", run_dir]
+    out = ["--config", args.config, *(a for s in sets for a in ("--set", s))]
     if method in ("finetune", "pseudo"):
         out += ["--init-from", args.init_from]
     return out
@@ -203,11 +203,9 @@ def learning_curve(args) -> dict:
             name = f"{method}-{n}"
             run_dir, log = out / "runs" / name, out / "runs" / f"{name}.log"
             print(f"[{done}/{total}] {name}: ", end="", flush=True)
-            finished = rundir.is_finished(run_dir)
-            measured_here = measured_here or not finished
-            status, output = run_command(
-                "train", _training_args(method, args, subset, test_dir, chars, (low, high), geometry, unlabeled,
-                                        run_dir), log, log_failure_only=finished)
+            measured_here = measured_here or not rundir.is_finished(run_dir)
+            status, output = run_training(
+                _training_args(method, args, subset, test_dir, chars, (low, high), geometry, unlabeled), run_dir, log)
             record = rundir.read_run(run_dir)
             if status or not record.finished:
                 print(f"FAILED ({attempt_error(output)}); see {log}", flush=True)

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
+from captcha_ocr.training.rundir import is_finished
+
 
 def run_command(verb: str, args: Sequence[str], log: Path, *, log_failure_only: bool = False) -> tuple[int, str]:
     """Run `python -m captcha_ocr.<verb> args...`, appending its output to `log`.
@@ -46,6 +48,16 @@ def run_command(verb: str, args: Sequence[str], log: Path, *, log_failure_only: 
     with open(log, encoding="utf-8", errors="replace") as fh:
         fh.seek(start)
         return status, fh.read()
+
+
+def run_training(args: Sequence[str], run_dir: Path, log: Path) -> tuple[int, str]:
+    """`python -m captcha_ocr.train args... --run-dir run_dir`, its output appended to `log`, except for a run
+    finished before: reading it back leaves the log of its training as it was, unless that fails.
+
+    Returns:
+        (exit status, the output of this attempt).
+    """
+    return run_command("train", [*args, "--run-dir", run_dir], log, log_failure_only=is_finished(run_dir))
 
 
 def attempt_error(output: str) -> str:
