@@ -3,6 +3,7 @@
 import csv
 import json
 import signal
+from pathlib import Path
 
 import keras
 import pytest
@@ -126,27 +127,48 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     assert load_run(run_dir)[0].input.shape[-1] == 3
 
 
-def test_captchas_wider_than_the_input_get_a_log_line_naming_the_width_that_reads_them_unsqueezed(generated_folder,
-                                                                                                  workdir):
+def _reshaped(folder: Path, out: Path, scale_width: float) -> Path:
+    """A copy of a labeled folder with every image's width scaled (labels as they were)."""
     from PIL import Image
 
-    from captcha_ocr.data.folder import wide_captchas_hint
-
-    wide = workdir / "wide"
-    wide.mkdir()
-    for path in sorted(generated_folder.iterdir()):  # the generated 80x30 captchas made 240x30 (8:1)
+    out.mkdir()
+    for path in sorted(folder.iterdir()):
         if path.suffix == ".png":
             with Image.open(path) as img:
-                img.resize((img.width * 3, img.height)).save(wide / path.name)
+                img.resize((round(img.width * scale_width), img.height)).save(out / path.name)
         else:
-            (wide / path.name).write_bytes(path.read_bytes())
+            (out / path.name).write_bytes(path.read_bytes())
+    return out
+
+
+def test_captchas_wider_than_the_input_get_a_log_line_naming_the_width_that_reads_them_unsqueezed(generated_folder,
+                                                                                                  workdir):
+    from captcha_ocr.data.folder import aspect_hint
+
+    wide = _reshaped(generated_folder, workdir / "wide", 3)  # the generated 80x30 captchas made 240x30 (8:1)
     proc = run_module("train", "--config", SMOKE, "--run-dir", workdir / "runs" / "wide", "--set", "data.source=folder",
                       "--set", f"data.folder={wide}", "--set", "image.resize=fit_height", "--set", "train.epochs=1",
                       "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "charset.max_length=5", cwd=workdir, check=True)
     assert ("9 in 10 of its captchas are up to 8.0:1 and the input (80x30) is 2.7:1, so fit to 30 px high they are "
             "squeezed to as little as 33% of their width; --set image.width=240 reads them") in proc.stdout
-    assert wide_captchas_hint(wide, 30, 240) is None  # at that width, nothing to say
-    assert wide_captchas_hint(generated_folder, 30, 80) is None  # nor for the captchas as generated
+    assert aspect_hint(wide, 30, 240) is None  # at that width, nothing to say
+    assert aspect_hint(generated_folder, 30, 80) is None  # nor for the captchas as generated
+
+
+def test_captchas_much_narrower_than_the_input_get_a_line_pointing_to_stretch(generated_folder, workdir):
+    """16:9 captchas fit to 48 px high fill 44% of a 192-wide input; stretching them read 23.6 points more on
+    one generator and 1.6 less on another (README, "Narrower than the input"): the line asks to compare."""
+    from captcha_ocr.data.folder import aspect_hint
+
+    narrow = _reshaped(generated_folder, workdir / "narrow", 0.5)  # 40x30 (1.3:1)
+    hint = aspect_hint(narrow, 30, 80)
+    assert hint == (f"{narrow}: 9 in 10 of its captchas are up to 1.3:1 and the input (80x30) is 2.7:1, so fit to 30 "
+                    "px high they fill at most 50% of its width and their text gets as few of the model's frames; "
+                    "--set image.resize=stretch fills the width, which read more where the text is stretched to the "
+                    "canvas, less where the characters keep their shape: compare both (README, \"Narrower than the "
+                    "input\")")
+    assert aspect_hint(narrow, 30, 40) is None  # an input of their shape: nothing to say
+    assert aspect_hint(narrow, 30, 64) is None  # filling 62% of it: not worth a line
 
 
 def test_a_narrower_config_takes_the_width_of_a_wider_init_from_run_and_resumes_with_it(generated_folder, workdir):

@@ -156,13 +156,16 @@ def image_paths(folder: str | Path) -> list[str]:
     return [p for p, _ in list_folder(root)] if (root / LABELS_CSV).is_file() else [str(p) for p in image_files(root)]
 
 
-def wide_captchas_hint(folder: str | Path, height: int, width: int, sample: int = 200) -> str | None:
-    """A line for the training log when a folder's captchas are much wider than the input (`fit_height`).
+def aspect_hint(folder: str | Path, height: int, width: int, sample: int = 200) -> str | None:
+    """A line for the training log when a folder's captchas are far from the input's shape (`fit_height`).
 
-    Fit to the input's height, a captcha wider than the input is squeezed to its width. The widest
-    shape of nine in ten of the first `sample` images (their headers only) gives the width that reads
-    them at their own shape, rounded up to a multiple of 8. None when that is within a quarter of the
-    input's width, or when no image could be opened (the folder's loading reports those).
+    Fit to the input's height, a captcha wider than the input is squeezed to its width, and one much
+    narrower fills only part of it, its text spread over fewer of the model's frames. The widest shape
+    of nine in ten of the first `sample` images (their headers only) decides: wider than the input by
+    more than a quarter gives the width that reads them at their own shape (rounded up to a multiple of
+    8); filling at most 60% of its width points to `image.resize=stretch`. Both read more on some
+    generators and less on others (README, "Wide captchas" and "Narrower than the input"), so the line
+    asks to compare. None otherwise, or when no image could be opened (the folder's loading reports those).
     """
     from PIL import Image
 
@@ -176,14 +179,20 @@ def wide_captchas_hint(folder: str | Path, height: int, width: int, sample: int 
     if not aspects:
         return None
     aspect = float(np.percentile(aspects, 90))
+    shapes = f"9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is {width / height:.1f}:1"
     need = math.ceil(aspect * height / 8) * 8
-    if need <= 1.25 * width:
-        return None
-    return (f"{folder}: 9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is "
-            f"{width / height:.1f}:1, so fit to {height} px high they are squeezed to as little as "
-            f"{width / (aspect * height):.0%} of their width; --set image.width={need} reads them at their own "
-            "shape, which read more where the characters keep theirs and spread apart, less where they are "
-            "stretched to fill the width: compare both (README, \"Wide captchas\")")
+    if need > 1.25 * width:
+        return (f"{folder}: {shapes}, so fit to {height} px high they are squeezed to as little as "
+                f"{width / (aspect * height):.0%} of their width; --set image.width={need} reads them at their own "
+                "shape, which read more where the characters keep theirs and spread apart, less where they are "
+                "stretched to fill the width: compare both (README, \"Wide captchas\")")
+    fill = aspect * height / width
+    if fill <= 0.6:
+        return (f"{folder}: {shapes}, so fit to {height} px high they fill at most {fill:.0%} of its width and "
+                "their text gets as few of the model's frames; --set image.resize=stretch fills the width, which "
+                "read more where the text is stretched to the canvas, less where the characters keep their shape: "
+                "compare both (README, \"Narrower than the input\")")
+    return None
 
 
 def load_unlabeled(folder: str | Path, shape: InputShape, workers: int = 0,

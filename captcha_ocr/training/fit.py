@@ -182,7 +182,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     config = with_chosen_precision(config, log)
     import keras
 
-    from captcha_ocr.data.folder import wide_captchas_hint
+    from captcha_ocr.data.folder import aspect_hint
     from captcha_ocr.data.pipeline import build_datasets
     from captcha_ocr.model.build import build_model
     from captcha_ocr.model.ensemble import ensemble_members, ensemble_views
@@ -211,7 +211,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
                         "nothing; set train.early_stopping_patience=0 or give the val split a fraction")
     log(f"data: {data.description}")
     if config.data.source == "folder" and config.image.resize == "fit_height":
-        hint = wide_captchas_hint(config.data.folder, config.image.height, config.image.width)
+        hint = aspect_hint(config.data.folder, config.image.height, config.image.width)
         if hint:
             log(hint)
     with scope:
