@@ -407,10 +407,12 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
     (`train.jit_compile: true`) unless the config already uses it or trains
     ctc (which XLA cannot compile, see `Config`), and the
     other `train.precision` (mixed_bfloat16 for a float32 config, float32 for a
-    mixed one). Same batches, same steps as `measure_training`, in the same run.
+    mixed one; no mixed_bfloat16 where it cannot run, see `bfloat16_aborts`). Same batches,
+    same steps as `measure_training`, in the same run.
     """
     import keras
 
+    from captcha_ocr.core.machine import bfloat16_aborts
     from captcha_ocr.model.build import build_model
     from captcha_ocr.training.compile import compile_model
 
@@ -422,8 +424,9 @@ def measure_variants(config: Config, sizes: Sizes, memory, rate: float) -> list[
         variants.append(("xla", "train.jit_compile: true (XLA)", config_from_dict(xla, "xla variant"), True))
     other = config.to_dict()
     other["train"]["precision"] = "mixed_bfloat16" if config.train.precision == "float32" else "float32"
-    variants.append((other["train"]["precision"], f"train.precision: {other['train']['precision']}",
-                     config_from_dict(other, "precision variant"), True))
+    if other["train"]["precision"] == "float32" or not bfloat16_aborts():
+        variants.append((other["train"]["precision"], f"train.precision: {other['train']['precision']}",
+                         config_from_dict(other, "precision variant"), True))
     metrics = []
     for name, what, variant, fused in variants:
         keras.utils.set_random_seed(config.train.seed)

@@ -13,11 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captcha_ocr.core.machine import free_port
+from captcha_ocr.core.machine import bfloat16_aborts, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
+
+# For tests that compute in bfloat16: it cannot run where ONEDNN_MAX_CPU_ISA caps oneDNN below its bfloat16
+# kernels on a CPU with AVX-512 (a way to measure the AVX2 kind on a newer CPU; core.machine.bfloat16_aborts).
+needs_bfloat16 = pytest.mark.skipif(bfloat16_aborts(), reason="bfloat16 cannot run under this ONEDNN_MAX_CPU_ISA "
+                                    "on a CPU with AVX-512 (train says so in one line: tests/test_machine.py)")
 
 
 def run_module(module: str, *args, cwd: Path, timeout: float = 300, check: bool | None = None,

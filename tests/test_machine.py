@@ -2,7 +2,8 @@
 
 import pytest
 
-from captcha_ocr.core.machine import BF16_CPU_FLAGS, choose_precision, cpu_flags
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.machine import BF16_CPU_FLAGS, bfloat16_aborts, choose_precision, cpu_flags
 
 AVX2_ONLY = {"fpu", "sse4_2", "avx", "avx2", "fma"}  # an EPYC before Zen 4, most laptops
 ZEN4 = AVX2_ONLY | {"avx512f", "avx512_bf16"}
@@ -50,6 +51,26 @@ def test_an_explicit_bfloat16_without_native_support_trains_but_warns():
     assert choice.warning
     assert "5x slower" in choice.reason and "train.precision: auto" in choice.reason
     assert not choose_precision("mixed_bfloat16", flags=ZEN4, isa_cap="").warning
+
+
+@pytest.mark.parametrize("cap", ["AVX2", "avx2", "AVX2_VNNI_2", "SSE41"])
+def test_an_explicit_bfloat16_that_cannot_run_is_a_user_error(cap):
+    """On a CPU with AVX-512, TensorFlow sends bfloat16 to oneDNN, which has no bfloat16 kernels below
+    AVX512_CORE: the first convolution would abort (measured), so the choice is refused in one line."""
+    for flags in (ZEN4, SAPPHIRE_RAPIDS, AVX2_ONLY | {"avx512f"}):
+        assert bfloat16_aborts(flags, cap)
+        with pytest.raises(UserError, match=f"mixed_bfloat16 cannot run with ONEDNN_MAX_CPU_ISA={cap} .*"
+                                            "set train.precision: auto or float32"):
+            choose_precision("mixed_bfloat16", flags=flags, isa_cap=cap)
+        auto = choose_precision("auto", flags=flags, isa_cap=cap)  # auto still runs, and says why
+        assert auto.precision == "float32" and "bfloat16 cannot run under that cap here" in auto.reason
+    # Without AVX-512 TensorFlow's own kernels emulate it (measured 5x slower): it trains, with the warning.
+    assert not bfloat16_aborts(AVX2_ONLY, cap)
+    assert choose_precision("mixed_bfloat16", flags=AVX2_ONLY, isa_cap=cap).warning
+    # Capped at AVX512_CORE oneDNN emulates it, and a GPU computes it itself.
+    assert not bfloat16_aborts(ZEN4, "AVX512_CORE")
+    assert choose_precision("mixed_bfloat16", flags=ZEN4, isa_cap=cap, gpu_capabilities=[(8, 0)]).precision == (
+        "mixed_bfloat16")
 
 
 def test_explicit_float32_is_kept_everywhere():

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import SMOKE
+from conftest import SMOKE, needs_bfloat16
 
 from captcha_ocr.core.choices import ACTIVATIONS, LOSSES
 from captcha_ocr.core.config import load_config
@@ -77,6 +77,7 @@ def test_ctc_with_a_recurrent_layer():
         load_config(SMOKE, ["model.rnn_units=8"])
 
 
+@needs_bfloat16
 def test_mixed_bfloat16_computes_in_bfloat16_and_saves_float32(tmp_path):
     import keras
 
@@ -161,6 +162,7 @@ def test_fused_batch_norm_matches_keras_batch_norm():
                                rtol=1e-5, atol=1e-5)
 
 
+@needs_bfloat16
 def test_fused_batch_norm_runs_the_fused_kernel_in_bfloat16(monkeypatch):
     import keras
     import tensorflow as tf

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from conftest import SMOKE, assert_user_error, history_rows, run_module, start_and_interrupt
+from conftest import SMOKE, assert_user_error, history_rows, needs_bfloat16, run_module, start_and_interrupt
 
 from captcha_ocr.core.config import load_config
 from captcha_ocr.training.fit import exact_fractions, keep_score, selection_score, train
@@ -267,6 +267,7 @@ def test_validation_accuracies_that_count_the_same_reads_become_the_same_number(
     assert selection_score(epochs[1]) > selection_score(epochs[0])  # now the lower loss wins
 
 
+@needs_bfloat16
 def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, generated_folder):
     run_dir = workdir / "runs" / "ctc-bf16"
     run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc",
@@ -282,6 +283,21 @@ def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, gen
                       cwd=workdir, check=True)
     reads = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(reads) == 3 and all(0 <= r["confidence"] <= 1 and len(r["text"]) <= 4 for r in reads)
+
+
+def test_an_explicit_bfloat16_that_cannot_run_under_the_isa_cap_is_one_line_and_writes_nothing(workdir):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with AVX-512 (the way to measure the AVX2 kind on a newer CPU):
+    bfloat16 would abort in the first convolution with oneDNN's traceback."""
+    from captcha_ocr.core.machine import cpu_flags
+
+    if "avx512f" not in cpu_flags():
+        pytest.skip("without AVX-512, TensorFlow's own kernels emulate bfloat16 and the run trains (with a warning)")
+    run_dir = workdir / "runs" / "bf16-capped"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.precision=mixed_bfloat16",
+                      "--set", "train.epochs=1", cwd=workdir, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert_user_error(proc, "mixed_bfloat16 cannot run with ONEDNN_MAX_CPU_ISA=AVX2",
+                      "set train.precision: auto or float32")
+    assert not run_dir.exists()
 
 
 def test_train_says_which_precision_auto_chose_and_records_it(workdir):

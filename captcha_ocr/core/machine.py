@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
+from captcha_ocr.core.errors import UserError
+
 
 def _cpuinfo(key: str) -> str | None:
     """The value of the first `key` line of /proc/cpuinfo (Linux), or None."""
@@ -45,6 +47,11 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: with one of them set, oneDNN
 # emulates bfloat16 whatever the CPU can do.
 NO_BF16_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+# Caps under which oneDNN has no bfloat16 kernels at all. TensorFlow still hands bfloat16 to oneDNN on a CPU
+# with AVX-512 (avx512f), so there a bfloat16 training aborts at its first convolution (measured 2026-12-06
+# on a Xeon with AMX: SSE41 to AVX2_VNNI_2 abort, AVX512_CORE emulates); without AVX-512, TensorFlow's own
+# kernels emulate it (the AVX2 EPYC below).
+NO_BF16_KERNEL_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
 # Measured on a 2-vCPU AVX2 EPYC (docs/measurements.md): the quickstart's 2 epochs took 307 s in
 # mixed_bfloat16 against 61 s in float32.
 EMULATED_BF16_SLOWDOWN = 5.0
@@ -56,6 +63,19 @@ class PrecisionChoice(NamedTuple):
     precision: str
     reason: str
     warning: bool = False
+
+
+def bfloat16_aborts(flags: set[str] | None = None, isa_cap: str | None = None) -> bool:
+    """Whether bfloat16 arithmetic cannot run here at all: oneDNN capped below its bfloat16 kernels
+    (`NO_BF16_KERNEL_ISAS`) on a CPU where TensorFlow sends bfloat16 to oneDNN (avx512f).
+
+    Args:
+        flags: the CPU flags (default: this CPU's).
+        isa_cap: oneDNN's ISA cap (default: the environment's ONEDNN_MAX_CPU_ISA).
+    """
+    flags = cpu_flags() if flags is None else flags
+    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap
+    return isa_cap.upper() in NO_BF16_KERNEL_ISAS and "avx512f" in flags
 
 
 def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str | None = None,
@@ -74,9 +94,16 @@ def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str
 
     Returns:
         `float32` or `mixed_bfloat16`, with a sentence that says why.
+
+    Raises:
+        UserError: an explicit mixed_bfloat16 where it cannot run (`bfloat16_aborts`).
     """
     flags = cpu_flags() if flags is None else flags
     isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap
+    if requested == "mixed_bfloat16" and not gpu_capabilities and bfloat16_aborts(flags, isa_cap):
+        raise UserError(f"train.precision: mixed_bfloat16 cannot run with ONEDNN_MAX_CPU_ISA={isa_cap} on this CPU: "
+                        "TensorFlow hands bfloat16 to oneDNN (the CPU has AVX-512) and oneDNN capped there has no "
+                        "bfloat16 kernels; set train.precision: auto or float32, or cap at AVX512_CORE or above")
     if gpu_capabilities:
         native = all(c >= (8, 0) for c in gpu_capabilities)
         why = f"GPU compute capability {', '.join(f'{a}.{b}' for a, b in gpu_capabilities)}"
@@ -93,7 +120,8 @@ def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str
             why = f"the CPU has no {'/'.join(BF16_CPU_FLAGS)}"
     if requested == "auto":
         chosen = "mixed_bfloat16" if native else "float32"
-        slow = "" if native else f" (bfloat16 would be emulated, {EMULATED_BF16_SLOWDOWN:g}x slower)"
+        slow = "" if native else (" (bfloat16 cannot run under that cap here)" if bfloat16_aborts(flags, isa_cap)
+                                  else f" (bfloat16 would be emulated, {EMULATED_BF16_SLOWDOWN:g}x slower)")
         return PrecisionChoice(chosen, f"train.precision: auto chose {chosen}: {why}{slow}")
     if requested == "mixed_bfloat16" and not native:
         return PrecisionChoice(requested, f"train.precision: mixed_bfloat16, but {why}: bfloat16 is emulated, "
