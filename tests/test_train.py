@@ -288,9 +288,9 @@ def test_a_mixed_precision_ctc_run_trains_and_saves_a_float32_model(workdir, gen
 def test_an_explicit_bfloat16_that_cannot_run_under_the_isa_cap_is_one_line_and_writes_nothing(workdir):
     """ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with AVX-512 (the way to measure the AVX2 kind on a newer CPU):
     bfloat16 would abort in the first convolution with oneDNN's traceback."""
-    from captcha_ocr.core.machine import cpu_flags
+    from captcha_ocr.core.machine import bfloat16_aborts
 
-    if "avx512f" not in cpu_flags():
+    if not bfloat16_aborts(isa_cap="AVX2"):
         pytest.skip("without AVX-512, TensorFlow's own kernels emulate bfloat16 and the run trains (with a warning)")
     run_dir = workdir / "runs" / "bf16-capped"
     proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.precision=mixed_bfloat16",

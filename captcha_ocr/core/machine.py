@@ -44,14 +44,15 @@ def cpu_flags() -> set[str]:
 
 # The CPU flags of native bfloat16 arithmetic, which oneDNN uses for bfloat16 matrix products.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: with one of them set, oneDNN
-# emulates bfloat16 whatever the CPU can do.
-NO_BF16_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
-# Caps under which oneDNN has no bfloat16 kernels at all. TensorFlow still hands bfloat16 to oneDNN on a CPU
-# with AVX-512 (avx512f), so there a bfloat16 training aborts at its first convolution (measured 2026-12-06
-# on a Xeon with AMX: SSE41 to AVX2_VNNI_2 abort, AVX512_CORE emulates); without AVX-512, TensorFlow's own
-# kernels emulate it (the AVX2 EPYC below).
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE: with one of them set, oneDNN has no bfloat16
+# kernels at all. TensorFlow still hands bfloat16 to oneDNN on a CPU with AVX-512 (avx512f), so there a
+# bfloat16 training aborts at its first convolution (measured 2026-12-06 on a Xeon with AMX: SSE41 to
+# AVX2_VNNI_2 abort, AVX512_CORE emulates); without AVX-512, TensorFlow's own kernels emulate it (the AVX2
+# EPYC below).
 NO_BF16_KERNEL_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
+# The caps below AVX512_CORE_BF16: with one of them set, oneDNN emulates bfloat16 (or, above, cannot run
+# it) whatever the CPU can do.
+NO_BF16_ISAS = NO_BF16_KERNEL_ISAS | {"AVX512_CORE", "AVX512_CORE_VNNI"}
 # Measured on a 2-vCPU AVX2 EPYC (docs/measurements.md): the quickstart's 2 epochs took 307 s in
 # mixed_bfloat16 against 61 s in float32.
 EMULATED_BF16_SLOWDOWN = 5.0

@@ -179,7 +179,8 @@ def aspect_hint(folder: str | Path, height: int, width: int, sample: int = 200) 
     if not aspects:
         return None
     aspect = float(np.percentile(aspects, 90))
-    shapes = f"9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is {width / height:.1f}:1"
+    shapes = (f"9 in 10 of its captchas are up to {aspect:.1f}:1 and the input ({width}x{height}) is "
+              f"{width / height:.1f}:1")
     need = math.ceil(aspect * height / 8) * 8
     if need > 1.25 * width:
         return (f"{folder}: {shapes}, so fit to {height} px high they are squeezed to as little as "
