@@ -28,17 +28,13 @@ out=${OUT:-reports/external-aspect}
     python -m captcha_ocr.zoo --out data/zoo-aspect --count 1500 --seed 0 --styles kaptcha-16x9
 r_flags=(--set image.channels=3 --set train.epochs=24 --set train.learning_rate=0.001 --budget-min 60
          --set train.keep=last --set train.early_stopping_patience=0)
-for resize in fit_height stretch; do
-    name=$([ $resize = stretch ] && echo K169S || echo K169F)
-    python -m captcha_ocr.learning_curve --data data/zoo-aspect/kaptcha-16x9 --labels 500 --test 1000 \
-        --methods finetune --init-from runs/base_ctc2-lo "${r_flags[@]}" --set image.resize=$resize \
-        --out $out/$name/kaptcha-16x9
-done
-for resize in fit_height stretch; do
-    name=$([ $resize = stretch ] && echo K169S || echo K169F)
-    python -m captcha_ocr.learning_curve --data data/zoo-train/easy-captcha --labels 500 --test 1000 \
-        --methods finetune --init-from runs/base_ctc2-lo "${r_flags[@]}" --set image.resize=$resize \
-        --out $out/$name/easy-captcha
+for data in data/zoo-aspect/kaptcha-16x9 data/zoo-train/easy-captcha; do
+    for resize in fit_height stretch; do
+        name=$([ $resize = stretch ] && echo K169S || echo K169F)
+        python -m captcha_ocr.learning_curve --data $data --labels 500 --test 1000 \
+            --methods finetune --init-from runs/base_ctc2-lo "${r_flags[@]}" --set image.resize=$resize \
+            --out $out/$name/$(basename $data)
+    done
 done
 [ -f data/zoo-aspect-aside/claptcha-16x9/labels.csv ] ||
     python -m captcha_ocr.zoo --out data/zoo-aspect-aside --count 1500 --seed 1000 --styles claptcha-16x9
