@@ -116,6 +116,15 @@
 #      The rule, fixed before its runs (2026-12-06): finetune_external gets both keys at these values if RELU48G
 #      reads more than one point above RELU48T (58.2% and 94.6%) on both styles; kaptcha first (dropped: kaptcha
 #      59.1% against 58.2%, and the easy-captcha run was stopped)
+#   RELU48D RELU48T's student learning its teachers' probabilities instead of their reads as text
+#      (data.pseudo_soft=true, added 2026-12-06 with the key): the same three as one and the same kept captchas
+#      (confidence >= 0.9 on the captcha as it is), but in every batch the three read the augmented captcha
+#      again and the student learns their probabilities frame by frame (the KL divergence from them). A read
+#      as text teaches a wrong reading as surely as a right one; the probabilities also say how sure the three
+#      were and which look-alike they weighed, and follow each augmentation. The three read every such batch
+#      again, so an epoch costs more. The rule, fixed before its runs (2026-12-06): the student of
+#      `train --teachers` learns its teachers' probabilities if RELU48D reads more than one point above RELU48T
+#      (58.2% and 94.6%) on both styles; kaptcha first
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -251,4 +260,10 @@ for style in kaptcha easy-captcha; do
     rel RELU48G $style --unlabeled data/zoo-train15k/$style --set train.epochs=48 \
         --set data.pseudo_teacher=$out/RELU48-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
         --set augment.stretch=0.2 --set augment.shear=10
+done
+# RELU48D: RELU48T's student learning the three's probabilities (the rule above)
+for style in kaptcha easy-captcha; do
+    rel RELU48D $style --unlabeled data/zoo-train15k/$style --set train.epochs=48 \
+        --set data.pseudo_teacher=$out/RELU48-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
+        --set data.pseudo_soft=true
 done

@@ -169,3 +169,38 @@ def test_ctc_has_no_label_smoothing():
 
     with pytest.raises(UserError, match="label_smoothing does not apply"):
         load_config(None, ["loss.name=ctc", "loss.label_smoothing=0.1"])
+
+
+def test_soft_targets_cost_the_kl_divergence_from_the_teacher_and_labels_their_ctc_loss():
+    from captcha_ocr.model.losses import get_metrics, on_labels, with_soft_targets
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, (3, 4, 4)).astype(np.float32)  # 4 frames, classes 0-2 and the blank 3
+    teacher = rng.dirichlet(np.ones(4), (3, 4)).astype(np.float32)
+    teacher[1] = 0.0  # row 1 has a person's label; rows 0 and 2 the teacher's frames
+    # Row 2's reading is empty: as a label, the ctc kernel would refuse the whole batch
+    labels = np.array([[0, 1, 3], [2, 0, 2], [3, 3, 3]], np.float32)
+    targets = tf.constant(np.concatenate([labels, teacher.reshape(3, -1)], axis=1))
+    loss = with_soft_targets(get_loss("ctc"), 3)
+    assert loss.__name__ == "ctc_loss"
+    x = tf.constant(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        got = loss(targets, x)
+    grads = tape.gradient(got, x).numpy()  # of their sum
+    log_q = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    kl = (teacher * (np.log(np.maximum(teacher, 1e-30)) - log_q)).sum(axis=(1, 2))
+    np.testing.assert_allclose(got.numpy(), [kl[0], np_ctc_nll([2, 0, 2], logits[1], 3), kl[2]], rtol=1e-5)
+    assert np.isfinite(grads).all()
+    # the KL's gradient is the model's probabilities minus the teacher's, frame by frame
+    q = np.exp(log_q)
+    np.testing.assert_allclose(grads[0], q[0] - teacher[0], atol=1e-5)
+    # validation batches carry labels alone
+    np.testing.assert_allclose(loss(tf.constant(labels[1:2]), tf.constant(logits[1:2])).numpy(),
+                               [np_ctc_nll([2, 0, 2], logits[1], 3)], rtol=1e-5)
+    # the accuracies compare the labels in front, whatever follows them
+    _, whole = get_metrics("ctc")
+    wrapped = on_labels(whole, 3)
+    assert wrapped.__name__ == "captcha_acc"
+    np.testing.assert_array_equal(wrapped(targets, tf.constant(logits)).numpy(),
+                                  whole(tf.constant(labels), tf.constant(logits)).numpy())

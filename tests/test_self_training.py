@@ -165,3 +165,91 @@ def test_the_rounds_follow_the_epochs_the_run_plans():
     # so a run that learns of the plan after epoch 5 owes one round at once
     assert [rounds_due(12, 2, done) for done in (3, 5, 8)] == [0, 1, 2]
     assert rounds_due(3, 2, 1) == 1 and rounds_due(2, 2, 1) == 2  # short runs: at least one epoch first
+
+
+@pytest.fixture(scope="module")
+def ctc_teacher(generated_folder, workdir, tmp_path_factory) -> Path:
+    """A ctc run on the folder: a teacher whose frames a ctc student can learn (data.pseudo_soft)."""
+    run_dir = tmp_path_factory.mktemp("ctc-teacher") / "run"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
+               "--set", "train.epochs=1", "--set", "loss.name=ctc", cwd=workdir, check=True)
+    return run_dir
+
+
+def test_soft_targets_give_the_kept_reads_the_teachers_probabilities_of_the_augmented_batch(ctc_teacher,
+                                                                                           generated_folder):
+    import tensorflow as tf
+
+    from captcha_ocr.core.images import scale_pixels
+    from captcha_ocr.data.folder import load_unlabeled
+    from captcha_ocr.data.self_training import SOFT
+    from captcha_ocr.model.decode import decode
+    from captcha_ocr.training.rundir import load_run
+    from captcha_ocr.training.self_training import soft_targets
+
+    config = load_config(SMOKE, ["loss.name=ctc"])
+    charset = config.charset.build()
+    images = scale_pixels(load_unlabeled(generated_folder, config.image.shape)[0][:6])
+    teacher = load_run(ctc_teacher)[0]
+    logits = teacher.predict(images, verbose=0)
+    want_probs = np.exp(logits - logits.max(-1, keepdims=True))
+    want_probs /= want_probs.sum(-1, keepdims=True)
+    _, _, want_reads = decode(logits, charset, "ctc")
+    labels = np.array([[SOFT] * 4, [1, 2, 3, 4]] * 3, np.int32)  # kept reads and images a person labeled, in turn
+    teach = soft_targets(teacher, 4)
+    batch = tf.data.Dataset.from_tensors((images, labels)).map(teach)  # as training maps it
+    for got_images, targets in [teach(tf.constant(images), tf.constant(labels)), next(iter(batch))]:
+        targets = targets.numpy()
+        np.testing.assert_array_equal(got_images, images)
+        assert targets.shape == (6, 4 + int(np.prod(logits.shape[1:])))
+        probs = targets[:, 4:].reshape(logits.shape)
+        np.testing.assert_allclose(probs[0::2], want_probs[0::2], atol=1e-5)
+        assert not probs[1::2].any()  # a person's label: no teacher
+        np.testing.assert_array_equal(targets[0::2, :4], want_reads[0::2])
+        np.testing.assert_array_equal(targets[1::2, :4], labels[1::2])
+
+
+def test_a_soft_pool_marks_every_kept_read_for_the_teacher():
+    from captcha_ocr.data.self_training import SOFT
+
+    pool = PseudoPool(np.zeros((5, 2, 2, 1), np.uint8), 3, 0, soft=True)
+    pool.update([0, 3], [[0, 1, 2], [2, 2, 3]])
+    elements = pool._elements(np.zeros((0, 2, 2, 1), np.uint8), np.zeros((0, 3), np.int32), union=True)
+    assert {tuple(next(elements)[1]) for _ in range(20)} == {(SOFT,) * 3}
+
+
+def test_a_student_learns_its_teachers_probabilities_end_to_end(ctc_teacher, generated_folder, workdir, tmp_path):
+    run_dir = tmp_path / "student"
+    proc = run_module(
+        "train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
+        "--set", f"data.unlabeled_folder={generated_folder}", "--set", f"data.pseudo_teacher={ctc_teacher}",
+        "--set", "data.pseudo_rounds=0", "--set", "data.pseudo_soft=true", "--set", "data.pseudo_min_confidence=0.0",
+        "--set", "data.pseudo_share=auto", "--set", "loss.name=ctc", "--set", "train.epochs=2", cwd=workdir,
+        check=True)
+    assert "its probabilities learned on each augmented batch" in proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["pseudo_rounds"] == [{"epoch": 0, "kept": 24, "of": 24, "by": "teacher"}]
+    with open(run_dir / "history.csv") as fh:
+        header = fh.readline().strip().split(",")
+        losses = [float(dict(zip(header, line.strip().split(",")))["loss"]) for line in fh]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["data.pseudo_soft=true"], "data.pseudo_soft learns a teacher's probabilities all along"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={ctc}", "data.pseudo_soft=true"],
+     "data.pseudo_rounds=0"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={ctc}", "data.pseudo_rounds=0", "data.pseudo_soft=true",
+      "loss.name=softmax"], "loss.name is softmax"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={softmax}", "data.pseudo_rounds=0",
+      "data.pseudo_soft=true", "loss.name=ctc"], "must be a ctc model of the same model.width_pools"),
+    (["data.unlabeled_folder={folder}", "data.pseudo_teacher={ctc}", "data.pseudo_rounds=0",
+      "data.pseudo_soft=true", "loss.name=ctc", "model.width_pools=1"], "must be a ctc model of the same"),
+])
+def test_a_soft_student_without_a_ctc_teacher_all_along_is_refused(teacher, ctc_teacher, generated_folder, workdir,
+                                                                   tmp_path, sets, message):
+    sets = [s.format(softmax=teacher, ctc=ctc_teacher, folder=generated_folder) for s in sets]
+    proc = run_module("train", "--config", SMOKE, "--run-dir", tmp_path / "r", *FOLDER_RUN,
+                      "--set", f"data.folder={generated_folder}", *(a for s in sets for a in ("--set", s)), cwd=workdir)
+    assert_user_error(proc, message)
+    assert not (tmp_path / "r").exists()

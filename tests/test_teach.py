@@ -82,3 +82,17 @@ def test_check_teachers_refuses_fewer_than_two_for_library_callers_too():
     check_teachers(config, 2)
     with pytest.raises(UserError, match="--teachers 1: the student learns from two or more teachers"):
         check_teachers(config, 1)
+
+
+def test_the_teachers_learn_from_labels_and_only_the_student_from_their_probabilities():
+    from pathlib import Path
+
+    from captcha_ocr.training.teach import student_config, teacher_configs
+
+    config = load_config(SMOKE, ["loss.name=ctc", "data.source=folder", "data.folder=f", "data.unlabeled_folder=u",
+                                 "data.pseudo_soft=true"])
+    teachers = teacher_configs(config, 3)
+    assert [(t.train.seed, t.data.pseudo_soft) for t in teachers] == [(0, False), (1, False), (2, False)]
+    student = student_config(config, Path("t/ensemble.keras"))
+    assert (student.data.pseudo_soft, student.data.pseudo_rounds, student.data.pseudo_teacher) == (
+        True, 0, "t/ensemble.keras")

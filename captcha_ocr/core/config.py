@@ -116,6 +116,7 @@ class DataConfig(_Section):
     pseudo_teacher: Optional[str] = None  # a model whose reads start self-training: captcha_ocr/data/self_training.py
     pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
     pseudo_share: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)]] = 0.5  # auto: captcha_ocr/data/self_training.py
+    pseudo_soft: bool = False  # kept reads teach the teacher's frame probabilities on each augmented batch (ctc)
     workers: int = Field(0, ge=0)
     service: Optional[str] = None  # grpc://HOST:PORT of a tf.data service dispatcher (captcha_ocr.data_service)
     cache_dir: str = "data/cache"
@@ -387,9 +388,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """
     data = read_yaml(config_path(path)) if path else {}
     set_data = parse_overrides(overrides)
-    source = str(path) if path else "config"
-    if set_data:
-        source += " with --set"
+    source = (str(path) if path else "config") + (" with --set" if set_data else "")
     return config_from_dict(_merge(data, set_data), source)
 
 

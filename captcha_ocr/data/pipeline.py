@@ -345,7 +345,7 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
         if problems:
             log.warning(f"{d.unlabeled_folder}: {len(problems)} unreadable images skipped "
                         f"({'; '.join(f'{Path(p).name}: {why}' for p, why in problems[:3])})")
-        pool = PseudoPool(unlabeled, config.charset.max_length, seed)
+        pool = PseudoPool(unlabeled, config.charset.max_length, seed, soft=d.pseudo_soft)
         if d.pseudo_share == "auto":  # every labeled image and every kept read equally likely
             first = lambda _: pool.dataset(train_x, train_y, union=True)  # noqa: E731
             share = "each batch drawn from the labeled images and the kept reads alike"
@@ -354,6 +354,7 @@ def _folder_datasets(config: Config, seed: int, initial_epoch: int) -> Datasets:
                                     seed + 1, at)
             share = f"{d.pseudo_share:.0%} of each batch"
         teacher = f", the first reads by {d.pseudo_teacher}" if d.pseudo_teacher else ""
+        teacher += ", its probabilities learned on each augmented batch" if d.pseudo_soft else ""
         notes.append(f"self-training on {len(unlabeled)} unlabeled images of {d.unlabeled_folder} "
                      f"({d.pseudo_rounds} rounds{teacher}, confidence >= {d.pseudo_min_confidence:g}, {share})")
     elements = first(start)

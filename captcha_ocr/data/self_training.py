@@ -20,6 +20,14 @@ before the first stage, so its confident reads train from the first epoch;
 the rounds after that are the model's own. `pseudo_rounds: 0` keeps the
 teacher's reads all along (a student learning from its teacher).
 
+With `data.pseudo_soft` (ctc, a teacher's reads all along) a kept read does not
+train as the text the teacher read on the unaugmented captcha: in every batch
+the teacher reads the augmented captcha again, and the model learns its
+probabilities frame by frame (the KL divergence from them, summed over the
+frames), the uncertainty between look-alikes included. The pool marks such
+images with a label of -1 (`SOFT`); `captcha_ocr.training.self_training.soft_targets`
+gives them the teacher's probabilities after augmentation.
+
 A read whose decoded text does not encode back to the same classes (a pad in
 the middle) is not used. Each round logs how many images it kept, and
 history.csv gets a `pseudo_labels` column with the size of the set in use.
@@ -33,13 +41,20 @@ import numpy as np
 import tensorflow as tf
 
 
-class PseudoPool:
-    """The unlabeled images and the pseudo-labels currently in use, read by the training pipeline."""
+SOFT = -1  # the label of a kept read that learns the teacher's probabilities (data.pseudo_soft)
 
-    def __init__(self, images: np.ndarray, max_length: int, seed: int):
+
+class PseudoPool:
+    """The unlabeled images and the pseudo-labels currently in use, read by the training pipeline.
+
+    With `soft`, the images kept are labeled `SOFT` whatever was read: their targets come later, per batch.
+    """
+
+    def __init__(self, images: np.ndarray, max_length: int, seed: int, soft: bool = False):
         self.images = images
         self.max_length = max_length
         self.seed = seed
+        self.soft = soft
         self._lock = threading.Lock()
         self._selected = np.empty(0, np.int64)
         self._labels = np.empty((0, max_length), np.int32)
@@ -49,8 +64,9 @@ class PseudoPool:
 
     def update(self, selected: np.ndarray, labels: np.ndarray) -> None:
         """Use these images (indices into `images`) with these labels from now on."""
+        labels = np.asarray(labels, np.int32)
         with self._lock:
-            self._selected, self._labels = np.asarray(selected, np.int64), np.asarray(labels, np.int32)
+            self._selected, self._labels = np.asarray(selected, np.int64), np.full_like(labels, SOFT) if self.soft else labels
 
     def _elements(self, fallback_images: np.ndarray, fallback_labels: np.ndarray, union: bool):
         # Before the first round, and in a round that kept nothing, it stands in with labeled images.

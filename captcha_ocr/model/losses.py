@@ -113,6 +113,44 @@ def ctc_greedy(logits, max_length: int):
     return chars, tf.where(empty[:, None] & first_position[None, :], all_blank, probs)
 
 
+def with_soft_targets(loss_fn, max_length: int):
+    """`loss_fn` for training batches whose kept reads learn a teacher's probabilities (`data.pseudo_soft`).
+
+    Their targets are float32 (batch, max_length + frames * classes): each row's label classes, then the
+    teacher's probabilities frame by frame, all zero for a captcha labeled by a person
+    (`captcha_ocr.training.self_training.soft_targets` makes them). A row with probabilities costs the KL
+    divergence of the model's frames from the teacher's, summed over the frames; a row without them
+    `loss_fn` of its label. Targets of max_length columns (validation) are labels alone.
+    """
+
+    def loss(targets, logits):
+        if targets.shape[-1] == max_length:
+            return loss_fn(targets, logits)
+        teacher = tf.reshape(targets[:, max_length:], tf.shape(logits))
+        soft = tf.reduce_sum(teacher, axis=[1, 2]) > 0.0
+        # A soft row's ctc loss is left out, so its label need only be one that ctc takes: one character, not
+        # the teacher's reading, which may be empty (the ctc kernel refuses the batch) or not fit the frames.
+        blank = tf.cast(tf.shape(logits)[-1] - 1, targets.dtype)
+        one = tf.concat([tf.zeros_like(targets[:, :1]), tf.fill(tf.shape(targets[:, 1:max_length]), blank)], 1)
+        hard = loss_fn(tf.where(soft[:, None], one, targets[:, :max_length]), logits)
+        log_model = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        kl = tf.reduce_sum(tf.math.xlogy(teacher, teacher) - teacher * log_model, axis=[1, 2])
+        return tf.where(soft, kl, hard)
+
+    loss.__name__ = loss_fn.__name__
+    return loss
+
+
+def on_labels(metric, max_length: int):
+    """`metric` of the label classes alone, for targets that carry a teacher's probabilities after them."""
+
+    def wrapped(targets, logits):
+        return metric(targets[:, :max_length], logits)
+
+    wrapped.__name__ = metric.__name__
+    return wrapped
+
+
 # One function per name of `captcha_ocr.core.choices.LOSSES` (a test checks that they agree).
 LOSS_FUNCTIONS = {"sigmoid": sigmoid_xent, "softmax": softmax_xent, "sparse_softmax": sparse_softmax_xent,
                   "ctc": ctc_nll}

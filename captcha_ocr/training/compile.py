@@ -38,11 +38,15 @@ def with_chosen_precision(config: Config, log=logger.info) -> Config:
 
 def compile_model(model, config: Config, steps_per_epoch: int) -> None:
     """Compile with the configured loss, optimizer and the two accuracies."""
-    from captcha_ocr.model.losses import get_loss, get_metrics
+    from captcha_ocr.model.losses import get_loss, get_metrics, on_labels, with_soft_targets
 
+    loss, metrics = get_loss(config.loss.name, config.loss.label_smoothing), get_metrics(config.loss.name)
+    if config.data.pseudo_soft:  # targets carry the teacher's probabilities after the labels
+        length = config.charset.max_length
+        loss, metrics = with_soft_targets(loss, length), [on_labels(m, length) for m in metrics]
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
-        loss=get_loss(config.loss.name, config.loss.label_smoothing),
-        metrics=get_metrics(config.loss.name),
+        loss=loss,
+        metrics=metrics,
         jit_compile=config.train.jit_compile,
     )

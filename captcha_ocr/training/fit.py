@@ -188,7 +188,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     from captcha_ocr.model.ensemble import ensemble_members, ensemble_views
     from captcha_ocr.training.budget import FitToBudget, planned_epochs, restore_plan
     from captcha_ocr.training.resume import finished_before, restore
-    from captcha_ocr.training.self_training import labeler, load_teacher
+    from captcha_ocr.training.self_training import labeler, load_teacher, soft_targets
 
     keras.utils.set_random_seed(config.train.seed)
     initial_epoch = rundir.backup_epoch(run_dir) if status == "resume" else 0
@@ -206,6 +206,8 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
                             "does not fine-tune; give one of the models it was made from")
     teacher = load_teacher(config)  # before the data too
     data = build_datasets(config, initial_epoch=initial_epoch)
+    if config.data.pseudo_soft:  # the teacher reads each augmented batch as it comes
+        data.train = data.train.map(soft_targets(teacher, config.charset.max_length)).prefetch(2)
     if data.val is None and config.train.early_stopping_patience:
         raise UserError("train.early_stopping_patience stops on validation, and data.split gives the val split "
                         "nothing; set train.early_stopping_patience=0 or give the val split a fraction")

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 
 from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.self_training import PseudoPool
@@ -47,7 +48,8 @@ def load_teacher(config):
 
     Raises:
         UserError: a teacher without an unlabeled folder, no teacher with `pseudo_rounds` 0, nothing loadable
-            at the path, or a model that reads another charset or input than the run's.
+            at the path, or a model that reads another charset or input than the run's; `pseudo_soft` without
+            a ctc teacher of the run's frames kept all along.
     """
     from captcha_ocr.core.spec import ModelSpec
     from captcha_ocr.model.layers import model_spec
@@ -60,6 +62,13 @@ def load_teacher(config):
     if d.unlabeled_folder and not d.pseudo_rounds and not d.pseudo_teacher:
         raise UserError("data.pseudo_rounds is 0, so only a data.pseudo_teacher's reads would be used, and none is "
                         "set; give a teacher model or at least one round")
+    if d.pseudo_soft and not (d.pseudo_teacher and d.unlabeled_folder and not d.pseudo_rounds):
+        raise UserError("data.pseudo_soft learns a teacher's probabilities all along: set data.pseudo_teacher, "
+                        "data.unlabeled_folder and data.pseudo_rounds=0 (train --teachers N sets them for its "
+                        "student), or remove data.pseudo_soft")
+    if d.pseudo_soft and not is_frame_loss(config.loss.name):
+        raise UserError(f"data.pseudo_soft learns a ctc teacher's frames, and loss.name is {config.loss.name}; "
+                        "set loss.name=ctc or remove data.pseudo_soft")
     if not (d.pseudo_teacher and d.unlabeled_folder):
         return None
     teacher = load_run(d.pseudo_teacher)[0]
@@ -69,7 +78,41 @@ def load_teacher(config):
     if field:
         raise UserError(f"data.pseudo_teacher {d.pseudo_teacher} has {field} {getattr(have, field)!r} and this run "
                         f"{getattr(want, field)!r}; a teacher must read the run's charset from the same input")
+    if d.pseudo_soft:
+        from captcha_ocr.model.build import frames
+
+        shape = (frames(config), config.charset.build().num_classes)
+        if not is_frame_loss(have.loss) or tuple(teacher.output_shape[1:]) != shape:
+            raise UserError(f"data.pseudo_teacher {d.pseudo_teacher} emits {tuple(teacher.output_shape[1:])} "
+                            f"({have.loss}) and this run {shape} (frames, classes); data.pseudo_soft learns the "
+                            "teacher frame by frame, so it must be a ctc model of the same model.width_pools")
     return teacher
+
+
+def soft_targets(teacher, max_length: int):
+    """The tf.data map that gives the kept reads of an augmented training batch their teacher's probabilities.
+
+    Labels of `captcha_ocr.data.self_training.SOFT` mark those images. The map returns (images, targets):
+    float32 (batch, max_length + frames * classes), a row's label classes (for a kept read, the teacher's
+    reading of this augmented image, which the accuracy metrics compare against) followed by the teacher's
+    probabilities, frame by frame, or zeros for a captcha labeled by a person
+    (`captcha_ocr.model.losses.with_soft_targets` reads them).
+    """
+    import tensorflow as tf
+
+    from captcha_ocr.data.self_training import SOFT
+    from captcha_ocr.model.losses import ctc_greedy
+
+    size = int(np.prod(teacher.output_shape[1:]))
+
+    def teach(images, labels):
+        logits = tf.cast(teacher(images, training=False), tf.float32)
+        soft = labels[:, 0] == SOFT
+        read = tf.where(soft[:, None], ctc_greedy(logits, max_length)[0], labels)
+        probabilities = tf.where(soft[:, None, None], tf.nn.softmax(logits), 0.0)
+        return images, tf.concat([tf.cast(read, tf.float32), tf.reshape(probabilities, [-1, size])], axis=1)
+
+    return teach
 
 
 def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,

@@ -48,8 +48,11 @@ def check_teachers(config: Config, teachers: int) -> None:
 
 
 def teacher_configs(config: Config, teachers: int) -> list[Config]:
-    """The teachers' configs: `config` with `train.seed`, `train.seed + 1`, ..."""
-    return [config.model_copy(update={"train": config.train.model_copy(update={"seed": config.train.seed + i})})
+    """The teachers' configs: `config` with `train.seed`, `train.seed + 1`, ..., and without `data.pseudo_soft`
+    (the student's way of learning from them: they have no teacher)."""
+    data = config.data.model_copy(update={"pseudo_soft": False})
+    return [config.model_copy(update={"data": data,
+                                      "train": config.train.model_copy(update={"seed": config.train.seed + i})})
             for i in range(teachers)]
 
 
