@@ -66,13 +66,17 @@ def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_fold
 FOLDER_RUN = ("--set", "data.source=folder", "--set", "data.split=[0.5, 0.25, 0.25]", "--set", "train.batch_size=4")
 
 
+def _one_epoch_run(folder, workdir, parent: Path, loss: str) -> Path:
+    run_dir = parent / "run"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={folder}",
+               "--set", "train.epochs=1", "--set", f"loss.name={loss}", cwd=workdir, check=True)
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def teacher(generated_folder, workdir, tmp_path_factory) -> Path:
     """A run trained with another loss (softmax) on the folder: it reads the smoke charset from the same input."""
-    run_dir = tmp_path_factory.mktemp("teacher") / "run"
-    run_module("train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
-               "--set", "train.epochs=1", "--set", "loss.name=softmax", cwd=workdir, check=True)
-    return run_dir
+    return _one_epoch_run(generated_folder, workdir, tmp_path_factory.mktemp("teacher"), "softmax")
 
 
 @pytest.mark.parametrize("rounds", [0, 1])
@@ -170,10 +174,7 @@ def test_the_rounds_follow_the_epochs_the_run_plans():
 @pytest.fixture(scope="module")
 def ctc_teacher(generated_folder, workdir, tmp_path_factory) -> Path:
     """A ctc run on the folder: a teacher whose frames a ctc student can learn (data.pseudo_soft)."""
-    run_dir = tmp_path_factory.mktemp("ctc-teacher") / "run"
-    run_module("train", "--config", SMOKE, "--run-dir", run_dir, *FOLDER_RUN, "--set", f"data.folder={generated_folder}",
-               "--set", "train.epochs=1", "--set", "loss.name=ctc", cwd=workdir, check=True)
-    return run_dir
+    return _one_epoch_run(generated_folder, workdir, tmp_path_factory.mktemp("ctc-teacher"), "ctc")
 
 
 def test_soft_targets_give_the_kept_reads_the_teachers_probabilities_of_the_augmented_batch(ctc_teacher,
