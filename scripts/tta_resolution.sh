@@ -9,9 +9,13 @@
 # The rule, fixed before the run (2026-12-06): the README's 36-character command reads at 160 x 60 if this
 # run's final model reads more than the best of the three 128 x 48 runs (98.45%, 2026-12-05; the others 97.95%
 # and 98.00%); the goal (98.5%) counts as met only at >= 98.5%. One run; nothing else on the cores.
-#   bash scripts/tta_resolution.sh
+# Result: 98.45%, equal to that best and not above it, so 128 x 48 stays. A second run of the same command
+# (-2, added after the first) is reported beside it to show how far one run moves; nothing is chosen by it.
+#   bash scripts/tta_resolution.sh      (a run whose summary.json exists is not run again)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python scripts/time_to_accuracy.py --config configs/benchmark_ctc.yaml --budget-min 30 --target 0.985 \
-    --set charset.chars=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --set image.width=160 --set image.height=60 \
-    --out reports/tta-benchmark-ctc36-160x60
+for out in reports/tta-benchmark-ctc36-160x60 reports/tta-benchmark-ctc36-160x60-2; do
+    [ -f $out/summary.json ] || python scripts/time_to_accuracy.py --config configs/benchmark_ctc.yaml \
+        --budget-min 30 --target 0.985 --set charset.chars=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ \
+        --set image.width=160 --set image.height=60 --out $out
+done
