@@ -66,6 +66,12 @@ class PrecisionChoice(NamedTuple):
     warning: bool = False
 
 
+def _flags_and_cap(flags: set[str] | None, isa_cap: str | None) -> tuple[set[str], str]:
+    """`flags` and `isa_cap`, each defaulting to this machine's: its CPU flags, the environment's ONEDNN_MAX_CPU_ISA."""
+    return (cpu_flags() if flags is None else flags,
+            os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap)
+
+
 def bfloat16_aborts(flags: set[str] | None = None, isa_cap: str | None = None) -> bool:
     """Whether bfloat16 arithmetic cannot run here at all: oneDNN capped below its bfloat16 kernels
     (`NO_BF16_KERNEL_ISAS`) on a CPU where TensorFlow sends bfloat16 to oneDNN (avx512f).
@@ -74,8 +80,7 @@ def bfloat16_aborts(flags: set[str] | None = None, isa_cap: str | None = None) -
         flags: the CPU flags (default: this CPU's).
         isa_cap: oneDNN's ISA cap (default: the environment's ONEDNN_MAX_CPU_ISA).
     """
-    flags = cpu_flags() if flags is None else flags
-    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap
+    flags, isa_cap = _flags_and_cap(flags, isa_cap)
     return isa_cap.upper() in NO_BF16_KERNEL_ISAS and "avx512f" in flags
 
 
@@ -99,9 +104,9 @@ def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str
     Raises:
         UserError: an explicit mixed_bfloat16 where it cannot run (`bfloat16_aborts`).
     """
-    flags = cpu_flags() if flags is None else flags
-    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "") if isa_cap is None else isa_cap
-    if requested == "mixed_bfloat16" and not gpu_capabilities and bfloat16_aborts(flags, isa_cap):
+    flags, isa_cap = _flags_and_cap(flags, isa_cap)
+    aborts = bfloat16_aborts(flags, isa_cap)
+    if requested == "mixed_bfloat16" and not gpu_capabilities and aborts:
         raise UserError(f"train.precision: mixed_bfloat16 cannot run with ONEDNN_MAX_CPU_ISA={isa_cap} on this CPU: "
                         "TensorFlow hands bfloat16 to oneDNN (the CPU has AVX-512) and oneDNN capped there has no "
                         "bfloat16 kernels; set train.precision: auto or float32, or cap at AVX512_CORE or above")
@@ -121,7 +126,7 @@ def choose_precision(requested: str, flags: set[str] | None = None, isa_cap: str
             why = f"the CPU has no {'/'.join(BF16_CPU_FLAGS)}"
     if requested == "auto":
         chosen = "mixed_bfloat16" if native else "float32"
-        slow = "" if native else (" (bfloat16 cannot run under that cap here)" if bfloat16_aborts(flags, isa_cap)
+        slow = "" if native else (" (bfloat16 cannot run under that cap here)" if aborts
                                   else f" (bfloat16 would be emulated, {EMULATED_BF16_SLOWDOWN:g}x slower)")
         return PrecisionChoice(chosen, f"train.precision: auto chose {chosen}: {why}{slow}")
     if requested == "mixed_bfloat16" and not native:
