@@ -4,7 +4,8 @@
         --out reports/tta-benchmark
 
 Trains with `captcha_ocr.training.fit.train` into `<out>/run` and, after every
-epoch, reads the fixed test set with the model as it is at that moment. The
+epoch, reads the fixed test set with the model as it is at that moment (with
+`train.ema`, the moving average of its weights, as the run keeps it). The
 clock starts before the training data is built, so data generation counts:
 by default the synthetic sets are rendered into a fresh cache (`<out>/cache`,
 deleted at the end) rather than read from `data.cache_dir`; `--reuse-cache`
@@ -57,6 +58,7 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
 
     from captcha_ocr.data.pipeline import test_set
     from captcha_ocr.model.scoring import evaluate_arrays
+    from captcha_ocr.training.averaging import averaged_weights
 
     class TimeToAccuracy(keras.callbacks.Callback):
         def __init__(self):
@@ -76,7 +78,8 @@ def make_callback(config: Config, start: float, budget_s: float, curve_csv: Path
             if self.test_images is None:
                 # Read from the cache build_datasets has just written: measurement, off the clock.
                 self.test_images, self.test_labels = test_set(config)
-            report = evaluate_arrays(self.model, self.test_images, self.test_labels, batch_size=256)
+            with averaged_weights(self.model):  # train.ema: the model as the run keeps it
+                report = evaluate_arrays(self.model, self.test_images, self.test_labels, batch_size=256)
             self.paused_s += time.perf_counter() - paused_at
             point = {"epoch": epoch, "wall_s": round(wall, 2), "images": images,
                      "test_captcha_acc": report["captcha_acc"], "test_char_acc": report["char_acc"],

@@ -174,6 +174,7 @@ class TrainConfig(_Section):
     schedule: Literal["constant", "cosine", "onecycle"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
+    ema: float = Field(0.0, ge=0, lt=1)  # momentum of the weights' moving average (training.averaging); 0: none
     early_stopping_patience: int = Field(0, ge=0)
     keep: Literal["best", "last"] = "best"  # the model a run keeps: its best epoch on validation, or its last
     time_budget_min: float = Field(0.0, ge=0)

@@ -17,11 +17,12 @@ def make_optimizer(config: Config, steps_per_epoch: int):
     lr = make_schedule(t.schedule, t.learning_rate, total, int(round(t.warmup_epochs * steps_per_epoch)))
     if t.time_budget_fit and not isinstance(lr, float):
         lr = FittedSchedule(lr, total)  # training.budget plans how fast it is walked
+    average = {"use_ema": True, "ema_momentum": t.ema} if t.ema else {}  # training.averaging
     if t.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
+        return keras.optimizers.Adam(lr, **average)
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
-    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, **average)
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, **average)
 
 
 def with_chosen_precision(config: Config, log=logger.info) -> Config:

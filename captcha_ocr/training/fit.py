@@ -92,7 +92,10 @@ def _callbacks(run_dir: Path, config: Config, rows: list[dict], val_size: int, e
                 logger.info(f"time budget of {config.train.time_budget_min:g} min reached after epoch {epoch + 1}")
                 self.model.stop_training = True
 
+    from captcha_ocr.training.averaging import validate_averaged
+
     cbs = [
+        *([validate_averaged()] if config.train.ema else []),
         ReseedEachEpoch(config.train.seed),
         Clock(),
         *extra_first,  # before the recorder, which records what they add to the logs

@@ -35,6 +35,7 @@ import keras
 from captcha_ocr.core.atomic import write_atomic, write_text_atomic
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.training import rundir
+from captcha_ocr.training.averaging import averaged_weights
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -59,11 +60,12 @@ class RunRecorder(keras.callbacks.Callback):
         # Keras counts epochs from 0; the record counts them from 1, as its log and metrics.json do.
         self.rows = [r for r in self.rows if int(r["epoch"]) <= epoch] + [{"epoch": epoch + 1, **logs}]
         rundir.write_history(self.run_dir, self.rows)
-        write_atomic(self.run_dir / rundir.LAST, self.model.save)
-        score = self.score(logs)
-        if self.best is None or score > self.best:
-            self.best = score
-            write_atomic(self.run_dir / rundir.MODEL, self.model.save)
+        with averaged_weights(self.model):  # train.ema: the models keep the weights' average, the backup the weights
+            write_atomic(self.run_dir / rundir.LAST, self.model.save)
+            score = self.score(logs)
+            if self.best is None or score > self.best:
+                self.best = score
+                write_atomic(self.run_dir / rundir.MODEL, self.model.save)
         self._backup(epoch + 1)
 
     def _backup(self, epochs: int) -> None:

@@ -16,6 +16,7 @@ from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.self_training import PseudoPool
 from captcha_ocr.model.decode import decode
+from captcha_ocr.training.averaging import averaged_weights
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float
 
         def _relabel(self, epoch: int, by_teacher: bool = False) -> None:
             reader = teacher if by_teacher else self.model
-            logits = reader.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
+            with averaged_weights(self.model):  # train.ema: the model reads as it is kept (a teacher: unaffected)
+                logits = reader.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
             # Decoded as the teacher was trained: a softmax or sigmoid teacher may teach a ctc run, say
             selected, labels = confident_reads(logits, charset, model_spec(teacher).loss if by_teacher else loss,
                                                min_confidence)
