@@ -109,3 +109,12 @@ def test_an_average_momentum_of_one_or_more_is_refused(workdir):
     proc = run_module("train", "--config", SMOKE, "--run-dir", workdir / "runs" / "ema-bad", "--set", "train.ema=1",
                       cwd=workdir)
     assert_user_error(proc, "train.ema")
+
+
+def test_a_run_is_not_resumed_with_the_average_turned_on_or_off(workdir):
+    # The backup holds the optimizer's state, averages included or not: it would not load.
+    run_dir = workdir / "runs" / "ema-toggled"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.epochs=1", cwd=workdir, check=True)
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "train.epochs=1", "--set",
+                      "train.ema=0.99", cwd=workdir)
+    assert_user_error(proc, "holds a run with a different train config (train.ema: 0.0 -> 0.99)", "--restart")

@@ -42,6 +42,8 @@ RUN_FILES = (CONFIG, MODEL, LAST, HISTORY, METRICS, EVALUATION)
 
 # Sections whose change makes an existing run's weights meaningless for the new config.
 MODEL_SECTIONS = ("charset", "image", "model", "loss")
+# Train keys that shape the optimizer's state, which the resume backup holds: changed, it could not be loaded.
+STATE_KEYS = ("train.optimizer", "train.ema")
 
 # Models shipped inside the package, by the short name that `--model` and `--init-from` take
 # (a file or folder of that name in the working directory wins).
@@ -84,7 +86,7 @@ def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str
     """Check a run directory (emptying it for `restart`); returns 'new', 'resume' or 'finished'.
 
     Raises:
-        UserError: the directory holds a run whose model-defining config differs,
+        UserError: the directory holds a run whose model-defining config (or optimizer) differs,
             or a finished run whose config differs at all.
     """
     if restart and run_dir.exists():
@@ -96,6 +98,7 @@ def prepare_run_dir(run_dir: Path, config: Config, restart: bool = False) -> str
     if old is None:
         return "new"
     changes = changed_keys(old, config, MODEL_SECTIONS)
+    changes.update((k, v) for k, v in changed_keys(old, config, ("train",)).items() if k in STATE_KEYS)
     if changes:
         raise UserError(f"{run_dir} holds a run with a different {_describe(changes)}; "
                         "pass --run-dir for a new run, or --restart to discard the old one")
