@@ -316,3 +316,24 @@ def test_extra_fonts_links_fonts_with_their_own_lower_case_only(tmp_path):
     assert "1 of 3 fonts linked" in proc.stdout
     proc = run_script("extra_fonts.py", "--out", tmp_path / "extra", tmp_path / "nope", cwd=tmp_path)
     assert proc.returncode == 2 and "no such font folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- length-held ctc decoding
+
+@pytest.mark.parametrize("seed", range(16))
+def test_length_decode_finds_the_most_probable_path_of_an_allowed_length_as_a_search_of_all_paths_does(seed):
+    import itertools
+
+    import numpy as np
+
+    script = _load_script("length_decode")
+    rng = np.random.default_rng(seed)
+    frames, classes = 6, 4  # 3 characters and the blank (the last class): 4**6 paths
+    blank = classes - 1
+    log_p = np.log(rng.dirichlet(np.full(classes, 0.3), size=frames))
+    low, high = [(1, 2), (3, 3), (2, 4), (4, 5)][seed % 4]
+    allowed = [sum(log_p[t, c] for t, c in enumerate(path)) for path in itertools.product(range(classes), repeat=frames)
+               if low <= len(script.collapse(path, blank)) <= high]
+    path = script.best_path_of_length(log_p, low, high)
+    assert len(path) == frames and low <= len(script.collapse(path, blank)) <= high
+    np.testing.assert_allclose(sum(log_p[t, c] for t, c in enumerate(path)), max(allowed))
