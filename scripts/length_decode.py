@@ -2,7 +2,8 @@
 
     python scripts/length_decode.py RUN FOLDER [RUN FOLDER ...]
 
-RUN is a finished ctc run (or its model.keras); FOLDER a labeled folder at its input. Greedy decoding (what
+RUN is a finished ctc run (or its model.keras); FOLDER a labeled folder, or `test` for the run's own test set
+(a synthetic one is drawn again from its config, into its `data.cache_dir`). Greedy decoding (what
 predict, evaluate and the service do) takes each frame's best class, and so reads three characters where a
 character was hidden: 76 of RELU48T's 418 misread kaptcha captchas, all 4 characters long, were read with 3
 (2026-12-06). This script also takes, for each captcha whose greedy read has a length outside the charset's
@@ -19,6 +20,7 @@ import numpy as np
 
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.folder import load_folder
+from captcha_ocr.data.pipeline import test_set
 from captcha_ocr.model.decode import decode, probabilities
 from captcha_ocr.model.layers import model_spec
 from captcha_ocr.training.rundir import load_run
@@ -74,15 +76,21 @@ def main() -> None:
     if len(args.pairs) % 2:
         p.error("give RUN FOLDER pairs")
     for run, folder in zip(args.pairs[::2], args.pairs[1::2]):
-        model, _, _ = load_run(run)
+        model, _, config = load_run(run)
         spec = model_spec(model)
         if spec.loss != "ctc":
             p.error(f"{run} is a {spec.loss} model; only ctc reads have a free length")
         cs = spec.charset
-        data = load_folder(folder, cs, spec.input_shape, workers=1, resize=spec.resize)
-        logits = model.predict(scale_pixels(data.images), batch_size=256, verbose=0)
-        texts = decode(logits, cs, "ctc")[0]
-        truth = cs.decode_batch(data.labels)
+        if folder == "test":
+            if config is None:
+                p.error(f"{run} has no config.yaml to draw its test set from; give a run directory")
+            images, labels = test_set(config)
+        else:
+            data = load_folder(folder, cs, spec.input_shape, workers=1, resize=spec.resize)
+            images, labels = data.images, data.labels
+        logits = model.predict(scale_pixels(images), batch_size=256, verbose=0)
+        texts, _, classes = decode(logits, cs, "ctc")
+        truth = cs.decode_batch(labels)
         log_p = np.log(np.maximum(probabilities(logits, "ctc"), 1e-30))
         fixed = list(texts)
         outside = [i for i, t in enumerate(texts) if not cs.min_length <= len(t) <= cs.max_length]
@@ -92,7 +100,8 @@ def main() -> None:
         greedy = np.mean([a == b for a, b in zip(truth, texts)])
         held = np.mean([a == b for a, b in zip(truth, fixed)])
         print(f"{run} on {folder}: {len(texts)} captchas, lengths {cs.min_length}-{cs.max_length}; "
-              f"{len(outside)} greedy reads of another length; whole-captcha greedy {greedy:.2%}, "
+              f"{len(outside)} greedy reads of another length; per-character greedy {np.mean(classes == labels):.2%}; "
+              f"whole-captcha greedy {greedy:.2%}, "
               f"lengths held {held:.2%} ({held - greedy:+.2%})")
 
 

@@ -337,3 +337,29 @@ def test_length_decode_finds_the_most_probable_path_of_an_allowed_length_as_a_se
     path = script.best_path_of_length(log_p, low, high)
     assert len(path) == frames and low <= len(script.collapse(path, blank)) <= high
     np.testing.assert_allclose(sum(log_p[t, c] for t, c in enumerate(path)), max(allowed))
+
+
+def test_length_decode_reads_a_runs_own_test_set_greedily_as_evaluate_does_and_refuses_a_per_position_run(tmp_path):
+    import json
+
+    from conftest import run_module
+
+    ctc, sigmoid = tmp_path / "runs" / "ctc", tmp_path / "runs" / "sigmoid"
+    for run_dir, loss in ((ctc, "ctc"), (sigmoid, "sigmoid")):
+        # digits and 8 epochs: enough for the smoke model to read some characters right
+        run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", f"loss.name={loss}", "--set",
+                   "charset.chars=0123456789", "--set", "train.epochs=8", "--set", "train.learning_rate=0.003",
+                   cwd=tmp_path, check=True)
+    proc = run_script("length_decode.py", ctc, "test", cwd=tmp_path)
+    _ok(proc)
+    line = next(x for x in proc.stdout.splitlines() if " on test: " in x)
+    greedy = float(line.split("whole-captcha greedy ")[1].split("%")[0]) / 100
+    held = float(line.split("lengths held ")[1].split("%")[0]) / 100
+    test = json.loads((ctc / "metrics.json").read_text())["test"]
+    assert f"{test['count']} captchas, lengths 4-4" in line
+    assert greedy == pytest.approx(test["captcha_acc"], abs=5e-5)
+    per_char = float(line.split("per-character greedy ")[1].split("%")[0]) / 100
+    assert per_char == pytest.approx(test["char_acc"], abs=5e-5) and per_char > 0.02, "the same reads as evaluate's"
+    assert held >= greedy
+    proc = run_script("length_decode.py", sigmoid, "test", cwd=tmp_path)
+    assert proc.returncode == 2 and "only ctc reads have a free length" in proc.stderr and "Traceback" not in proc.stderr
