@@ -15,9 +15,11 @@ Where the greedy read's length is allowed the two agree: the greedy path is the 
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 import numpy as np
 
+from captcha_ocr.core.cli import run_cli
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.data.folder import load_folder
 from captcha_ocr.data.pipeline import test_set
@@ -69,10 +71,10 @@ def collapse(path: list[int], blank: int) -> list[int]:
     return [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pairs", nargs="+", metavar="RUN FOLDER")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if len(args.pairs) % 2:
         p.error("give RUN FOLDER pairs")
     for run, folder in zip(args.pairs[::2], args.pairs[1::2]):
@@ -106,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a missing run or folder: one line, exit 2

@@ -363,3 +363,8 @@ def test_length_decode_reads_a_runs_own_test_set_greedily_as_evaluate_does_and_r
     assert held >= greedy
     proc = run_script("length_decode.py", sigmoid, "test", cwd=tmp_path)
     assert proc.returncode == 2 and "only ctc reads have a free length" in proc.stderr and "Traceback" not in proc.stderr
+    for args in ((tmp_path / "nope", "test"), (ctc, tmp_path / "no-folder")):
+        proc = run_script("length_decode.py", *args, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        named = "nope" if args[1] == "test" else "no-folder"
+        assert any(x.startswith("error:") and named in x for x in proc.stderr.splitlines()), proc.stderr
