@@ -10,6 +10,8 @@ character was hidden: 76 of RELU48T's 418 misread kaptcha captchas, all 4 charac
 [min_length, max_length], the most probable single frame path whose read has an allowed length (a Viterbi
 search over frames, characters read so far and the last class), and prints both whole-captcha accuracies.
 Where the greedy read's length is allowed the two agree: the greedy path is the most probable path of all.
+The length is that of the greedy frame path's read: a longer one, which decoding cuts to max_length
+characters, is searched again too.
 """
 
 from __future__ import annotations
@@ -71,6 +73,20 @@ def collapse(path: list[int], blank: int) -> list[int]:
     return [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
 
 
+def held_reads(logits: np.ndarray, charset) -> tuple[list[str], list[int]]:
+    """The reads with their lengths held to the charset's, and the indices of the captchas whose greedy read
+    (before decoding cuts it to max_length characters) had another length."""
+    texts = decode(logits, charset, "ctc")[0]
+    blank = logits.shape[-1] - 1
+    outside = [i for i, path in enumerate(np.asarray(logits).argmax(axis=-1))
+               if not charset.min_length <= len(collapse(list(path), blank)) <= charset.max_length]
+    log_p = np.log(np.maximum(probabilities(logits, "ctc"), 1e-30))
+    for i in outside:
+        path = best_path_of_length(log_p[i], charset.min_length, charset.max_length)
+        texts[i] = charset.decode(collapse(path, blank))
+    return texts, outside
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pairs", nargs="+", metavar="RUN FOLDER")
@@ -93,12 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logits = model.predict(scale_pixels(images), batch_size=256, verbose=0)
         texts, _, classes = decode(logits, cs, "ctc")
         truth = cs.decode_batch(labels)
-        log_p = np.log(np.maximum(probabilities(logits, "ctc"), 1e-30))
-        fixed = list(texts)
-        outside = [i for i, t in enumerate(texts) if not cs.min_length <= len(t) <= cs.max_length]
-        for i in outside:
-            path = best_path_of_length(log_p[i], cs.min_length, cs.max_length)
-            fixed[i] = "".join(cs.alphabet[c] for c in collapse(path, log_p.shape[-1] - 1))
+        fixed, outside = held_reads(logits, cs)
         greedy = np.mean([a == b for a, b in zip(truth, texts)])
         held = np.mean([a == b for a, b in zip(truth, fixed)])
         print(f"{run} on {folder}: {len(texts)} captchas, lengths {cs.min_length}-{cs.max_length}; "

@@ -339,6 +339,30 @@ def test_length_decode_finds_the_most_probable_path_of_an_allowed_length_as_a_se
     np.testing.assert_allclose(sum(log_p[t, c] for t, c in enumerate(path)), max(allowed))
 
 
+def test_length_decode_searches_again_reads_too_short_and_reads_that_decoding_cut_to_max_length():
+    import numpy as np
+
+    from captcha_ocr.core.charset import Charset
+
+    script = _load_script("length_decode")
+    charset = Charset(chars="abc", min_length=2, max_length=2)  # classes a, b, c and the blank (3)
+    sure = np.log(np.full((5, 4), 0.01))
+    long, short, right = sure.copy(), sure.copy(), sure.copy()
+    for frame, cls in enumerate([0, 3, 1, 3, 2]):  # a _ b _ c: three characters, which decoding cuts to "ab"
+        long[frame, cls] = np.log(0.97)
+    long[2, 1] = np.log(0.5)  # b the least sure of the three: the best read of two drops it
+    for frame, cls in enumerate([0, 0, 3, 3, 3]):  # a alone, c the runner-up on frame 3
+        short[frame, cls] = np.log(0.9)
+    short[3, 2] = np.log(0.08)
+    for frame, cls in enumerate([1, 3, 2, 2, 3]):  # "bc": an allowed length, left as it is
+        right[frame, cls] = np.log(0.97)
+    logits = np.stack([long, short, right])
+    assert script.decode(logits, charset, "ctc")[0] == ["ab", "a", "bc"]
+    texts, outside = script.held_reads(logits, charset)
+    assert outside == [0, 1]
+    assert texts == ["ac", "ac", "bc"]
+
+
 def test_length_decode_reads_a_runs_own_test_set_greedily_as_evaluate_does_and_refuses_a_per_position_run(tmp_path):
     import json
 
