@@ -43,7 +43,7 @@ def main() -> None:
     model, _, _ = load_run(run)
     spec = model_spec(model)
     data = load_items([(f, truth[f]) for f in files], spec.charset, spec.input_shape, workers=1, resize=spec.resize)
-    texts, confidence, classes = read_arrays(model, data.images)
+    texts, confidence, classes = read_arrays(model, data.images, held=False)  # greedy, as self-training reads
     usable = well_formed(texts, classes, spec.charset)
     labels = spec.charset.decode_batch(data.labels)
     right = np.array([t == p for t, p in zip(labels, texts)])

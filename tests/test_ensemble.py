@@ -47,7 +47,7 @@ def test_mean_probabilities_matches_numpy(kind):
 
 def test_an_ensemble_reads_with_the_mean_of_its_members_probabilities(ctc_runs, ctc_ensemble, pngs):
     from captcha_ocr.inference.recognizer import Recognizer
-    from captcha_ocr.model.decode import ctc_greedy
+    from captcha_ocr.model.decode import ctc_decode
 
     members = [Recognizer.load(r) for r in ctc_runs]
     ensemble = Recognizer.load(ctc_ensemble)  # loaded back from the file the command wrote
@@ -56,7 +56,7 @@ def test_an_ensemble_reads_with_the_mean_of_its_members_probabilities(ctc_runs, 
     member_logits = [np.asarray(m.model(x, training=False)) for m in members]
     assert not np.allclose(member_logits[0], member_logits[1], atol=1e-3)  # two different models
     mean = np.mean([probabilities(z, "ctc") for z in member_logits], axis=0)
-    indices, chosen = ctc_greedy(np.log(mean), ensemble.spec.max_length)
+    indices, chosen = ctc_decode(np.log(mean), ensemble.spec.min_length, ensemble.spec.max_length)
     got = ensemble.predict(pngs)
     assert [p.text for p in got] == ensemble.charset.decode_batch(indices)
     np.testing.assert_allclose([p.confidence for p in got], chosen.prod(axis=-1), rtol=1e-4)
@@ -106,7 +106,7 @@ def ctc_views(ctc_runs, workdir):
 def test_one_model_in_nine_views_reads_with_the_mean_of_nine_moved_readings(ctc_runs, ctc_views, pngs):
     from captcha_ocr.core.choices import VIEWS
     from captcha_ocr.inference.recognizer import Recognizer
-    from captcha_ocr.model.decode import ctc_greedy
+    from captcha_ocr.model.decode import ctc_decode
     from captcha_ocr.model.ensemble import ensemble_members, ensemble_views
 
     member, views = Recognizer.load(ctc_runs[0]), Recognizer.load(ctc_views)  # loaded back from the file written
@@ -116,7 +116,8 @@ def test_one_model_in_nine_views_reads_with_the_mean_of_nine_moved_readings(ctc_
     readings = [probabilities(np.asarray(member.model(shifted(x, dy, dx), training=False)), "ctc")
                 for dy, dx in VIEWS[9]]
     assert not np.allclose(readings[0], readings[4], atol=1e-3)  # a moved view reads otherwise
-    indices, chosen = ctc_greedy(np.log(np.mean(readings, axis=0)), views.spec.max_length)
+    indices, chosen = ctc_decode(np.log(np.mean(readings, axis=0)), views.spec.min_length,
+                                 views.spec.max_length)
     got = views.predict(pngs)
     assert [p.text for p in got] == views.charset.decode_batch(indices)
     np.testing.assert_allclose([p.confidence for p in got], chosen.prod(axis=-1), rtol=1e-4)

@@ -56,18 +56,18 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def test_ctc_empty_reading_has_the_probability_of_the_all_blank_path():
     import tensorflow as tf
 
-    from captcha_ocr.model.losses import ctc_greedy
+    from captcha_ocr.model.losses import ctc_decode
 
     blank = 62
     logits = frame_logits([[blank] * 6, [blank, 10, blank, blank, blank, blank]])
     logits[0, 2, blank] = 0.5  # a less sure blank frame lowers the empty reading's confidence
-    texts, confidence, _ = decode(logits, Charset(), "ctc")
+    texts, confidence, _ = decode(logits, Charset(min_length=1), "ctc")  # "A" is not held to 4 characters
     all_blank = np.prod(softmax(logits[0].astype(np.float64))[:, blank])  # by hand: the one path, frame by frame
     assert texts == ["", "A"]
     np.testing.assert_allclose(confidence[0], all_blank, rtol=1e-6)
     assert confidence[0] < 0.5  # not 1.0, as the product over no characters was
     indices, chosen = numpy_greedy(logits, 4)
-    graph_indices, graph_chosen = ctc_greedy(tf.constant(logits), 4)  # the exports' twin
+    graph_indices, graph_chosen = ctc_decode(tf.constant(logits), 1, 4)  # the exports' twin
     np.testing.assert_array_equal(graph_indices.numpy(), indices)
     np.testing.assert_allclose(graph_chosen.numpy(), chosen, rtol=1e-6)
     np.testing.assert_allclose(chosen[0], [all_blank, 1, 1, 1], rtol=1e-6)  # carried by the first position

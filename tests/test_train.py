@@ -320,3 +320,13 @@ def test_train_under_an_avx2_cap_chooses_float32_on_any_cpu(workdir):
                       "--set", "train.epochs=1", cwd=workdir, check=True, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
     assert "train.precision: auto chose float32" in proc.stdout + proc.stderr
     assert json.loads((run_dir / "metrics.json").read_text())["precision"] == "float32"
+
+
+def test_a_ctc_run_refuses_labels_shorter_than_min_length_since_its_reads_are_held_to_it(generated_folder, workdir):
+    # The generated captchas have 4 characters; held to 5, the model could never read one.
+    run_dir = workdir / "runs" / "too-long"
+    proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "data.source=folder",
+                      "--set", f"data.folder={generated_folder}", "--set", "loss.name=ctc", "--set",
+                      "charset.min_length=5", "--set", "charset.max_length=5", "--set", "train.epochs=1", cwd=workdir)
+    assert_user_error(proc, "24 labels are shorter than charset.min_length=5", "--set charset.min_length=4")
+    assert not (run_dir / "model.keras").exists()

@@ -19,6 +19,7 @@ import numpy as np
 
 from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files, to_array
 from captcha_ocr.core.spec import InputShape
@@ -233,6 +234,19 @@ def load_items(
     if not good:
         raise UserError(f"no usable images: {data.report()}")
     return data
+
+
+def check_min_length(folder: str, items: list[tuple[str, str]], charset: Charset, loss: str) -> None:
+    """Refuse labels shorter than charset.min_length for a ctc model: its reads are held to min_length..max_length
+    characters (`captcha_ocr.model.decode.ctc_decode`), so it would never read them."""
+    if not is_frame_loss(loss):
+        return
+    short = [label for _, label in items if label and len(label) < charset.min_length]
+    if short:
+        shortest = min(short, key=len)
+        raise UserError(f"{folder}: {len(short)} labels are shorter than charset.min_length={charset.min_length} "
+                        f"(the shortest: {shortest!r}); ctc reads are held to min_length..max_length characters, "
+                        f"so set --set charset.min_length={len(shortest)}")
 
 
 def load_folder(folder: str | Path, charset: Charset, shape: InputShape, workers: int = 0,

@@ -31,7 +31,7 @@ from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.core.workers import process_pool, worker_count
 from captcha_ocr.data.augment import make_augment
-from captcha_ocr.data.folder import FolderData, list_folder, load_folder, load_items, load_unlabeled
+from captcha_ocr.data.folder import FolderData, check_min_length, list_folder, load_folder, load_items, load_unlabeled
 from captcha_ocr.synth.imagecaptcha import Chunk, GeneratorSpec, render, render_chunk
 
 STREAM_CHUNK = 128
@@ -255,6 +255,7 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     charset = config.charset.build()
     shape = config.image.shape
     items = list_folder(d.folder)
+    check_min_length(d.folder, items, charset, config.loss.name)
     fractions = list(d.split)
     if d.val_folder:
         fractions[1] = 0.0

@@ -15,7 +15,7 @@ from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.images import scale_pixels
 from captcha_ocr.export.pil_ops import RESIZE_IN_GRAPH, decode_image, gray_like_pil
 from captcha_ocr.model.layers import model_spec
-from captcha_ocr.model.losses import ctc_greedy
+from captcha_ocr.model.losses import ctc_decode
 
 PREPROCESS_SCOPE, DECODE_SCOPE = "preprocess", "decode"
 
@@ -54,7 +54,7 @@ class ServingModule:
         """Logits -> (indices int32, confidence float32) as in captcha_ocr.model.decode (empty readings included:
         the probability of the all-blank path for ctc, of the pad at every position otherwise)."""
         if is_frame_loss(self.spec.loss):
-            indices, chosen = ctc_greedy(logits, self.spec.max_length)
+            indices, chosen = ctc_decode(logits, self.spec.min_length, self.spec.max_length)
             return indices, tf.reduce_prod(chosen, axis=-1)
         indices = tf.argmax(logits, axis=-1, output_type=tf.int32)
         probs = tf.sigmoid(logits) if self.spec.probabilities == "sigmoid" else tf.nn.softmax(logits, axis=-1)

@@ -76,7 +76,8 @@ class Recognizer:
             outputs.append(np.asarray(forward(x)))
         if not outputs:
             return []
-        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length)
+        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length,
+                                         self.spec.min_length)
         symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
         return [Prediction(self.charset.decode(row), float(probs.prod()),
                            tuple((symbols[i], float(p)) for i, p in zip(row, probs)))

@@ -75,7 +75,7 @@ def ctc_nll(labels, logits, *, label_smoothing: float = 0.0):
                           blank_index=-1)
 
 
-def ctc_greedy(logits, max_length: int):
+def ctc_greedy(logits, max_length: int, paths=None):
     """Greedy CTC decoding in the graph: best class per frame, repeats merged, blanks dropped.
 
     Built from dense ops only (argmax, cumsum, one_hot), so TFLite and ONNX
@@ -84,6 +84,8 @@ def ctc_greedy(logits, max_length: int):
     Args:
         logits: (batch, frames, num_classes), the last class the blank (= the pad).
         max_length: positions of the output; a longer read is cut to its first max_length characters.
+        paths: int32 (batch, frames), a class per frame to read instead of each frame's best
+            (`ctc_decode`); a character's probability is then the largest of its frames' classes.
 
     Returns:
         (indices int32 (batch, max_length), padded with the blank; the probability of each read
@@ -92,8 +94,13 @@ def ctc_greedy(logits, max_length: int):
     """
     logits = tf.cast(logits, tf.float32)
     blank = tf.shape(logits)[-1] - 1
-    best = tf.argmax(logits, axis=-1, output_type=tf.int32)  # (batch, frames)
-    peak = tf.reduce_max(tf.nn.softmax(logits, axis=-1), axis=-1)
+    probs = tf.nn.softmax(logits, axis=-1)
+    if paths is None:
+        best = tf.argmax(logits, axis=-1, output_type=tf.int32)  # (batch, frames)
+        peak = tf.reduce_max(probs, axis=-1)
+    else:
+        best = paths
+        peak = tf.reduce_sum(probs * tf.one_hot(paths, tf.shape(logits)[-1]), axis=-1)
     previous = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
     read = best != blank
     starts = read & (best != previous)  # the first frame of each character read
@@ -111,6 +118,81 @@ def ctc_greedy(logits, max_length: int):
     first_position = tf.range(max_length) == 0  # (max_length,)
     all_blank = tf.reduce_prod(peak, axis=1, keepdims=True)  # (batch, 1)
     return chars, tf.where(empty[:, None] & first_position[None, :], all_blank, probs)
+
+
+def ctc_decode(logits, min_length: int, max_length: int):
+    """CTC decoding held to the charset's lengths, in the graph (`captcha_ocr.model.decode.ctc_decode` is the
+    NumPy twin; a test keeps them equal): the greedy read, or where it has characters but not
+    min_length..max_length of them, the most probable frame path that reads an allowed length.
+
+    Returns:
+        As `ctc_greedy`.
+    """
+    logits = tf.cast(logits, tf.float32)
+    blank = logits.shape[-1] - 1
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    previous = tf.pad(greedy[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    lengths = tf.reduce_sum(tf.cast((greedy != blank) & (greedy != previous), tf.int32), axis=1)
+    outside = (lengths > 0) & ((lengths < min_length) | (lengths > max_length))
+    held = held_paths(tf.nn.log_softmax(logits, axis=-1), min_length, max_length)
+    return ctc_greedy(logits, max_length, paths=tf.where(outside[:, None], held, greedy))
+
+
+NEVER = -1e9  # the log-probability of a state no path reaches (finite: no inf - inf)
+
+
+def held_paths(log_p, low: int, high: int):
+    """The most probable frame paths whose reads have low..high characters, in the graph: the twin of
+    `captcha_ocr.model.decode.held_paths` (which says how), unrolled over the frames and built from dense ops
+    only (max, argmax, one_hot, where), for TFLite and ONNX.
+
+    Args:
+        log_p: float32 (batch, frames, classes), a static number of frames and classes.
+
+    Returns:
+        int32 (batch, frames).
+    """
+    frames, classes = log_p.shape[1], log_p.shape[2]
+    blank = classes - 1
+    count_ids, class_ids = tf.range(high + 1), tf.range(classes)
+    chars = tf.range(blank)
+    first = log_p[:, 0]
+    never = tf.fill(tf.shape(first[:, None, :]), NEVER)
+    score = tf.concat([tf.where(class_ids == blank, first, NEVER)[:, None],  # 0 read: only the blank
+                       tf.where(class_ids < blank, first, NEVER)[:, None],  # 1 read: any character
+                       tf.tile(never, [1, high - 1, 1])], axis=1)
+    back = []
+    for t in range(1, frames):
+        top = tf.reduce_max(score, axis=2)
+        arg = tf.argmax(score, axis=2, output_type=tf.int32)
+        others = tf.where(class_ids == arg[..., None], NEVER, score)
+        second = tf.reduce_max(others, axis=2)
+        arg2 = tf.argmax(others, axis=2, output_type=tf.int32)
+        same = chars == arg[:, :-1, None]
+        fresh = tf.where(same, second[:, :-1, None], top[:, :-1, None])
+        fresh_class = tf.where(same, arg2[:, :-1, None], arg[:, :-1, None])
+        repeat = score[:, 1:, :blank]
+        take_repeat = repeat >= fresh
+        chars_score = tf.where(take_repeat, repeat, fresh) + log_p[:, t, None, :blank]
+        none_read = tf.fill(tf.shape(chars_score[:, :1]), NEVER)
+        score = tf.concat([tf.concat([none_read, chars_score], axis=1),
+                           (top + log_p[:, t, None, blank])[..., None]], axis=2)
+        counts = count_ids[None, :, None]
+        zeros = tf.zeros_like(none_read, tf.int32)
+        back_count = tf.concat([tf.concat([zeros, tf.where(take_repeat, counts[:, 1:], counts[:, :-1])], axis=1),
+                                tf.zeros_like(arg[..., None]) + counts], axis=2)
+        back_class = tf.concat([tf.concat([zeros, tf.where(take_repeat, chars, fresh_class)], axis=1),
+                                arg[..., None]], axis=2)
+        back.append((back_count, back_class))
+    best = tf.argmax(tf.reshape(score[:, low:], [-1, (high + 1 - low) * classes]), axis=1, output_type=tf.int32)
+    count, cls = low + best // classes, best % classes
+    path = [cls]
+    for back_count, back_class in reversed(back):
+        # The state each path came from, picked by a one-hot mask (no gather: TFLite and ONNX alike).
+        pick = tf.one_hot(count, high + 1, dtype=tf.int32)[:, :, None] * tf.one_hot(cls, classes, dtype=tf.int32)[:, None]
+        count, cls = tf.reduce_sum(pick * back_count, axis=[1, 2]), tf.reduce_sum(pick * back_class, axis=[1, 2])
+        path.append(cls)
+    return tf.stack(path[::-1], axis=1)
 
 
 def with_soft_targets(loss_fn, max_length: int):
@@ -170,7 +252,12 @@ def get_loss(name: str, label_smoothing: float = 0.0):
 
 
 def get_metrics(name: str) -> list:
-    """The two accuracies, `char_acc` and `captcha_acc`, for a model trained with loss `name`."""
+    """The two accuracies, `char_acc` and `captcha_acc`, for a model trained with loss `name`.
+
+    For ctc they compare the greedy read (`ctc_greedy`), not the read held to the charset's lengths that
+    evaluate, predict and the exports give (`ctc_decode`): a Viterbi search unrolled over the frames
+    would run on every training batch, and the held reads are never fewer right.
+    """
     if not is_frame_loss(name):
         return [char_acc, captcha_acc]
 

@@ -47,14 +47,16 @@ def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: i
     return score(texts, confidence, pred, labels, model_spec(model).charset, top_confusions)
 
 
-def read_arrays(model, images: np.ndarray, batch_size: int = 128) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The model's readings of uint8 images: texts, confidences and per-position class indices (`decode`)."""
+def read_arrays(model, images: np.ndarray, batch_size: int = 128,
+                held: bool = True) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The model's readings of uint8 images: texts, confidences and per-position class indices (`decode`;
+    ctc reads held to the charset's lengths, or with `held=False` greedy)."""
     from captcha_ocr.model.decode import decode
     from captcha_ocr.model.layers import model_spec
 
     spec = model_spec(model)
     logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
-    return decode(logits, spec.charset, spec.loss)
+    return decode(logits, spec.charset, spec.loss, held)
 
 
 def score(texts: list[str], confidence: np.ndarray, pred: np.ndarray, labels: np.ndarray, charset, top_confusions: int = 20,

@@ -25,9 +25,11 @@ def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confide
     """The reads to keep as labels: (indices of the images, their class labels).
 
     Kept: confidence >= `min_confidence`, and a decoded text that encodes back to the same
-    classes (no pad between characters, a length the charset allows).
+    classes (no pad between characters, a length the charset allows). A ctc read is greedy, not held
+    to the charset's lengths: the recipes were measured so, and a greedy read of another length is
+    never kept (a longer one is cut to max_length and kept if sure).
     """
-    texts, confidence, classes = decode(logits, charset, loss)
+    texts, confidence, classes = decode(logits, charset, loss, held=False)
     keep = np.nonzero((confidence >= min_confidence) & well_formed(texts, classes, charset))[0].astype(np.int64)
     return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
 
