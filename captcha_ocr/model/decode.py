@@ -84,11 +84,11 @@ def ctc_decode(logits: np.ndarray, min_length: int, max_length: int) -> tuple[np
     probs = probabilities(logits, "ctc")
     greedy = logits.argmax(axis=-1)
     outside = to_hold(greedy, logits.shape[-1] - 1, min_length, max_length)
-    paths = greedy
-    if outside.any():
-        held = held_paths(np.log(np.maximum(probs[outside], 1e-30)), min_length, max_length)
-        paths = greedy.copy()
-        paths[outside] = held
+    paths = greedy.copy()
+    rows = np.flatnonzero(outside)
+    for start in range(0, len(rows), HELD_CHUNK):  # the search keeps a state per frame, count and class: in chunks
+        part = rows[start:start + HELD_CHUNK]
+        paths[part] = held_paths(np.log(np.maximum(probs[part], 1e-30)), min_length, max_length)
     return _read_paths(paths, probs, max_length)
 
 
@@ -106,6 +106,7 @@ def to_hold(paths: np.ndarray, blank: int, min_length: int, max_length: int) -> 
 
 
 NEVER = -1e9  # the log-probability of a state no path reaches (finite, as the in-graph twin needs)
+HELD_CHUNK = 128  # reads searched at once: about 70 MB of back-pointers at 48 frames, 11 counts and 63 classes
 
 
 def held_paths(log_p: np.ndarray, low: int, high: int) -> np.ndarray:

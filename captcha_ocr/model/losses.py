@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from captcha_ocr.core.choices import LOSSES, is_frame_loss
 from captcha_ocr.core.errors import UserError
+from captcha_ocr.model.decode import NEVER
 
 
 def sigmoid_xent(labels, logits, *, label_smoothing: float = 0.0):
@@ -136,9 +137,6 @@ def ctc_decode(logits, min_length: int, max_length: int):
     outside = (lengths > 0) & ((lengths < min_length) | (lengths > max_length))
     held = held_paths(tf.nn.log_softmax(logits, axis=-1), min_length, max_length)
     return ctc_greedy(logits, max_length, paths=tf.where(outside[:, None], held, greedy))
-
-
-NEVER = -1e9  # the log-probability of a state no path reaches (finite: no inf - inf)
 
 
 def held_paths(log_p, low: int, high: int):
