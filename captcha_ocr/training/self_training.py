@@ -26,8 +26,8 @@ def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confide
 
     Kept: confidence >= `min_confidence`, and a decoded text that encodes back to the same
     classes (no pad between characters, a length the charset allows). A ctc read is greedy, not held
-    to the charset's lengths: the recipes were measured so, and a greedy read of another length is
-    never kept (a longer one is cut to max_length and kept if sure).
+    to the charset's lengths, as the recipes were measured: a read shorter than min_length is never
+    kept, and one longer than max_length is cut to max_length and kept if sure enough.
     """
     texts, confidence, classes = decode(logits, charset, loss, held=False)
     keep = np.nonzero((confidence >= min_confidence) & well_formed(texts, classes, charset))[0].astype(np.int64)
