@@ -30,7 +30,8 @@ def test_held_paths_are_the_most_probable_of_an_allowed_length_as_a_search_of_al
     log_p = np.log(rng.dirichlet(np.full(classes, 0.3), size=(2, frames)))
     low, high = [(1, 2), (3, 3), (2, 4), (4, 5)][seed % 4]
     paths = np.array(list(itertools.product(range(classes), repeat=frames)))
-    allowed = paths[(read_lengths(paths, blank) >= low) & (read_lengths(paths, blank) <= high)]
+    lengths = read_lengths(paths, blank)
+    allowed = paths[(lengths >= low) & (lengths <= high)]
     got = held_paths(log_p, low, high)
     in_graph = graph_held_paths(tf.constant(log_p, tf.float32), low, high).numpy()
     for b in range(2):
@@ -95,23 +96,27 @@ def test_the_held_decoder_converts_to_onnx_and_tflite_and_reads_as_numpy_does():
 
     from captcha_ocr.model.losses import ctc_decode as graph_decode
 
-    logits = np.random.default_rng(5).normal(0, 3, (32, 12, 5)).astype(np.float32)
-    want_indices, want_probs = ctc_decode(logits, 2, 3)
-    assert to_hold(logits.argmax(-1), 4, 2, 3).sum() > 10, "the case holds reads"
+    held = np.random.default_rng(5).normal(0, 3, (32, 12, 5)).astype(np.float32)
+    assert to_hold(held.argmax(-1), 4, 2, 3).sum() > 10, "the case holds reads"
+    allowed = np.full((4, 12, 5), -3.0, np.float32)  # "ab" on every row: nothing to hold, the search skipped
+    allowed[:, :, 4], allowed[:, 2, 0], allowed[:, 6, 1] = 3.0, 4.0, 4.0
     fn = tf.function(lambda x: graph_decode(x, 2, 3), input_signature=[tf.TensorSpec((None, 12, 5), tf.float32)])
     model, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=17)
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    indices, probs = session.run(None, {session.get_inputs()[0].name: logits})
-    np.testing.assert_array_equal(indices, want_indices)
-    np.testing.assert_allclose(probs, want_probs, rtol=1e-5)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
     interpreter = tf.lite.Interpreter(model_content=converter.convert())
     source = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(source, logits.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(source, logits)
-    interpreter.invoke()
-    out = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
-    got = sorted(out, key=lambda a: a.dtype.kind)  # float probabilities, then int indices
-    np.testing.assert_array_equal(got[1], want_indices)
-    np.testing.assert_allclose(got[0], want_probs, rtol=1e-5)
+    for logits in (held, allowed):
+        want_indices, want_probs = ctc_decode(logits, 2, 3)
+        indices, probs = session.run(None, {session.get_inputs()[0].name: logits})
+        np.testing.assert_array_equal(indices, want_indices)
+        np.testing.assert_allclose(probs, want_probs, rtol=1e-5)
+        interpreter.resize_tensor_input(source, logits.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(source, logits)
+        interpreter.invoke()
+        out = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+        got = sorted(out, key=lambda a: a.dtype.kind)  # float probabilities, then int indices
+        np.testing.assert_array_equal(got[1], want_indices)
+        np.testing.assert_allclose(got[0], want_probs, rtol=1e-5)
+    assert Charset(chars="abcd").decode_batch(want_indices) == ["ab"] * 4

@@ -129,6 +129,7 @@ def held_paths(log_p: np.ndarray, low: int, high: int) -> np.ndarray:
     score = np.full((batch, high + 1, classes), NEVER)  # score[b, k, c]: k characters read, this frame's class c
     score[:, 0, blank] = log_p[:, 0, blank]
     score[:, 1, :blank] = log_p[:, 0, :blank]
+    counts = np.arange(high + 1)[None, :, None]
     back_count, back_class = [], []
     for t in range(1, frames):
         top, arg = score.max(axis=2), score.argmax(axis=2)  # (batch, high + 1): the best state of each count
@@ -144,7 +145,6 @@ def held_paths(log_p: np.ndarray, low: int, high: int) -> np.ndarray:
         score = np.concatenate([
             np.concatenate([np.full((batch, 1, blank), NEVER), chars_score], axis=1),
             (top + log_p[:, t, blank, None])[..., None]], axis=2)
-        counts = np.arange(high + 1)[None, :, None]
         back_count.append(np.concatenate([
             np.concatenate([np.zeros((batch, 1, blank), np.int64), np.where(take_repeat, counts[:, 1:], counts[:, :-1])],
                            axis=1),
