@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -330,3 +331,18 @@ def test_a_ctc_run_refuses_labels_shorter_than_min_length_since_its_reads_are_he
                       "charset.min_length=5", "--set", "charset.max_length=5", "--set", "train.epochs=1", cwd=workdir)
     assert_user_error(proc, "24 labels are shorter than charset.min_length=5", "--set charset.min_length=4")
     assert not (run_dir / "model.keras").exists()
+    # So is a validation or test folder's: validation picks the kept epoch by reads held to the lengths.
+    longer = workdir / "five-long"
+    longer.mkdir(exist_ok=True)
+    rows = ["file,label"]
+    for png in sorted(generated_folder.glob("*.png")):
+        shutil.copy(png, longer / png.name)
+        rows.append(f"{png.name},{png.stem[:4] + png.stem[0]}")
+    (longer / "labels.csv").write_text("\n".join(rows) + "\n")
+    for split in ("val", "test"):
+        proc = run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "data.source=folder",
+                          "--set", f"data.folder={longer}", "--set", f"data.{split}_folder={generated_folder}",
+                          "--set", "loss.name=ctc", "--set", "charset.min_length=5", "--set", "charset.max_length=5",
+                          "--set", "train.epochs=1", cwd=workdir)
+        assert_user_error(proc, f"{generated_folder}: 24 labels are shorter than charset.min_length=5")
+        assert not (run_dir / "model.keras").exists()

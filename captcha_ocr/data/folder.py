@@ -236,11 +236,14 @@ def load_items(
     return data
 
 
-def check_min_length(folder: str, items: list[tuple[str, str]], charset: Charset, loss: str) -> None:
+def check_min_length(folder: str | None, charset: Charset, loss: str,
+                     items: list[tuple[str, str]] | None = None) -> None:
     """Refuse labels shorter than charset.min_length for a ctc model: its reads are held to min_length..max_length
-    characters (`captcha_ocr.model.decode.ctc_decode`), so it would never read them."""
-    if not is_frame_loss(loss):
+    characters (`captcha_ocr.model.decode.ctc_decode`), so it would never read them. `items` are the folder's,
+    listed already (else it is listed); no folder, nothing to check."""
+    if not folder or not is_frame_loss(loss):
         return
+    items = list_folder(folder) if items is None else items
     short = [label for _, label in items if label and len(label) < charset.min_length]
     if short:
         shortest = min(short, key=len)

@@ -2,9 +2,8 @@
 
 Every element is `(image float32 (H, W, C) in [0, 1], label int32 (max_length,))`.
 
-- Validation and test sets are always fixed: synthetic ones are rendered from
-  (seed, split) and cached on disk, so every run and every loss variant of a
-  seed sees the same pixels.
+- Validation and test sets are always fixed: synthetic ones are rendered from (seed, split) and cached on disk,
+  so every run and every loss variant of a seed sees the same pixels.
 - Training data is a fixed synthetic pool (`data.train_size > 0`), an endless
   stream rendered by worker processes (`data.train_size: 0`), or a labeled folder.
 - Folders are decoded once, in parallel processes, by the same function that
@@ -255,7 +254,8 @@ def folder_splits(config: Config, seed: int) -> dict[str, FolderData]:
     charset = config.charset.build()
     shape = config.image.shape
     items = list_folder(d.folder)
-    check_min_length(d.folder, items, charset, config.loss.name)
+    for folder in (d.folder, d.val_folder, d.test_folder):  # validation picks epochs by reads held to the lengths
+        check_min_length(folder, charset, config.loss.name, items if folder == d.folder else None)
     fractions = list(d.split)
     if d.val_folder:
         fractions[1] = 0.0
