@@ -350,3 +350,17 @@ def test_length_decode_reads_a_runs_own_test_set_as_evaluate_does_and_refuses_a_
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         named = "nope" if args[1] == "test" else "no-folder"
         assert any(x.startswith("error:") and named in x for x in proc.stderr.splitlines()), proc.stderr
+
+
+def test_decode_latency_times_the_three_ctc_decoders_on_a_shipped_model_and_refuses_a_per_position_one(tmp_path):
+    proc = run_script("decode_latency.py", "--repeats", "2", cwd=tmp_path)
+    _ok(proc)
+    rows = markdown_rows(proc.stdout)
+    assert rows[0][:2] == ["decoding", "batch"], proc.stdout
+    timed = {(row[0], row[1]): [float(cell) for cell in row[2:]] for row in rows[1:]}
+    names = ("greedy", "held (exports)", "search on every read")
+    assert set(timed) == {(name, batch) for name in names for batch in ("1", "64")}, proc.stdout
+    assert all(len(cells) == 3 and min(cells) > 0 for cells in timed.values()), proc.stdout
+    assert "lengths 1..10" in proc.stdout, "base_ctc2's charset"
+    assert_user_error(run_script("decode_latency.py", "--model", "base", cwd=tmp_path), "one class per position", "ctc")
+    assert_user_error(run_script("decode_latency.py", "--model", str(tmp_path / "nope"), cwd=tmp_path), "nope")
