@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.atomic import write_text_atomic
-from captcha_ocr.core.cli import add_views_arg, int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.cli import add_length_arg, add_views_arg, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.scoring import format_report, read_arrays, score
 
@@ -31,6 +31,7 @@ def build_parser():
                    "model, the current directory)")
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
     add_views_arg(p, "; the report's default name gains -viewsN")
+    add_length_arg(p)
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
                    "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
     p.add_argument("--alike", action="append", default=[], metavar="CHARS",
@@ -56,10 +57,12 @@ def check_alike(groups: Sequence[str], alphabet: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from captcha_ocr.model.ensemble import in_views
-    from captcha_ocr.model.layers import model_spec
+    from captcha_ocr.model.layers import hold_lengths, model_spec
     from captcha_ocr.training.rundir import load_run, shipped_name
 
     model, run_dir, config = load_run(args.model)
+    if args.length:
+        hold_lengths(model, args.length)
     spec = model_spec(model)
     model = in_views(model, args.views)
     alike = check_alike(args.alike, spec.charset.chars)
@@ -83,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = "evaluation.json"
     if args.views > 1:
         default_json = default_json.replace(".json", f"-views{args.views}.json")
+    if args.length:
+        default_json = default_json.replace(".json", "-length{}-{}.json".format(*args.length))
     errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
     texts, confidence, pred = read_arrays(model, images, args.batch_size)
     report = score(texts, confidence, pred, labels, spec.charset, alike=alike)

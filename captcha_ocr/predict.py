@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 
-from captcha_ocr.core.cli import add_views_arg, fraction, int_at_least, parser, run_cli
+from captcha_ocr.core.cli import add_length_arg, add_views_arg, fraction, int_at_least, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files
 
@@ -51,6 +51,7 @@ def build_parser():
                    help="print '?' as the text of captchas read with less confidence than this (0 to 1)")
     p.add_argument("--batch-size", type=int_at_least(1), default=256)
     add_views_arg(p, "; Keras models only")
+    add_length_arg(p)
     return p
 
 
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("no images to read; give image files, folders or globs")
     from captcha_ocr.inference.readers import load_reader
 
-    rec = load_reader(args.model, views=args.views)  # a run, a .keras file, a shipped model or an export
+    rec = load_reader(args.model, views=args.views, lengths=args.length)  # a run, a .keras file, a shipped model or an export
     for done, (path, pred) in enumerate(rec.read_files(paths, args.batch_size), start=1):
         if isinstance(pred, UserError):
             print(f"error: {pred}", file=sys.stderr)

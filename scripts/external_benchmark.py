@@ -46,11 +46,13 @@ def scores(texts: Sequence[str], labels: Sequence[str]) -> dict:
             "char": char_accuracy(texts, labels)}
 
 
-def read_ours(model: str, paths: Sequence[str], batch_size: int = 128) -> tuple[list[str], float]:
-    """Our model's texts for `paths` (an unreadable file reads as ""), and the seconds it took."""
+def read_ours(model: str, paths: Sequence[str], batch_size: int = 128,
+              lengths: tuple[int, int] | None = None) -> tuple[list[str], float]:
+    """Our model's texts for `paths` (an unreadable file reads as ""; with `lengths`, a ctc model's reads held to
+    them, as `predict --length` does), and the seconds it took."""
     from captcha_ocr.inference.readers import load_reader
 
-    reader = load_reader(model)
+    reader = load_reader(model, lengths=lengths)
     start = time.perf_counter()
     texts = {}
     for path, pred in reader.read_files(paths, batch_size):
@@ -76,9 +78,11 @@ def read_ddddocr(paths: Sequence[str], beta: bool) -> tuple[list[str], float]:
     return texts, time.perf_counter() - start
 
 
-def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, ddddocr: bool = True) -> dict:
-    """Score every style's folder with `model` and, where installed and wanted, ddddocr."""
-    readers = ["ours"]
+def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, ddddocr: bool = True,
+              held: bool = False) -> dict:
+    """Score every style's folder with `model` and, where installed and wanted, ddddocr; with `held`, also with
+    `model` told each style's lengths (`ours_held`: the shortest to the longest of its labels)."""
+    readers = ["ours"] + (["ours_held"] if held else [])
     if ddddocr and importlib.util.find_spec("ddddocr") is None:
         print("warning: ddddocr is not installed (pip install -e '.[ddddocr]'): scoring our model only",
               file=sys.stderr)
@@ -90,8 +94,9 @@ def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, dddd
         paths, labels = [p for p, _ in items], [label for _, label in items]
         row = {}
         for name in readers:
-            if name == "ours":
-                texts, seconds = read_ours(model, paths)
+            if name.startswith("ours"):
+                held_to = (min(map(len, labels)), max(map(len, labels))) if name == "ours_held" else None
+                texts, seconds = read_ours(model, paths, lengths=held_to)
             else:
                 texts, seconds = read_ddddocr(paths, beta=name == "ddddocr_beta")
             row[name] = {**scores(texts, labels), "seconds": round(seconds, 1),
@@ -116,7 +121,9 @@ def render(report: dict) -> str:
         f"# Reading captchas drawn by other people's code: `{report['model']}` and ddddocr", "",
         f"`{report['command']}`", "",
         f"Whole-captcha accuracy, case-sensitive (case-insensitive in brackets). `ours` is `{report['model']}`; "
-        "`ddddocr` and `ddddocr_beta` are ddddocr 1.6.1's two models. "
+        + ("`ours_held` the same model told each style's lengths (`predict --length`, from the shortest to the "
+           "longest label); " if "ours_held" in readers else "")
+        + "`ddddocr` and `ddddocr_beta` are ddddocr 1.6.1's two models. "
         f"Machine: {m['cpu']} ({m['cpu_count']} cores).", "",
         markdown_table(header, rows, align="lr" + "r" * len(readers) + "r"), ""])
 
@@ -129,6 +136,8 @@ def build_parser():
     p.add_argument("--limit", type=int, default=0, help="read at most this many captchas per style (0: all)")
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--no-ddddocr", action="store_true", help="score our model only")
+    p.add_argument("--held", action="store_true", help="also read each style with our model told its lengths (the "
+                   "shortest to the longest label), as a user who passes predict --length; a ctc model only")
     return p
 
 
@@ -142,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = output_dir(args.out)
     command = "python scripts/external_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report = {"command": command, "model": args.model, "machine": machine_info(),
-              "styles": benchmark(zoo, styles, args.model, args.limit, not args.no_ddddocr)}
+              "styles": benchmark(zoo, styles, args.model, args.limit, not args.no_ddddocr, args.held)}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     text = render(report)
     (out / "report.md").write_text(text)

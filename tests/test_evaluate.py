@@ -1,6 +1,7 @@
 """captcha_ocr.evaluate: the report computed by hand (accuracies, per length, confusions, coverage,
 thresholds), and the command on a run's test set and on a folder."""
 
+import csv
 import json
 import shutil
 
@@ -159,3 +160,20 @@ def test_errors_into_a_file_is_refused(smoke_run, workdir, tmp_path):
     (tmp_path / "taken").write_text("x")
     proc = run_module("evaluate", "--model", smoke_run, "--errors", tmp_path / "taken", cwd=workdir)
     assert proc.returncode == 2 and "--errors" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evaluate_holds_a_ctc_models_reads_to_the_given_lengths(generated_folder, tmp_path):
+    def report(*args) -> dict:
+        run_module("evaluate", "--model", "base_ctc2", "--data", generated_folder, *args, cwd=tmp_path, check=True)
+        name = "base_ctc2-evaluation-generated-*" + (f"-length{args[1]}.json" if args else ".json")
+        (written,) = tmp_path.glob(name.replace("*", "??????"))
+        return json.loads(written.read_text())
+
+    free, four = report(), report("--length", "4-4")
+    assert free["count"] == four["count"] == 24
+    assert four["captcha_acc"] >= free["captcha_acc"], "held to the captchas' own length, a read can only gain"
+    six = report("--length", "6-6", "--errors", tmp_path / "errors")
+    assert six["captcha_acc"] == 0.0
+    with open(tmp_path / "errors" / "readings.csv", newline="") as f:
+        reads = [row["read"] for row in csv.DictReader(f)]
+    assert len(reads) == 24 and all(len(read) in (0, 6) for read in reads), reads

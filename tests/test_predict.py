@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from conftest import run_module
+from conftest import assert_user_error, run_module
 from PIL import Image
 
 
@@ -61,3 +61,23 @@ def test_predict_reads_with_an_export_as_with_its_run(smoke_run, generated_folde
     assert [r[:2] for r in rows(by_export)] == [r[:2] for r in rows(by_run)] and len(rows(by_run)) == 24
     for a, b in zip(rows(by_run), rows(by_export)):
         assert abs(float(a[2]) - float(b[2])) <= 0.002
+    proc = run_module("predict", "--model", out, "--length", "4", generated_folder, cwd=workdir)
+    assert_user_error(proc, "is an export, which decodes in its graph")
+
+
+def test_length_holds_a_ctc_models_reads_to_the_captchas_lengths(smoke_run, generated_folder, workdir):
+    def texts(*args) -> list[str]:
+        proc = run_module("predict", "--model", "base_ctc2", "--json", *args, generated_folder, cwd=workdir, check=True)
+        return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
+
+    free = texts()  # base_ctc2 reads 1 to 10 characters; the captchas have 4
+    held = texts("--length", "6")
+    assert len(held) == len(free) == 24
+    assert all(len(text) in (0, 6) for text in held) and any(len(text) != 6 for text in free), (free, held)
+    assert [len(text) for text in texts("--length", "2-3")] == [min(max(len(t), 2), 3) if t else 0 for t in free]
+    for args, fragment in ((("--length", "3-2"), "'3-2' is not N or LOW-HIGH"), (("--length", "x"), "'x' is not"),
+                           (("--length", "11"), "at most 10 characters"),):
+        proc = run_module("predict", "--model", "base_ctc2", *args, generated_folder, cwd=workdir)
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    proc = run_module("predict", "--model", smoke_run, "--length", "4", generated_folder, cwd=workdir)
+    assert_user_error(proc, "--length holds the reads of a ctc model")

@@ -269,6 +269,14 @@ def test_external_benchmark_scores_our_model_and_ddddocr_against_the_labels(smok
     _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", smoke_run, "--no-ddddocr",
                    "--out", tmp_path / "ours-only", cwd=tmp_path))
     assert set(json.loads((tmp_path / "ours-only" / "report.json").read_text())["styles"]["mine"]) == {"ours"}
+    # --held: a ctc model also reads each style held to its labels' lengths (4 here), as predict --length 4 does.
+    _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", "base_ctc2", "--no-ddddocr",
+                   "--held", "--out", tmp_path / "held", cwd=tmp_path))
+    row = json.loads((tmp_path / "held" / "report.json").read_text())["styles"]["mine"]
+    texts = [p.text for p in Recognizer.load("base_ctc2", lengths=(4, 4)).predict([p for p, _ in items])]
+    assert row["ours_held"]["whole"] == sum(t == lab for t, lab in zip(texts, labels)) / 24
+    assert row["ours_held"]["examples"] == [[lab, t] for lab, t in zip(labels[:5], texts[:5])]
+    assert row["ours_held"]["whole"] >= row["ours"]["whole"] and "`ours_held`" in (tmp_path / "held" / "report.md").read_text()
 
 
 def test_external_benchmark_char_accuracy_by_hand():

@@ -42,6 +42,25 @@ def add_views_arg(parser: argparse.ArgumentParser, what: str = "") -> None:
                         f"copies moved one pixel up, down, left and right, 9 the diagonals too (default 1){what}")
 
 
+def lengths(text: str) -> tuple[int, int]:
+    """`--length`'s value: N or LOW-HIGH characters, 1 <= LOW <= HIGH."""
+    low, _, high = text.partition("-")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        pair = (0, 0)
+    if not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N or LOW-HIGH characters (e.g. 5 or 4-6)")
+    return pair
+
+
+def add_length_arg(parser: argparse.ArgumentParser) -> None:
+    """Add `--length N|LOW-HIGH` (`args.length`, default None: the lengths the model was trained on)."""
+    parser.add_argument("--length", type=lengths, metavar="N|LOW-HIGH",
+                        help="the lengths your captchas have, e.g. 5 or 4-6: a ctc model's reads are held to them "
+                        "(default: the lengths it was trained on); Keras models only")
+
+
 def config_from_args(args: argparse.Namespace):
     """The config that `--config` and `--set` describe."""
     from captcha_ocr.core.config import load_config

@@ -32,15 +32,21 @@ class Recognizer:
         self._forward_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, views: int = 1) -> "Recognizer":
+    def load(cls, path: str | Path, views: int = 1, lengths: tuple[int, int] | None = None) -> "Recognizer":
         """Load from a run directory or a `.keras` file (which carries its charset and input size).
 
         Args:
             views: read every captcha in this many views (`captcha_ocr.model.ensemble.in_views`).
+            lengths: (low, high) characters to hold a ctc model's reads to (`captcha_ocr.model.layers.hold_lengths`)
+                instead of the lengths it was trained on.
         """
         from captcha_ocr.model.ensemble import in_views
+        from captcha_ocr.model.layers import hold_lengths
 
-        return cls(in_views(load_run(path)[0], views))
+        model = load_run(path)[0]
+        if lengths:
+            hold_lengths(model, lengths)
+        return cls(in_views(model, views))
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image -> uint8 (H, W, C) at the model's input size."""

@@ -195,3 +195,24 @@ def model_spec(model: keras.Model) -> ModelSpec:
     if not isinstance(layer, CaptchaSpec):
         raise UserError("this model was not made by captcha_ocr (it has no 'spec' layer with its charset and input size)")
     return layer.spec
+
+
+def hold_lengths(model: keras.Model, lengths: tuple[int, int]) -> None:
+    """Have a ctc model read `lengths` (low, high) characters: its spec's min_length and max_length, which decoding
+    holds the reads to (`captcha_ocr.model.decode.ctc_decode`), for `predict` and `evaluate --length`.
+
+    Raises:
+        UserError: a model that reads one class per position, or more characters than the model's max_length.
+    """
+    from dataclasses import replace
+
+    from captcha_ocr.core.choices import is_frame_loss
+
+    layer, (low, high) = model.get_layer("spec"), lengths
+    if not is_frame_loss(layer.spec.loss):
+        raise UserError(f"--length holds the reads of a ctc model, and this one is a {layer.spec.loss} model, which "
+                        f"reads {layer.spec.max_length} positions; leave --length out")
+    if high > layer.spec.max_length:
+        raise UserError(f"--length {low}-{high}: the model reads at most {layer.spec.max_length} characters; "
+                        f"give lengths up to {layer.spec.max_length}")
+    layer.spec = replace(layer.spec, min_length=low, max_length=high)
