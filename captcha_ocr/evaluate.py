@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captcha_ocr.core.atomic import write_text_atomic
-from captcha_ocr.core.cli import add_length_arg, add_views_arg, int_at_least, output_dir, parser, run_cli
+from captcha_ocr.core.cli import add_chars_arg, add_length_arg, add_views_arg, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.scoring import format_report, read_arrays, score
 
@@ -32,6 +32,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int_at_least(1), default=128)
     add_views_arg(p, "; the report's default name gains -viewsN")
     add_length_arg(p)
+    add_chars_arg(p)
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
                    "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
     p.add_argument("--alike", action="append", default=[], metavar="CHARS",
@@ -57,6 +58,7 @@ def check_alike(groups: Sequence[str], alphabet: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from captcha_ocr.model.ensemble import in_views
+    from captcha_ocr.model.decode import check_chars
     from captcha_ocr.model.layers import hold_lengths, model_spec
     from captcha_ocr.training.rundir import load_run, shipped_name
 
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.length:
         hold_lengths(model, args.length)
     spec = model_spec(model)
+    if args.chars is not None:
+        check_chars(args.chars, spec.charset)  # before the model reads
     model = in_views(model, args.views)
     alike = check_alike(args.alike, spec.charset.chars)
     if args.data:
@@ -88,8 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = default_json.replace(".json", f"-views{args.views}.json")
     if args.length:
         default_json = default_json.replace(".json", "-length{}-{}.json".format(*args.length))
+    if args.chars is not None:
+        digest = hashlib.sha1("".join(sorted(set(args.chars))).encode()).hexdigest()[:6]  # one report per set
+        default_json = default_json.replace(".json", f"-chars-{digest}.json")
     errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
-    texts, confidence, pred = read_arrays(model, images, args.batch_size)
+    texts, confidence, pred = read_arrays(model, images, args.batch_size, chars=args.chars)
     report = score(texts, confidence, pred, labels, spec.charset, alike=alike)
     print(format_report(report, title=f"{args.model} on {what}"))
     if errors is not None:

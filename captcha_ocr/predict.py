@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 
-from captcha_ocr.core.cli import add_length_arg, add_views_arg, fraction, int_at_least, parser, run_cli
+from captcha_ocr.core.cli import add_chars_arg, add_length_arg, add_views_arg, fraction, int_at_least, parser, run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.images import image_files
 
@@ -52,6 +52,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int_at_least(1), default=256)
     add_views_arg(p, "; Keras models only")
     add_length_arg(p)
+    add_chars_arg(p)
     return p
 
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("no images to read; give image files, folders or globs")
     from captcha_ocr.inference.readers import load_reader
 
-    rec = load_reader(args.model, views=args.views, lengths=args.length)  # a run, a .keras file, a shipped model or an export
+    rec = load_reader(args.model, views=args.views, lengths=args.length, chars=args.chars)  # a run, a .keras file, a shipped model or an export
     for done, (path, pred) in enumerate(rec.read_files(paths, args.batch_size), start=1):
         if isinstance(pred, UserError):
             print(f"error: {pred}", file=sys.stderr)

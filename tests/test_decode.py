@@ -120,3 +120,18 @@ def test_the_held_decoder_converts_to_onnx_and_tflite_and_reads_as_numpy_does():
         np.testing.assert_array_equal(got[1], want_indices)
         np.testing.assert_allclose(got[0], want_probs, rtol=1e-5)
     assert Charset(chars="abcd").decode_batch(want_indices) == ["ab"] * 4
+
+
+def test_only_chars_puts_other_characters_out_of_reach_and_keeps_the_pad():
+    from captcha_ocr.core.errors import UserError
+    from captcha_ocr.model.decode import only_chars
+
+    charset = Charset(chars="abc", min_length=1, max_length=2)
+    logits = np.array([[[5.0, 1.0, 0.0, 2.0], [0.0, 3.0, 4.0, 1.0]]], np.float32)  # per position: a, c
+    masked = only_chars(logits, charset, "bb")
+    assert masked.argmax(-1).tolist() == [[3, 1]], "a out of reach: the pad wins; c out of reach: b"
+    assert np.array_equal(masked[..., 1], logits[..., 1]) and np.array_equal(masked[..., 3], logits[..., 3])
+    assert decode(masked, charset, "softmax")[0] == ["b"]
+    for chars in ("abz", ""):
+        with pytest.raises(UserError, match="--chars"):
+            only_chars(logits, charset, chars)

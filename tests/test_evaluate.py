@@ -177,3 +177,23 @@ def test_evaluate_holds_a_ctc_models_reads_to_the_given_lengths(generated_folder
     with open(tmp_path / "errors" / "readings.csv", newline="") as f:
         reads = [row["read"] for row in csv.DictReader(f)]
     assert len(reads) == 24 and all(len(read) in (0, 6) for read in reads), reads
+
+
+def test_evaluate_reads_only_the_given_characters(generated_folder, tmp_path):
+    from captcha_ocr.data.folder import list_folder
+
+    used = "".join(sorted({c for _, label in list_folder(generated_folder) for c in label}))
+    reports, names = {}, set()
+    for chars in (None, used, "0123456789"):
+        args = ("--chars", chars, "--errors", tmp_path / f"errors-{len(chars)}") if chars else ()
+        proc = run_module("evaluate", "--model", "base_ctc2", "--data", generated_folder, *args, cwd=tmp_path,
+                          check=True)
+        (written,) = [line.split("report written to ")[1] for line in proc.stdout.splitlines()
+                      if "report written to" in line]
+        reports[chars], names = json.loads((tmp_path / written).read_text()), names | {written}
+    assert len(names) == 3, "a report of its own for each set of characters"
+    # Only characters the labels use: a read that was right stays right, so whole-captcha accuracy cannot fall.
+    assert reports[used]["captcha_acc"] >= reports[None]["captcha_acc"]
+    with open(tmp_path / "errors-10" / "readings.csv", newline="") as f:
+        reads = [row["read"] for row in csv.DictReader(f)]
+    assert reads and all(read.isdigit() or not read for read in reads), reads

@@ -81,3 +81,17 @@ def test_length_holds_a_ctc_models_reads_to_the_captchas_lengths(smoke_run, gene
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = run_module("predict", "--model", smoke_run, "--length", "4", generated_folder, cwd=workdir)
     assert_user_error(proc, "--length holds the reads of a ctc model")
+
+
+def test_chars_reads_only_the_characters_the_captchas_use(generated_folder, workdir):
+    def texts(*args) -> list[str]:
+        proc = run_module("predict", "--model", "base_ctc2", "--json", *args, generated_folder, cwd=workdir, check=True)
+        return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
+
+    free, digits = texts(), texts("--chars", "0123456789", "--length", "4")
+    assert len(free) == len(digits) == 24
+    assert any(not text.isdigit() for text in free), free
+    assert all(text.isdigit() and len(text) == 4 for text in digits if text), digits
+    for chars, fragment in (("09é", "the model does not read 'é'"), ("", "give the characters your captchas use")):
+        proc = run_module("predict", "--model", "base_ctc2", "--chars", chars, generated_folder, cwd=workdir)
+        assert_user_error(proc, fragment)

@@ -61,6 +61,12 @@ def add_length_arg(parser: argparse.ArgumentParser) -> None:
                         "(default: the lengths it was trained on); Keras models only")
 
 
+def add_chars_arg(parser: argparse.ArgumentParser) -> None:
+    """Add `--chars CHARS` (`args.chars`, default None: every character the model reads)."""
+    parser.add_argument("--chars", help="the characters your captchas use, e.g. 0123456789: only those are read "
+                        "(default: all the model reads); Keras models only")
+
+
 def config_from_args(args: argparse.Namespace):
     """The config that `--config` and `--set` describe."""
     from captcha_ocr.core.config import load_config

@@ -97,15 +97,16 @@ class Reader:
 
 
 def load_reader(path: str | Path, name: str | None = None, views: int = 1,
-                lengths: tuple[int, int] | None = None) -> Reader:
+                lengths: tuple[int, int] | None = None, chars: str | None = None) -> Reader:
     """Load a run directory, `.keras` file, shipped model name or export folder (`name` defaults to the path).
 
     Args:
         views: read every captcha in this many views (`captcha_ocr.model.ensemble`); Keras models only.
         lengths: (low, high) characters to hold a ctc model's reads to (`Recognizer.load`); Keras models only.
+        chars: read only these characters (`Recognizer.load`); Keras models only.
 
     Raises:
-        UserError: nothing loadable at `path`, or views or lengths asked of an export.
+        UserError: nothing loadable at `path`, or views, lengths or characters asked of an export.
     """
     name = name or str(path)
     resolved = resolve_model(path)
@@ -115,14 +116,15 @@ def load_reader(path: str | Path, name: str | None = None, views: int = 1,
             raise UserError(f"--views reads with a Keras model, and {path} is an export; export a model that reads "
                             f"in views instead (python -m captcha_ocr.ensemble --models RUN --views {views} --out "
                             "FILE.keras, then export FILE.keras)")
-        if lengths:
-            raise UserError(f"--length holds a Keras model's reads, and {path} is an export, which decodes in its "
-                            "graph with the lengths it was exported with; give the run or .keras file it came from")
+        if lengths or chars:
+            flag = "--length" if lengths else "--chars"
+            raise UserError(f"{flag} changes a Keras model's reads, and {path} is an export, which decodes in its "
+                            "graph as it was exported; give the run or .keras file it came from")
         from captcha_ocr.export.readers import load_exported
 
         reader = load_exported(resolved)
         return Reader(name, str(path), reader.info["format"], reader.spec, reader)
     from captcha_ocr.inference.recognizer import Recognizer
 
-    reader = Recognizer.load(resolved, views, lengths)
+    reader = Recognizer.load(resolved, views, lengths, chars)
     return Reader(name, str(path), "keras", reader.spec, reader, views)

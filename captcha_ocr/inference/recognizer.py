@@ -22,23 +22,29 @@ from captcha_ocr.training.rundir import load_run
 class Recognizer:
     """A loaded model that reads captchas from paths, PIL images or arrays."""
 
-    def __init__(self, model):
+    def __init__(self, model, chars: str | None = None):
+        from captcha_ocr.model.decode import check_chars
         from captcha_ocr.model.layers import model_spec
 
         self.model = model
         self.spec = model_spec(model)
         self.charset = self.spec.charset
+        self.chars = chars  # read only these characters (`captcha_ocr.model.decode.only_chars`); None: all
+        if chars is not None:
+            check_chars(chars, self.charset)  # before any read
         self._forward = None
         self._forward_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, views: int = 1, lengths: tuple[int, int] | None = None) -> "Recognizer":
+    def load(cls, path: str | Path, views: int = 1, lengths: tuple[int, int] | None = None,
+             chars: str | None = None) -> "Recognizer":
         """Load from a run directory or a `.keras` file (which carries its charset and input size).
 
         Args:
             views: read every captcha in this many views (`captcha_ocr.model.ensemble.in_views`).
             lengths: (low, high) characters to hold a ctc model's reads to (`captcha_ocr.model.layers.hold_lengths`)
                 instead of the lengths it was trained on.
+            chars: read only these characters of the model's charset (`Recognizer(model, chars)`).
         """
         from captcha_ocr.model.ensemble import in_views
         from captcha_ocr.model.layers import hold_lengths
@@ -46,7 +52,7 @@ class Recognizer:
         model = load_run(path)[0]
         if lengths:
             hold_lengths(model, lengths)
-        return cls(in_views(model, views))
+        return cls(in_views(model, views), chars)
 
     def prepare(self, image: ImageLike) -> np.ndarray:
         """One image -> uint8 (H, W, C) at the model's input size."""
@@ -73,7 +79,7 @@ class Recognizer:
 
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
-        from captcha_ocr.model.decode import chosen_classes
+        from captcha_ocr.model.decode import chosen_classes, only_chars
 
         forward = self._forward or self._traced_forward()
         outputs = []
@@ -82,7 +88,10 @@ class Recognizer:
             outputs.append(np.asarray(forward(x)))
         if not outputs:
             return []
-        indices, chosen = chosen_classes(np.concatenate(outputs), self.spec.loss, self.spec.max_length,
+        logits = np.concatenate(outputs)
+        if self.chars is not None:
+            logits = only_chars(logits, self.charset, self.chars)
+        indices, chosen = chosen_classes(logits, self.spec.loss, self.spec.max_length,
                                          self.spec.min_length)
         symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
         return [Prediction(self.charset.decode(row), float(probs.prod()),

@@ -41,6 +41,7 @@ import numpy as np
 
 from captcha_ocr.core.charset import Charset
 from captcha_ocr.core.choices import is_frame_loss, probability_kind
+from captcha_ocr.core.errors import UserError
 
 
 def probabilities(logits: np.ndarray, loss: str) -> np.ndarray:
@@ -198,6 +199,28 @@ def chosen_classes(logits: np.ndarray, loss: str, max_length: int | None = None,
     indices = logits.argmax(axis=-1)
     chosen = np.take_along_axis(probabilities(logits, loss), indices[..., None], axis=-1)[..., 0]
     return indices, chosen
+
+
+def only_chars(logits: np.ndarray, charset: Charset, chars: str) -> np.ndarray:
+    """`logits` (float32) with every class but `chars` and the pad out of reach (logit NEVER), so that decoding
+    reads only those characters: `predict` and `evaluate --chars`, for captchas drawn from fewer characters
+    than the model knows (say digits only).
+
+    Raises:
+        UserError: see `check_chars`.
+    """
+    check_chars(chars, charset)
+    allowed = np.zeros(charset.num_classes, bool)
+    allowed[[charset.chars.index(c) for c in set(chars)] + [charset.pad_index]] = True
+    return np.where(allowed, np.asarray(logits, np.float32), np.float32(NEVER))
+
+
+def check_chars(chars: str, charset: Charset) -> None:
+    """Raise a UserError for `--chars` without characters or with characters the model does not read."""
+    outside = sorted(set(chars) - set(charset.chars))
+    if not chars or outside:
+        raise UserError(f"--chars {chars!r}: " + (f"the model does not read {''.join(outside)!r}; give characters of "
+                        f"its charset {charset.chars!r}" if outside else "give the characters your captchas use"))
 
 
 def decode(logits: np.ndarray, charset: Charset, loss: str,

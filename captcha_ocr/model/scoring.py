@@ -47,15 +47,17 @@ def evaluate_arrays(model, images: np.ndarray, labels: np.ndarray, batch_size: i
     return score(texts, confidence, pred, labels, model_spec(model).charset, top_confusions)
 
 
-def read_arrays(model, images: np.ndarray, batch_size: int = 128,
-                held: bool = True) -> tuple[list[str], np.ndarray, np.ndarray]:
+def read_arrays(model, images: np.ndarray, batch_size: int = 128, held: bool = True,
+                chars: str | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The model's readings of uint8 images: texts, confidences and per-position class indices (`decode`;
-    ctc reads held to the charset's lengths, or with `held=False` greedy)."""
-    from captcha_ocr.model.decode import decode
+    ctc reads held to the charset's lengths, or with `held=False` greedy; with `chars`, only those characters)."""
+    from captcha_ocr.model.decode import decode, only_chars
     from captcha_ocr.model.layers import model_spec
 
     spec = model_spec(model)
     logits = model.predict(scale_pixels(images), batch_size=batch_size, verbose=0)
+    if chars is not None:
+        logits = only_chars(logits, spec.charset, chars)
     return decode(logits, spec.charset, spec.loss, held)
 
 
