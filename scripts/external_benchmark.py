@@ -10,7 +10,9 @@ and, when the `ddddocr` extra is installed (`pip install -e '.[ddddocr]'`), with
 and beta models. Whole-captcha accuracy is reported case-sensitive (the text equals the label) and
 case-insensitive (equal after lower-casing both), and per character for our model (the share of the
 label's characters read right at their place). Writes report.md and report.json (with the command and the
-machine) to --out, and prints the table.
+machine) to --out, and prints the table. With `--held` our model also reads each style told its lengths (from
+its shortest label to its longest, as `predict --length`), with `--chars` told its lengths and the characters its
+labels use (`predict --length --chars`; ddddocr told the characters too, from its frame probabilities).
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ def scores(texts: Sequence[str], labels: Sequence[str]) -> dict:
             "char": char_accuracy(texts, labels)}
 
 
-def read_ours(model: str, paths: Sequence[str], batch_size: int = 128,
-              lengths: tuple[int, int] | None = None) -> tuple[list[str], float]:
+def read_ours(model: str, paths: Sequence[str], batch_size: int = 128, lengths: tuple[int, int] | None = None,
+              chars: str | None = None) -> tuple[list[str], float]:
     """Our model's texts for `paths` (an unreadable file reads as ""; with `lengths`, a ctc model's reads held to
-    them, as `predict --length` does), and the seconds it took."""
+    them, as `predict --length` does; with `chars`, only those characters read, as `predict --chars`), and the
+    seconds it took."""
     from captcha_ocr.inference.readers import load_reader
 
-    reader = load_reader(model, lengths=lengths)
+    reader = load_reader(model, lengths=lengths, chars=chars)
     start = time.perf_counter()
     texts = {}
     for path, pred in reader.read_files(paths, batch_size):
@@ -62,8 +65,9 @@ def read_ours(model: str, paths: Sequence[str], batch_size: int = 128,
     return [texts[path] for path in paths], time.perf_counter() - start
 
 
-def read_ddddocr(paths: Sequence[str], beta: bool) -> tuple[list[str], float]:
-    """ddddocr's texts for `paths` with its default (or beta) model, and the seconds it took."""
+def read_ddddocr(paths: Sequence[str], beta: bool, chars: str | None = None) -> tuple[list[str], float]:
+    """ddddocr's texts for `paths` with its default (or beta) model, and the seconds it took; with `chars`, only
+    those characters read (`ddddocr_told`)."""
     import ddddocr
 
     ocr = ddddocr.DdddOcr(show_ad=False, beta=beta)
@@ -71,23 +75,39 @@ def read_ddddocr(paths: Sequence[str], beta: bool) -> tuple[list[str], float]:
     texts = []
     for path in paths:
         try:
-            texts.append(ocr.classification(Path(path).read_bytes()))
+            data = Path(path).read_bytes()
+            texts.append(ddddocr_only(ocr.classification(data, probability=True), chars) if chars
+                         else ocr.classification(data))
         except Exception as err:  # noqa: BLE001  (a third-party reader: any failure reads as nothing)
             print(f"warning: ddddocr on {path}: {err}", file=sys.stderr)
             texts.append("")
     return texts, time.perf_counter() - start
 
 
+def ddddocr_only(result: dict, chars: str) -> str:
+    """A ddddocr `classification(..., probability=True)` result read with only `chars` and its blank ("") in reach:
+    each frame's most probable of those, repeats merged, blanks dropped, as `predict --chars` reads with ours.
+    (ddddocr's own `set_ranges` drops other characters after reading each frame's best class, which only removes
+    characters; this gives ddddocr what ours gets.)"""
+    charset = result["charset"]
+    probs = np.asarray(result["probabilities"], np.float32).reshape(-1, len(charset))  # (frames, classes)
+    allowed = np.array([i for i, c in enumerate(charset) if c == "" or c in chars])
+    best = allowed[probs[:, allowed].argmax(axis=1)]
+    merged = [int(c) for i, c in enumerate(best) if i == 0 or c != best[i - 1]]
+    return "".join(charset[c] for c in merged)
+
+
 def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, ddddocr: bool = True,
-              held: bool = False) -> dict:
+              held: bool = False, chars: bool = False) -> dict:
     """Score every style's folder with `model` and, where installed and wanted, ddddocr; with `held`, also with
-    `model` told each style's lengths (`ours_held`: the shortest to the longest of its labels)."""
-    readers = ["ours"] + (["ours_held"] if held else [])
+    `model` told each style's lengths (`ours_held`: the shortest to the longest of its labels), with `chars` told
+    its lengths and characters too (`ours_chars`: those its labels use)."""
+    readers = ["ours"] + (["ours_held"] if held else []) + (["ours_chars"] if chars else [])
     if ddddocr and importlib.util.find_spec("ddddocr") is None:
         print("warning: ddddocr is not installed (pip install -e '.[ddddocr]'): scoring our model only",
               file=sys.stderr)
     elif ddddocr:
-        readers += ["ddddocr", "ddddocr_beta"]
+        readers += ["ddddocr", "ddddocr_beta"] + (["ddddocr_told", "ddddocr_beta_told"] if chars else [])
     results = {}
     for style in styles:
         items = list_folder(zoo / style)[: limit or None]
@@ -95,10 +115,12 @@ def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, dddd
         row = {}
         for name in readers:
             if name.startswith("ours"):
-                held_to = (min(map(len, labels)), max(map(len, labels))) if name == "ours_held" else None
-                texts, seconds = read_ours(model, paths, lengths=held_to)
+                held_to = (min(map(len, labels)), max(map(len, labels))) if name != "ours" else None
+                used = "".join(sorted(set("".join(labels)))) if name == "ours_chars" else None
+                texts, seconds = read_ours(model, paths, lengths=held_to, chars=used)
             else:
-                texts, seconds = read_ddddocr(paths, beta=name == "ddddocr_beta")
+                used = "".join(sorted(set("".join(labels)))) if name.endswith("_told") else None
+                texts, seconds = read_ddddocr(paths, beta=name.startswith("ddddocr_beta"), chars=used)
             row[name] = {**scores(texts, labels), "seconds": round(seconds, 1),
                          "examples": [[lab, t] for lab, t in zip(labels[:5], texts[:5])]}
         results[style] = row
@@ -123,8 +145,11 @@ def render(report: dict) -> str:
         f"Whole-captcha accuracy, case-sensitive (case-insensitive in brackets). `ours` is `{report['model']}`; "
         + ("`ours_held` the same model told each style's lengths (`predict --length`, from the shortest to the "
            "longest label); " if "ours_held" in readers else "")
-        + "`ddddocr` and `ddddocr_beta` are ddddocr 1.6.1's two models. "
-        f"Machine: {m['cpu']} ({m['cpu_count']} cores).", "",
+        + ("`ours_chars` told its lengths and characters (`--length` and `--chars`, the characters its labels "
+           "use); " if "ours_chars" in readers else "")
+        + "`ddddocr` and `ddddocr_beta` are ddddocr 1.6.1's two models"
+        + (", `_told` told the characters too (ddddocr has no lengths to tell). " if "ddddocr_told" in readers else ". ")
+        + f"Machine: {m['cpu']} ({m['cpu_count']} cores).", "",
         markdown_table(header, rows, align="lr" + "r" * len(readers) + "r"), ""])
 
 
@@ -138,6 +163,8 @@ def build_parser():
     p.add_argument("--no-ddddocr", action="store_true", help="score our model only")
     p.add_argument("--held", action="store_true", help="also read each style with our model told its lengths (the "
                    "shortest to the longest label), as a user who passes predict --length; a ctc model only")
+    p.add_argument("--chars", action="store_true", help="also read each style with our model told its lengths and "
+                   "the characters its labels use (predict --length and --chars); a ctc model only")
     return p
 
 
@@ -151,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = output_dir(args.out)
     command = "python scripts/external_benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report = {"command": command, "model": args.model, "machine": machine_info(),
-              "styles": benchmark(zoo, styles, args.model, args.limit, not args.no_ddddocr, args.held)}
+              "styles": benchmark(zoo, styles, args.model, args.limit, not args.no_ddddocr, args.held,
+                                   args.chars)}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     text = render(report)
     (out / "report.md").write_text(text)

@@ -269,20 +269,38 @@ def test_external_benchmark_scores_our_model_and_ddddocr_against_the_labels(smok
     _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", smoke_run, "--no-ddddocr",
                    "--out", tmp_path / "ours-only", cwd=tmp_path))
     assert set(json.loads((tmp_path / "ours-only" / "report.json").read_text())["styles"]["mine"]) == {"ours"}
-    # --held: a ctc model also reads each style held to its labels' lengths (4 here), as predict --length 4 does.
+    # --held: a ctc model also reads each style held to its labels' lengths (4 here), as predict --length 4 does;
+    # --chars: held, and reading only the characters its labels use, as predict --chars does.
     _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "mine", "--model", "base_ctc2", "--no-ddddocr",
-                   "--held", "--out", tmp_path / "held", cwd=tmp_path))
+                   "--held", "--chars", "--out", tmp_path / "held", cwd=tmp_path))
     row = json.loads((tmp_path / "held" / "report.json").read_text())["styles"]["mine"]
-    texts = [p.text for p in Recognizer.load("base_ctc2", lengths=(4, 4)).predict([p for p, _ in items])]
-    assert row["ours_held"]["whole"] == sum(t == lab for t, lab in zip(texts, labels)) / 24
-    assert row["ours_held"]["examples"] == [[lab, t] for lab, t in zip(labels[:5], texts[:5])]
-    assert row["ours_held"]["whole"] >= row["ours"]["whole"] and "`ours_held`" in (tmp_path / "held" / "report.md").read_text()
+    used = "".join(sorted(set("".join(labels))))
+    for name, reader in (("ours_held", Recognizer.load("base_ctc2", lengths=(4, 4))),
+                         ("ours_chars", Recognizer.load("base_ctc2", lengths=(4, 4), chars=used))):
+        texts = [p.text for p in reader.predict([p for p, _ in items])]
+        assert row[name]["whole"] == sum(t == lab for t, lab in zip(texts, labels)) / 24
+        assert row[name]["examples"] == [[lab, t] for lab, t in zip(labels[:5], texts[:5])]
+        assert row[name]["whole"] >= row["ours"]["whole"] and f"`{name}`" in (tmp_path / "held" / "report.md").read_text()
 
 
 def test_external_benchmark_char_accuracy_by_hand():
     eb = _load_script("external_benchmark")
     assert eb.char_accuracy(["abcd", "ab"], ["abcx", "abc"]) == 5 / 7
     assert eb.scores(["AbC", "x"], ["abc", "x"]) == {"count": 2, "whole": 0.5, "whole_nocase": 1.0, "char": 2 / 4}
+
+
+def test_ddddocr_told_the_characters_reads_each_frames_most_probable_of_them_by_hand():
+    eb = _load_script("external_benchmark")
+    charset = ["", "m", "1", "2"]  # ddddocr's blank is "" at index 0
+    frames = [[0.1, 0.1, 0.8, 0.0],   # 1
+              [0.2, 0.7, 0.0, 0.1],   # m; without it the blank
+              [0.0, 0.6, 0.1, 0.3],   # m (merged with the frame before); without it 2
+              [0.0, 0.0, 0.1, 0.9],   # 2
+              [0.9, 0.0, 0.1, 0.0]]   # the blank
+    result = {"charset": charset, "probabilities": [[f] for f in frames]}  # (frames, 1, classes) as ddddocr gives
+    assert eb.ddddocr_only(result, "12") == "12"
+    assert eb.ddddocr_only(result, "m12") == "1m2"
+    assert eb.ddddocr_only(result, "2") == "2"
 
 
 def test_external_benchmark_names_a_missing_style(tmp_path):
