@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from captcha_ocr.core.atomic import write_text_atomic
 from captcha_ocr.core.cli import add_chars_arg, add_length_arg, add_views_arg, int_at_least, output_dir, parser, run_cli
 from captcha_ocr.core.errors import UserError
@@ -63,9 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from captcha_ocr.training.rundir import load_run, shipped_name
 
     model, run_dir, config = load_run(args.model)
+    spec = model_spec(model)  # labels are read with the model's own lengths, so none is left out by --length
     if args.length:
         hold_lengths(model, args.length)
-    spec = model_spec(model)
     if args.chars is not None:
         check_chars(args.chars, spec.charset)  # before the model reads
     model = in_views(model, args.views)
@@ -97,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_json = default_json.replace(".json", f"-chars-{digest}.json")
     errors = output_dir(args.errors, "--errors") if args.errors else None  # checked before the model reads
     texts, confidence, pred = read_arrays(model, images, args.batch_size, chars=args.chars)
+    pred = np.pad(pred, [(0, 0), (0, spec.max_length - pred.shape[1])], constant_values=spec.charset.pad_index)
     report = score(texts, confidence, pred, labels, spec.charset, alike=alike)
     print(format_report(report, title=f"{args.model} on {what}"))
     if errors is not None:

@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("no images to read; give image files, folders or globs")
     from captcha_ocr.inference.readers import load_reader
 
-    rec = load_reader(args.model, views=args.views, lengths=args.length, chars=args.chars)  # a run, a .keras file, a shipped model or an export
+    # a run, a .keras file, a shipped model or an export
+    rec = load_reader(args.model, views=args.views, lengths=args.length, chars=args.chars)
     for done, (path, pred) in enumerate(rec.read_files(paths, args.batch_size), start=1):
         if isinstance(pred, UserError):
             print(f"error: {pred}", file=sys.stderr)

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import SMOKE, run_module
 
 from captcha_ocr.core.charset import Charset
 from captcha_ocr.model.scoring import alike_scores, format_report, score
@@ -174,6 +174,8 @@ def test_evaluate_holds_a_ctc_models_reads_to_the_given_lengths(generated_folder
     assert four["captcha_acc"] >= free["captcha_acc"], "held to the captchas' own length, a read can only gain"
     six = report("--length", "6-6", "--errors", tmp_path / "errors")
     assert six["captcha_acc"] == 0.0
+    three = report("--length", "3-3")  # shorter than every label: all counted, none read
+    assert three["count"] == 24 and three["captcha_acc"] == 0.0
     with open(tmp_path / "errors" / "readings.csv", newline="") as f:
         reads = [row["read"] for row in csv.DictReader(f)]
     assert len(reads) == 24 and all(len(read) in (0, 6) for read in reads), reads
@@ -197,3 +199,15 @@ def test_evaluate_reads_only_the_given_characters(generated_folder, tmp_path):
     with open(tmp_path / "errors-10" / "readings.csv", newline="") as f:
         reads = [row["read"] for row in csv.DictReader(f)]
     assert reads and all(read.isdigit() or not read for read in reads), reads
+
+
+def test_evaluate_holds_a_runs_own_test_set_to_the_given_lengths(workdir):
+    run_dir = workdir / "runs" / "ctc-lengths"
+    run_module("train", "--config", SMOKE, "--run-dir", run_dir, "--set", "loss.name=ctc", "--set", "train.epochs=1",
+               cwd=workdir, check=True)
+    for length, name in (("3", "evaluation-length3-3.json"), ("2-4", "evaluation-length2-4.json")):
+        run_module("evaluate", "--model", run_dir, "--length", length, cwd=workdir, check=True)
+        report = json.loads((run_dir / name).read_text())
+        assert report["count"] == json.loads((run_dir / "metrics.json").read_text())["test"]["count"]
+        if length == "3":
+            assert report["captcha_acc"] == 0.0, "the test captchas have 4 characters"
