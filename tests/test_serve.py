@@ -215,3 +215,17 @@ def test_serves_an_export(smoke_run, files, expected, workdir, tmp_path):
     for result, pred in zip(answer["results"], expected):
         assert result["text"] == pred.text and result["positions"] is None
         assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-4)
+
+
+def test_reads_told_the_lengths_and_characters_as_the_library_does(files, workdir):
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    told = Recognizer.load("base_ctc2", lengths=(6, 6), chars="0123456789").predict([str(f) for f in files])
+    assert all(p.text.isdigit() and len(p.text) == 6 for p in told if p.text) and any(p.text for p in told)
+    with Server("--model", "base_ctc2", "--length", "6", "--chars", "0123456789", cwd=workdir) as s:
+        assert httpx.get(s.url + "/v1/models").json()["models"][0]["length"] == {"min": 6, "max": 6}
+        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        assert "lengths 6-6, only '0123456789')" in s.output()
+    for result, pred in zip(answer["results"], told):
+        assert result["text"] == pred.text and result["confidence"] == pytest.approx(pred.confidence, abs=1e-5)
+    assert_user_error(run_module("serve", "--model", "base_ctc2", "--chars", "09é", cwd=workdir), "--chars", "'é'")

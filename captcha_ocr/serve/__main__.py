@@ -18,7 +18,8 @@ import socket
 from pathlib import Path
 from typing import Sequence
 
-from captcha_ocr.core.cli import add_views_arg, float_above, fraction, int_at_least, logger, parser, run_cli
+from captcha_ocr.core.cli import (add_chars_arg, add_length_arg, add_views_arg, float_above, fraction, int_at_least,
+                                   logger, parser, run_cli)
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.core.workers import worker_count
 from captcha_ocr.serve.guard import MIN_TOKEN_LENGTH, TOKEN_ENV, Access, allowed_hosts, is_loopback
@@ -37,6 +38,8 @@ def build_parser():
     p.add_argument("--label-folder", metavar="DIR",
                    help="serve the labeling page for this folder of images; labels go to DIR/labels.csv")
     add_views_arg(p, "; every --model, Keras models only: 9 reads a batch with nine times the work")
+    add_length_arg(p)  # every --model, as --views
+    add_chars_arg(p)
     p.add_argument("--min-confidence", type=fraction, default=0.0,
                    help="readings below this confidence are marked abstained (requests may set their own)")
     p.add_argument("--max-batch", type=int_at_least(1), default=64, help="images per model call at most")
@@ -86,9 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     access = Access(allowed_hosts(args.host, args.allowed_host), check_token(args.host, args.token))
     models = []
     for name, path in parse_model_args(args.model):
-        models.append(load_reader(path, name, views=args.views))
+        models.append(load_reader(path, name, views=args.views, lengths=args.length, chars=args.chars))
         logger.info(f"model {name!r}: {path} ({models[-1].kind}, {models[-1].spec.width}x{models[-1].spec.height}"
-                    + (f", {args.views} views" if args.views > 1 else "") + ")")
+                    + (f", {args.views} views" if args.views > 1 else "")
+                    + (", lengths {}-{}".format(*args.length) if args.length else "")
+                    + (f", only {args.chars!r}" if args.chars else "") + ")")
     session = None
     if args.label_folder:
         spec = models[0].spec
