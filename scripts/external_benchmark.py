@@ -108,6 +108,10 @@ def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, dddd
               file=sys.stderr)
     elif ddddocr:
         readers += ["ddddocr", "ddddocr_beta"] + (["ddddocr_told", "ddddocr_beta_told"] if chars else [])
+    if held or chars:  # told only what the model can read: its characters, lengths up to its max_length
+        from captcha_ocr.inference.readers import load_reader
+
+        spec = load_reader(model).spec
     results = {}
     for style in styles:
         items = list_folder(zoo / style)[: limit or None]
@@ -115,8 +119,9 @@ def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, dddd
         row = {}
         for name in readers:
             if name.startswith("ours"):
-                held_to = (min(map(len, labels)), max(map(len, labels))) if name != "ours" else None
-                used = "".join(sorted(set("".join(labels)))) if name == "ours_chars" else None
+                low, high = min(map(len, labels)), max(map(len, labels))
+                held_to = (min(low, spec.max_length), min(high, spec.max_length)) if name != "ours" else None
+                used = "".join(sorted(set("".join(labels)) & set(spec.chars))) if name == "ours_chars" else None
                 texts, seconds = read_ours(model, paths, lengths=held_to, chars=used)
             else:
                 used = "".join(sorted(set("".join(labels)))) if name.endswith("_told") else None

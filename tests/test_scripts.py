@@ -281,6 +281,18 @@ def test_external_benchmark_scores_our_model_and_ddddocr_against_the_labels(smok
         assert row[name]["whole"] == sum(t == lab for t, lab in zip(texts, labels)) / 24
         assert row[name]["examples"] == [[lab, t] for lab, t in zip(labels[:5], texts[:5])]
         assert row[name]["whole"] >= row["ours"]["whole"] and f"`{name}`" in (tmp_path / "held" / "report.md").read_text()
+    # Labels longer than the model reads (base_ctc2: 10) and with characters it does not know: it is told what it
+    # can read, and the style is scored, not refused.
+    (zoo / "long").mkdir()
+    rows = ["file,label"] + [f"{Path(p).name},{label * 3}!" for p, label in items]  # 13 characters
+    for p, _ in items:
+        (zoo / "long" / Path(p).name).symlink_to(p)
+    (zoo / "long" / "labels.csv").write_text("\n".join(rows) + "\n")
+    _ok(run_script("external_benchmark.py", "--zoo", zoo, "--styles", "long", "--model", "base_ctc2", "--no-ddddocr",
+                   "--held", "--chars", "--out", tmp_path / "long-report", cwd=tmp_path))
+    row = json.loads((tmp_path / "long-report" / "report.json").read_text())["styles"]["long"]
+    assert row["ours_held"]["count"] == 24 and row["ours_chars"]["whole"] == 0.0
+    assert all(len(read) == 10 or not read for _, read in row["ours_held"]["examples"]), row["ours_held"]["examples"]
 
 
 def test_external_benchmark_char_accuracy_by_hand():
