@@ -24,17 +24,14 @@ from captcha_ocr.core.choices import is_frame_loss
 from captcha_ocr.core.cli import run_cli
 from captcha_ocr.core.errors import UserError
 from captcha_ocr.export.serving import ServingModule
-from captcha_ocr.model.losses import ctc_decode, ctc_greedy, held_paths
+from captcha_ocr.model.losses import ctc_decode, ctc_greedy, held_paths, to_hold
 from captcha_ocr.training.rundir import load_run
 
 
 def search_all(logits, min_length: int, max_length: int):
     """The first version: every read's held path computed, the greedy one kept where its length is allowed."""
-    blank = logits.shape[-1] - 1
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    previous = tf.pad(greedy[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
-    lengths = tf.reduce_sum(tf.cast((greedy != blank) & (greedy != previous), tf.int32), axis=1)
-    outside = (lengths > 0) & ((lengths < min_length) | (lengths > max_length))
+    outside = to_hold(greedy, logits.shape[-1] - 1, min_length, max_length)
     held = held_paths(tf.nn.log_softmax(logits, axis=-1), min_length, max_length)
     return ctc_greedy(logits, max_length, paths=tf.where(outside[:, None], held, greedy))
 

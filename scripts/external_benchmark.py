@@ -116,16 +116,18 @@ def benchmark(zoo: Path, styles: Sequence[str], model: str, limit: int = 0, dddd
     for style in styles:
         items = list_folder(zoo / style)[: limit or None]
         paths, labels = [p for p, _ in items], [label for _, label in items]
+        used = "".join(sorted(set("".join(labels))))  # the characters the style's labels use
+        if held or chars:
+            lengths = (min(min(map(len, labels)), spec.max_length), min(max(map(len, labels)), spec.max_length))
+            known = "".join(c for c in used if c in spec.chars)
         row = {}
         for name in readers:
             if name.startswith("ours"):
-                low, high = min(map(len, labels)), max(map(len, labels))
-                held_to = (min(low, spec.max_length), min(high, spec.max_length)) if name != "ours" else None
-                used = "".join(sorted(set("".join(labels)) & set(spec.chars))) if name == "ours_chars" else None
-                texts, seconds = read_ours(model, paths, lengths=held_to, chars=used)
+                texts, seconds = read_ours(model, paths, lengths=lengths if name != "ours" else None,
+                                           chars=known if name == "ours_chars" else None)
             else:
-                used = "".join(sorted(set("".join(labels)))) if name.endswith("_told") else None
-                texts, seconds = read_ddddocr(paths, beta=name.startswith("ddddocr_beta"), chars=used)
+                texts, seconds = read_ddddocr(paths, beta=name.startswith("ddddocr_beta"),
+                                              chars=used if name.endswith("_told") else None)
             row[name] = {**scores(texts, labels), "seconds": round(seconds, 1),
                          "examples": [[lab, t] for lab, t in zip(labels[:5], texts[:5])]}
         results[style] = row

@@ -130,11 +130,8 @@ def ctc_decode(logits, min_length: int, max_length: int):
         As `ctc_greedy`.
     """
     logits = tf.cast(logits, tf.float32)
-    blank = logits.shape[-1] - 1
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    previous = tf.pad(greedy[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
-    lengths = tf.reduce_sum(tf.cast((greedy != blank) & (greedy != previous), tf.int32), axis=1)
-    outside = (lengths > 0) & ((lengths < min_length) | (lengths > max_length))
+    outside = to_hold(greedy, logits.shape[-1] - 1, min_length, max_length)
     # Only the reads to hold are gathered and searched (searching every read of a batch of 64 took 12 to 20
     # times as long as greedy decoding: reports/decode-latency); then each row takes its held path or its
     # greedy one from [held; greedy] by index.
@@ -143,6 +140,14 @@ def ctc_decode(logits, min_length: int, max_length: int):
     own = tf.shape(held)[0] + tf.range(tf.shape(greedy)[0])  # each row's greedy path, after the held ones
     index = tf.where(outside, tf.cumsum(tf.cast(outside, tf.int32)) - 1, own)
     return ctc_greedy(logits, max_length, paths=tf.gather(tf.concat([held, greedy], axis=0), index))
+
+
+def to_hold(paths, blank: int, min_length: int, max_length: int):
+    """Which greedy frame paths (batch, frames) `ctc_decode` holds, in the graph (the twin of
+    `captcha_ocr.model.decode.to_hold`): those that read characters, but not min_length..max_length of them."""
+    previous = tf.pad(paths[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    lengths = tf.reduce_sum(tf.cast((paths != blank) & (paths != previous), tf.int32), axis=1)
+    return (lengths > 0) & ((lengths < min_length) | (lengths > max_length))
 
 
 def held_paths(log_p, low: int, high: int):
