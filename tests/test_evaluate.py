@@ -162,6 +162,12 @@ def test_errors_into_a_file_is_refused(smoke_run, workdir, tmp_path):
     assert proc.returncode == 2 and "--errors" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def misread_as(errors) -> list[str]:
+    """What `evaluate --errors FOLDER` says each misread captcha was read as (its readings.csv)."""
+    with open(errors / "readings.csv", newline="") as f:
+        return [row["read"] for row in csv.DictReader(f)]
+
+
 def test_evaluate_holds_a_ctc_models_reads_to_the_given_lengths(generated_folder, tmp_path):
     def report(*args) -> dict:
         run_module("evaluate", "--model", "base_ctc2", "--data", generated_folder, *args, cwd=tmp_path, check=True)
@@ -176,8 +182,7 @@ def test_evaluate_holds_a_ctc_models_reads_to_the_given_lengths(generated_folder
     assert six["captcha_acc"] == 0.0
     three = report("--length", "3-3")  # shorter than every label: all counted, none read
     assert three["count"] == 24 and three["captcha_acc"] == 0.0
-    with open(tmp_path / "errors" / "readings.csv", newline="") as f:
-        reads = [row["read"] for row in csv.DictReader(f)]
+    reads = misread_as(tmp_path / "errors")
     assert len(reads) == 24 and all(len(read) in (0, 6) for read in reads), reads
 
 
@@ -196,8 +201,7 @@ def test_evaluate_reads_only_the_given_characters(generated_folder, tmp_path):
     assert len(names) == 3, "a report of its own for each set of characters"
     # Only characters the labels use: a read that was right stays right, so whole-captcha accuracy cannot fall.
     assert reports[used]["captcha_acc"] >= reports[None]["captcha_acc"]
-    with open(tmp_path / "errors-10" / "readings.csv", newline="") as f:
-        reads = [row["read"] for row in csv.DictReader(f)]
+    reads = misread_as(tmp_path / "errors-10")
     assert reads and all(read.isdigit() or not read for read in reads), reads
 
 

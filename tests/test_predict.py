@@ -1,6 +1,7 @@
 """captcha_ocr.predict: the command on files, folders and globs, and Recognizer after save/load."""
 
 import json
+from functools import partial
 
 import numpy as np
 from conftest import assert_user_error, run_module
@@ -65,11 +66,14 @@ def test_predict_reads_with_an_export_as_with_its_run(smoke_run, generated_folde
     assert_user_error(proc, "is an export, which decodes in its graph")
 
 
-def test_length_holds_a_ctc_models_reads_to_the_captchas_lengths(smoke_run, generated_folder, workdir):
-    def texts(*args) -> list[str]:
-        proc = run_module("predict", "--model", "base_ctc2", "--json", *args, generated_folder, cwd=workdir, check=True)
-        return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
+def base_ctc2_texts(folder, workdir, *args) -> list[str]:
+    """What `predict --model base_ctc2 --json ARGS FOLDER` reads, in order."""
+    proc = run_module("predict", "--model", "base_ctc2", "--json", *args, folder, cwd=workdir, check=True)
+    return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
 
+
+def test_length_holds_a_ctc_models_reads_to_the_captchas_lengths(smoke_run, generated_folder, workdir):
+    texts = partial(base_ctc2_texts, generated_folder, workdir)
     free = texts()  # base_ctc2 reads 1 to 10 characters; the captchas have 4
     held = texts("--length", "6")
     assert len(held) == len(free) == 24
@@ -84,10 +88,7 @@ def test_length_holds_a_ctc_models_reads_to_the_captchas_lengths(smoke_run, gene
 
 
 def test_chars_reads_only_the_characters_the_captchas_use(generated_folder, workdir):
-    def texts(*args) -> list[str]:
-        proc = run_module("predict", "--model", "base_ctc2", "--json", *args, generated_folder, cwd=workdir, check=True)
-        return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
-
+    texts = partial(base_ctc2_texts, generated_folder, workdir)
     free, digits = texts(), texts("--chars", "0123456789", "--length", "4")
     assert len(free) == len(digits) == 24
     assert any(not text.isdigit() for text in free), free
