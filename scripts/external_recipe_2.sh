@@ -140,6 +140,13 @@
 #      its runs (2026-12-06): finetune_external keeps the average at 0.999 if RELU48E reads more than one point
 #      above RELU48T (58.2% and 94.6%) on both styles; kaptcha first (dropped: kaptcha 58.2%, RELU48T's own, and
 #      easy-captcha was not run)
+#   RELP REL whose own reads are held to the charset's lengths before they are kept (data.pseudo_held=true, added
+#      2026-12-07 with the key), as predict reads, instead of greedy: a greedy read of another length is never
+#      a label's (kaptcha's and easy-captcha's are 4 characters), yet one too long was kept cut to 4 characters and one
+#      too short was lost; held, each is the most probable path of 4 characters, kept if that path is sure enough.
+#      RELZ is REL's command run again on the machine RELP runs on (REL's figures come from a Xeon). The rule, fixed
+#      before their runs (2026-12-07): finetune_external holds its reads if RELP reads more than one point above
+#      RELZ on both styles; kaptcha first
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -293,4 +300,9 @@ for style in kaptcha; do
     rel RELU48E $style --unlabeled data/zoo-train15k/$style --set train.epochs=48 \
         --set data.pseudo_teacher=$out/RELU48-ensemble/$style/model.keras --set data.pseudo_rounds=0 \
         --set train.ema=0.999
+done
+# RELZ, RELP: REL again on this machine, and with its reads held (the rule above)
+for style in kaptcha easy-captcha; do
+    rel RELZ $style
+    rel RELP $style --set data.pseudo_held=true
 done

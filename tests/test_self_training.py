@@ -43,6 +43,34 @@ def test_confident_reads_keeps_only_confident_well_formed_texts():
     assert keep.tolist() == [0, 1]
 
 
+def frame_logits(rows):
+    """ctc logits (log-probabilities) of frames over a, b, c and the blank (3): one list of {class: probability}
+    per captcha, the rest of each frame's probability spread over its other classes."""
+    out = []
+    for frames in rows:
+        probs = np.array([[f.get(k, (1 - sum(f.values())) / (4 - len(f))) for k in range(4)] for f in frames])
+        out.append(np.log(probs))
+    return np.array(out, np.float32)
+
+
+def test_held_reads_keep_the_most_probable_path_of_an_allowed_length():
+    charset = Charset("abc", max_length=2, min_length=2)
+    logits = frame_logits([
+        # greedy "abc" (a barely over the blank), cut to "ab"; held: "bc", the path without the unsure a
+        [{0: 0.5, 3: 0.49}, {1: 0.997}, {2: 0.997}, {3: 0.997}],
+        # greedy "a", too short: never a label; held: "ab", its second frame's b taken
+        [{0: 0.997}, {3: 0.59, 1: 0.4}, {3: 0.997}, {3: 0.997}],
+        # greedy "ca", as allowed: the same read both ways
+        [{2: 0.997}, {3: 0.997}, {0: 0.997}, {3: 0.997}],
+    ])
+    keep, labels = confident_reads(logits, charset, "ctc", 0.3)
+    assert keep.tolist() == [0, 2] and labels.tolist() == [[0, 1], [2, 0]]
+    keep, labels = confident_reads(logits, charset, "ctc", 0.3, held=True)
+    assert keep.tolist() == [0, 1, 2] and labels.tolist() == [[1, 2], [0, 1], [2, 0]]
+    keep, _ = confident_reads(logits, charset, "ctc", 0.45, held=True)  # held paths' confidence: 0.49, 0.4
+    assert keep.tolist() == [0, 2]
+
+
 @pytest.mark.parametrize("share", ["0.5", "auto"])
 def test_training_with_an_unlabeled_folder_relabels_it_each_round(generated_folder, workdir, tmp_path, share):
     run_dir = tmp_path / "pseudo"

@@ -117,6 +117,7 @@ class DataConfig(_Section):
     pseudo_min_confidence: float = Field(0.9, ge=0, le=1)
     pseudo_share: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)]] = 0.5  # auto: captcha_ocr/data/self_training.py
     pseudo_soft: bool = False  # kept reads teach the teacher's frame probabilities on each augmented batch (ctc)
+    pseudo_held: bool = False  # ctc reads held to the charset's lengths before they are kept (else greedy)
     workers: int = Field(0, ge=0)
     service: Optional[str] = None  # grpc://HOST:PORT of a tf.data service dispatcher (captcha_ocr.data_service)
     cache_dir: str = "data/cache"
@@ -380,8 +381,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """Load defaults <- YAML file <- `--set` overrides.
 
     Args:
-        path: a YAML file holding differences from the defaults, a recipe's name (see `config_path`),
-            or None.
+        path: a YAML file holding differences from the defaults, a recipe's name (see `config_path`), or None.
         overrides: `key.path=value` strings.
 
     Returns:

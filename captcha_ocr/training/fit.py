@@ -240,7 +240,7 @@ def _train(config: Config, run_dir: Path, restart: bool, init_from, callbacks: S
     if data.pseudo is not None:
         d = config.data
         extra.append(labeler(data.pseudo, config.charset.build(), config.loss.name, d.pseudo_min_confidence,
-                             d.pseudo_rounds, epochs, initial_epoch, teacher))
+                             d.pseudo_rounds, epochs, initial_epoch, teacher, d.pseudo_held))
     done = finished_before(rows, epochs, t.early_stopping_patience, t.time_budget_min * 60, selection_score)
     if done:
         log(f"no epochs left to train: {done}")

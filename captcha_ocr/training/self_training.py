@@ -21,15 +21,18 @@ from captcha_ocr.training.averaging import averaged_weights
 log = logging.getLogger(__name__)
 
 
-def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+def confident_reads(logits: np.ndarray, charset: Charset, loss: str, min_confidence: float,
+                    held: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The reads to keep as labels: (indices of the images, their class labels).
 
     Kept: confidence >= `min_confidence`, and a decoded text that encodes back to the same
-    classes (no pad between characters, a length the charset allows). A ctc read is greedy, not held
-    to the charset's lengths, as the recipes were measured: a read shorter than min_length is never
-    kept, and one longer than max_length is cut to max_length and kept if sure enough.
+    classes (no pad between characters, a length the charset allows). A ctc read is greedy by default, as
+    the recipes were measured: a read shorter than min_length is never kept, and one longer than max_length
+    is cut to max_length and kept if sure enough. With `held` (`data.pseudo_held`) it is held to the
+    charset's lengths as `predict` reads (`captcha_ocr.model.decode.ctc_decode`): such a read is the most
+    probable path of an allowed length, kept if that path is sure enough.
     """
-    texts, confidence, classes = decode(logits, charset, loss, held=False)
+    texts, confidence, classes = decode(logits, charset, loss, held=held)
     keep = np.nonzero((confidence >= min_confidence) & well_formed(texts, classes, charset))[0].astype(np.int64)
     return keep, classes[keep].astype(np.int32) if len(keep) else np.empty((0, charset.max_length), np.int32)
 
@@ -119,14 +122,14 @@ def soft_targets(teacher, max_length: int):
 
 
 def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float, rounds: int, epochs: int,
-            initial_epoch: int = 0, teacher=None):
+            initial_epoch: int = 0, teacher=None, held: bool = False):
     """The Keras callback that relabels `pool` at the end of each stage (see the module docstring).
 
     The stages divide the epochs the run plans to train: `epochs` at first, then the plan that
     `train.time_budget_fit` records in each epoch's logs (`planned_epochs`), so a run that a slower
     machine shortens still relabels `rounds` times. A run resumed after a stage's end relabels when
     it starts, with the weights it resumed with; one that starts in the first stage has `teacher`
-    (a model from `load_teacher`, or None) read the pool first.
+    (a model from `load_teacher`, or None) read the pool first. `held`: see `confident_reads`.
     """
     import keras
 
@@ -145,12 +148,12 @@ def labeler(pool: PseudoPool, charset: Charset, loss: str, min_confidence: float
                 logits = reader.predict(scale_pixels(pool.images), batch_size=256, verbose=0)
             # Decoded as the teacher was trained: a softmax or sigmoid teacher may teach a ctc run, say
             selected, labels = confident_reads(logits, charset, model_spec(teacher).loss if by_teacher else loss,
-                                               min_confidence)
+                                               min_confidence, held)
             pool.update(selected, labels)
             by = "teacher" if by_teacher else "model"
             self.rounds.append({"epoch": epoch, "kept": int(len(selected)), "of": int(len(pool.images)), "by": by})
             log.info(f"pseudo-labels after epoch {epoch}: {len(selected)} of {len(pool.images)} unlabeled "
-                     f"images read by the {by} with confidence >= {min_confidence:g}")
+                     f"images read by the {by} with confidence >= {min_confidence:g}" + (", held" if held else ""))
 
         def on_train_begin(self, logs=None):
             self.due = rounds_due(epochs, rounds, initial_epoch)
