@@ -131,6 +131,16 @@ def bad_requests(png: bytes) -> dict:
         "empty model name": (dict(files={"image": ("a.png", png, "image/png"), "model": (None, "")}), 404),
         "JSON null": (dict(content=b"null", headers={"content-type": "application/json"}), 400),
         "no content type": (dict(content=png), 415),
+        # What a request may tell of its captchas: refused when malformed, or when this model cannot be told it.
+        "length told a per-position model": (dict(json={"image": b64, "length": 4}), 400),
+        "length zero": (dict(json={"image": b64, "length": "0"}), 400),
+        "length null": (dict(json={"image": b64, "length": None}), 400),
+        "length a fraction": (dict(json={"image": b64, "length": 4.5}), 400),
+        "length in words": (dict(files={"image": ("a.png", png, "image/png"), "length": (None, "four")}), 400),
+        "length reversed in the query": (dict(json={"image": b64}, params={"length": "6-4"}), 400),
+        "chars empty": (dict(json={"image": b64, "chars": ""}), 400),
+        "chars the model does not read": (dict(json={"image": b64, "chars": "é"}), 400),
+        "chars not a string": (dict(json={"image": b64, "chars": 7}), 400),
     }
 
 
@@ -212,6 +222,8 @@ def test_serves_an_export(smoke_run, files, expected, workdir, tmp_path):
     with Server("--model", out, cwd=workdir) as s:
         assert httpx.get(s.url + "/v1/models").json()["models"][0]["kind"] == "onnx"
         answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        told = httpx.post(s.url + "/v1/read", files={"image": ("a.png", files[0].read_bytes())}, data={"chars": "ab"})
+    assert told.status_code == 400 and "decodes in its graph" in told.json()["error"]
     for result, pred in zip(answer["results"], expected):
         assert result["text"] == pred.text and result["positions"] is None
         assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-4)
@@ -229,3 +241,31 @@ def test_reads_told_the_lengths_and_characters_as_the_library_does(files, workdi
     for result, pred in zip(answer["results"], told):
         assert result["text"] == pred.text and result["confidence"] == pytest.approx(pred.confidence, abs=1e-5)
     assert_user_error(run_module("serve", "--model", "base_ctc2", "--chars", "09é", cwd=workdir), "--chars", "'é'")
+
+
+def test_each_request_may_tell_its_lengths_and_characters(files, workdir):
+    from captcha_ocr.inference.recognizer import Recognizer
+
+    paths = [str(f) for f in files]
+    told = Recognizer.load("base_ctc2", lengths=(6, 6), chars="0123456789").predict(paths)
+    digits = Recognizer.load("base_ctc2", chars="0123456789").predict(paths)
+    untold = Recognizer.load("base_ctc2").predict(paths)
+    assert [p.text for p in told] != [p.text for p in untold] != [p.text for p in digits]
+    multipart = [("image", (f.name, f.read_bytes())) for f in files]
+    encoded = [base64.b64encode(f.read_bytes()).decode() for f in files]
+    with Server("--model", "base_ctc2", cwd=workdir) as s:
+        read = s.url + "/v1/read"
+        answers = {
+            "form": (httpx.post(read, files=multipart, data={"length": "6", "chars": "0123456789"}), told),
+            "JSON": (httpx.post(read, json={"images": encoded, "length": 6, "chars": "0123456789"}), told),
+            "query": (httpx.post(read, files=multipart, params={"length": "6-6", "chars": "0123456789"}), told),
+            "chars only": (httpx.post(read, json={"images": encoded, "chars": "0123456789"}), digits),
+            "nothing told": (httpx.post(read, files=multipart), untold),
+        }
+        too_long = httpx.post(read, json={"image": encoded[0], "length": "9-11"})
+    for name, (answer, library) in answers.items():
+        assert answer.status_code == 200, (name, answer.text)
+        for result, pred in zip(answer.json()["results"], library, strict=True):
+            assert result["text"] == pred.text, name
+            assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-5), name
+    assert too_long.status_code == 400 and "at most 10 characters" in too_long.json()["error"]

@@ -277,6 +277,8 @@ def test_a_handler_that_raises_is_a_json_500_and_logged(smoke_run, caplog):
         def predict_arrays(self, batch):
             raise RuntimeError("the model failed")
 
+        logits_arrays = predict_arrays  # how the service has a Keras model read: its logits first
+
     reader = load_reader(smoke_run, "smoke")
     reader.reader = Failing(reader.spec)
     app = create_app([reader])

@@ -76,3 +76,22 @@ def test_stop_ends_every_model_thread():
     assert [t.name for t in threading.enumerate() if t not in before] == []
     with pytest.raises(RuntimeError, match="start"):
         asyncio.run(batcher.read(image(1)))
+
+
+def test_each_request_finishes_its_own_part_and_a_failing_finish_answers_only_its_request():
+    def fail(part):
+        raise ValueError("cannot finish")
+
+    async def read_finished():
+        batcher = MicroBatcher(SlowModel(), max_batch=16, max_wait=0.05)
+        await batcher.start()
+        try:
+            return await asyncio.gather(batcher.read(image(1, 2), lambda part: [v + 1 for v in part]),
+                                        batcher.read(image(2), fail), batcher.read(image(3, 3)),
+                                        return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    plus_one, failed, untouched = asyncio.run(read_finished())
+    assert plus_one == [11, 11] and untouched == [30, 30, 30]
+    assert isinstance(failed, ValueError)

@@ -24,7 +24,8 @@ from captcha_ocr.training.rundir import resolve_model
 
 class ReadsArrays(Protocol):
     """What every model reader offers (`Recognizer` and the export readers): its spec, and reading
-    a batch of arrays already at its input size."""
+    a batch of arrays already at its input size. A `Recognizer` also reads in two steps (`logits_arrays`,
+    then `decode_logits`), which `Reader.forward` and `Reader.finisher` use."""
 
     spec: ModelSpec
 
@@ -56,6 +57,30 @@ class Reader:
     def read(self, batch: np.ndarray) -> list[Prediction]:
         """Read a batch of `prepare`d arrays, shape (n, H, W, C)."""
         return self.reader.predict_arrays(batch)
+
+    def forward(self, batch: np.ndarray):
+        """`read` in two steps, for callers that decode parts of a batch differently (the service's requests):
+        the model's outputs for a batch of `prepare`d arrays, which `finisher(...)` turns into readings, a part
+        at a time (a Keras model's logits; an export's readings, decoded in its graph)."""
+        return self.reader.logits_arrays(batch) if self.kind == "keras" else self.reader.predict_arrays(batch)
+
+    def finisher(self, lengths: tuple[int, int] | None = None, chars: str | None = None,
+                 names=("length", "chars")) -> Callable[[object], list[Prediction]]:
+        """What turns `forward`'s outputs into readings, held to `lengths` and reading only `chars` where given
+        (a service request's own; None: the reader's), checked before any reading.
+
+        Raises:
+            UserError: lengths or characters asked of an export or that the model cannot be told (named as `names`).
+        """
+        if self.kind != "keras":
+            if lengths is not None or chars is not None:
+                name = names[0] if lengths is not None else names[1]
+                raise UserError(f"{name} changes a Keras model's reads, and {self.name} is an export ({self.kind}), "
+                                f"which decodes in its graph; leave {name} out or read with a Keras model")
+            return lambda outputs: outputs
+        if lengths is not None or chars is not None:
+            self.reader.check_told(lengths, chars, names)
+        return lambda logits: self.reader.decode_logits(logits, lengths, chars)
 
     def read_files(self, paths: Sequence, batch_size: int = 256,
                    load: Callable = lambda path: path) -> Iterator[tuple[object, Prediction | UserError]]:

@@ -79,24 +79,45 @@ class Recognizer:
 
     def predict_arrays(self, batch: np.ndarray, batch_size: int = 256) -> list[Prediction]:
         """Predict uint8 arrays already at the model's input size, shape (n, H, W, C)."""
-        from captcha_ocr.model.decode import chosen_classes, only_chars
+        return self.decode_logits(self.logits_arrays(batch, batch_size))
 
+    def logits_arrays(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """The model's logits for uint8 arrays already at its input size, shape (n, H, W, C)."""
         forward = self._forward or self._traced_forward()
         outputs = []
         for start in range(0, len(batch), batch_size):
             x = scale_pixels(np.asarray(batch[start:start + batch_size], np.uint8))
             outputs.append(np.asarray(forward(x)))
-        if not outputs:
+        return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
+
+    def decode_logits(self, logits: np.ndarray, lengths: tuple[int, int] | None = None,
+                      chars: str | None = None) -> list[Prediction]:
+        """Readings of `logits_arrays`' logits: a ctc model's held to `lengths` (low, high) and any model's to `chars`
+        when given (checked first with `check_told`), else to the recognizer's own."""
+        from captcha_ocr.model.decode import chosen_classes, only_chars
+
+        if not len(logits):
             return []
-        logits = np.concatenate(outputs)
-        if self.chars is not None:
-            logits = only_chars(logits, self.charset, self.chars)
-        indices, chosen = chosen_classes(logits, self.spec.loss, self.spec.max_length,
-                                         self.spec.min_length)
+        chars = self.chars if chars is None else chars
+        low, high = lengths or (self.spec.min_length, self.spec.max_length)
+        if chars is not None:
+            logits = only_chars(logits, self.charset, chars)
+        indices, chosen = chosen_classes(logits, self.spec.loss, high, low)
         symbols = [c if c != self.charset.pad else "" for c in self.charset.alphabet]  # the pad reads as ""
         return [Prediction(self.charset.decode(row), float(probs.prod()),
                            tuple((symbols[i], float(p)) for i, p in zip(row, probs)))
                 for row, probs in zip(indices, chosen)]
+
+    def check_told(self, lengths: tuple[int, int] | None, chars: str | None, names=("--length", "--chars")) -> None:
+        """Raise a UserError, naming the option as `names` says, for lengths or characters this model cannot be told
+        (`captcha_ocr.model.layers.check_lengths`, `captcha_ocr.model.decode.check_chars`)."""
+        from captcha_ocr.model.decode import check_chars
+        from captcha_ocr.model.layers import check_lengths
+
+        if lengths is not None:
+            check_lengths(self.spec, lengths, names[0])
+        if chars is not None:
+            check_chars(chars, self.charset, names[1])
 
     def predict(self, images: Iterable[ImageLike] | ImageLike) -> list[Prediction]:
         """Read captchas from paths, PIL images or arrays (any size and mode).

@@ -215,11 +215,11 @@ def only_chars(logits: np.ndarray, charset: Charset, chars: str) -> np.ndarray:
     return np.where(allowed, np.asarray(logits, np.float32), np.float32(NEVER))
 
 
-def check_chars(chars: str, charset: Charset) -> None:
-    """Raise a UserError for `--chars` without characters or with characters the model does not read."""
+def check_chars(chars: str, charset: Charset, flag: str = "--chars") -> None:
+    """Raise a UserError for `--chars` (or `flag`) without characters or with characters the model does not read."""
     outside = sorted(set(chars) - set(charset.chars))
     if not chars or outside:
-        raise UserError(f"--chars {chars!r}: " + (f"the model does not read {''.join(outside)!r}; give characters of "
+        raise UserError(f"{flag} {chars!r}: " + (f"the model does not read {''.join(outside)!r}; give characters of "
                         f"its charset {charset.chars!r}" if outside else "give the characters your captchas use"))
 
 

@@ -206,13 +206,20 @@ def hold_lengths(model: keras.Model, lengths: tuple[int, int]) -> None:
     """
     from dataclasses import replace
 
+    layer = model.get_layer("spec")
+    check_lengths(layer.spec, lengths)
+    layer.spec = replace(layer.spec, min_length=lengths[0], max_length=lengths[1])
+
+
+def check_lengths(spec, lengths: tuple[int, int], flag: str = "--length") -> None:
+    """Raise a UserError, naming `flag` (`--length`, or a service request's `length`), unless a ctc model of `spec`
+    can be held to `lengths` (low, high): one that reads at most `high` characters."""
     from captcha_ocr.core.choices import is_frame_loss
 
-    layer, (low, high) = model.get_layer("spec"), lengths
-    if not is_frame_loss(layer.spec.loss):
-        raise UserError(f"--length holds the reads of a ctc model, and this one is a {layer.spec.loss} model, which "
-                        f"reads {layer.spec.max_length} positions; leave --length out")
-    if high > layer.spec.max_length:
-        raise UserError(f"--length {low}-{high}: the model reads at most {layer.spec.max_length} characters; "
-                        f"give lengths up to {layer.spec.max_length}")
-    layer.spec = replace(layer.spec, min_length=low, max_length=high)
+    low, high = lengths
+    if not is_frame_loss(spec.loss):
+        raise UserError(f"{flag} holds the reads of a ctc model, and this one is a {spec.loss} model, which "
+                        f"reads {spec.max_length} positions; leave {flag} out")
+    if high > spec.max_length:
+        raise UserError(f"{flag} {low}-{high}: the model reads at most {spec.max_length} characters; "
+                        f"give lengths up to {spec.max_length}")

@@ -61,8 +61,9 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
         access: the Host names the service answers and its token (`guard.Access`; default: loopback, none).
     """
     by_name = {m.name: m for m in models}
-    batchers = {m.name: MicroBatcher(m.read, max_batch, max_wait, model_threads if m.parallel_calls else 1)
+    batchers = {m.name: MicroBatcher(m.forward, max_batch, max_wait, model_threads if m.parallel_calls else 1)
                 for m in models}
+    finishers = {m.name: m.finisher() for m in models}  # a request that tells nothing is read as the model reads
 
     @asynccontextmanager
     async def lifespan(app):
@@ -124,9 +125,11 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
     async def read(request: Request):
         """Read one or many captcha images (multipart files, JSON base64, or one raw image body).
 
-        Options (form fields, JSON fields or query parameters): `model` (a name from /v1/models)
-        and `min_confidence` (0-1): a reading below it has `abstained: true`. An empty reading (no
-        character) has a confidence too: the probability that the captcha holds nothing to read.
+        Options (form fields, JSON fields or query parameters): `model` (a name from /v1/models),
+        `min_confidence` (0-1): a reading below it has `abstained: true`, and what you know of these
+        captchas (Keras models): `length` (N or LOW-HIGH characters; ctc models) and `chars` (the
+        characters they use). An empty reading (no character) has a confidence too: the probability
+        that the captcha holds nothing to read.
         """
         parsed = await read_images(request, limits)
         name = models[0].name if parsed.model is None else parsed.model
@@ -134,13 +137,18 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
             if asked is not None and asked not in by_name:
                 return error(404, f"unknown model {asked!r}; loaded: {', '.join(by_name)}")
         model = by_name[name]
+        told = parsed.length is not None or parsed.chars is not None
+        try:
+            finish = model.finisher(parsed.length, parsed.chars) if told else finishers[name]
+        except UserError as err:
+            return error(400, str(err))
         threshold = min_confidence if parsed.min_confidence is None else parsed.min_confidence
         if len(parsed.images) <= INLINE_IMAGES:  # a thread hop costs more than decoding one small captcha
             prepared = _prepare_all(model, parsed.images, limits)
         else:
             prepared = await run_in_threadpool(_prepare_all, model, parsed.images, limits)
         good = [i for i, p in enumerate(prepared) if p.array is not None]
-        readings = await batchers[name].read(np.stack([prepared[i].array for i in good])) if good else []
+        readings = await batchers[name].read(np.stack([prepared[i].array for i in good]), finish) if good else []
         results: list[dict] = [{"file": n, "error": p.error} for (n, _), p in zip(parsed.images, prepared)]
         for i, pred in zip(good, readings):
             results[i] = {"file": parsed.images[i][0], "text": pred.text, "confidence": pred.confidence,

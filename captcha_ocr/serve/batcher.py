@@ -4,8 +4,10 @@ Each request hands its arrays to `MicroBatcher.read` and awaits its results.
 Model threads of the batcher's own drain the queue: each takes the first
 waiting request, gathers the others that arrive within `max_wait` seconds (or
 until `max_batch` images), runs the model once on all of them, and hands each
-request its results on its event loop. A thread starts its next batch as soon
-as one is done, without waiting for the event loop to get round to it.
+request its results on its event loop (each request's part finished its own
+way first where it asks: say, decoded to the lengths its captchas have). A
+thread starts its next batch as soon as one is done, without waiting for the
+event loop to get round to it.
 
 With several threads, batches are read side by side while the event loop
 parses requests and decodes images. The service then gives each model call
@@ -41,7 +43,7 @@ def _settle(answers: list[tuple[asyncio.Future, object, BaseException | None]]) 
 def _answer(pending: list, answers: list) -> None:
     """One wake-up per event loop for a whole batch, rather than one per request."""
     by_loop: dict = {}
-    for (_, future, loop), (result, error) in zip(pending, answers):
+    for (_, future, loop, _), (result, error) in zip(pending, answers):
         by_loop.setdefault(loop, []).append((future, result, error))
     for loop, items in by_loop.items():
         loop.call_soon_threadsafe(_settle, items)
@@ -79,13 +81,14 @@ class MicroBatcher:
             await asyncio.to_thread(worker.join)
         self._workers = []
 
-    async def read(self, arrays: np.ndarray) -> list:
-        """Queue one request's arrays (n, H, W, C) and wait for its n results."""
+    async def read(self, arrays: np.ndarray, finish: Callable | None = None) -> list:
+        """Queue one request's arrays (n, H, W, C) and wait for its n results, passed through `finish` (in the
+        model thread) when given; an error `finish` raises answers this request only."""
         if not self._workers:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((arrays, future, loop))
+        self._queue.put((arrays, future, loop, finish))
         return await future
 
     def _gather(self) -> list | None:
@@ -118,7 +121,7 @@ class MicroBatcher:
             pending = [p for p in pending if not p[1].done()]  # a client that went away needs no reading
             if not pending:
                 continue
-            batch = np.concatenate([arrays for arrays, _, _ in pending])
+            batch = np.concatenate([arrays for arrays, _, _, _ in pending])
             try:
                 results = self.run(batch)
             except BaseException as err:  # a model failure answers every waiting request, and the service goes on
@@ -128,5 +131,14 @@ class MicroBatcher:
             with self._count_lock:
                 self.calls += 1
                 self.images += len(batch)
-            ends = np.cumsum([len(arrays) for arrays, _, _ in pending])
-            _answer(pending, [(results[end - len(arrays):end], None) for (arrays, _, _), end in zip(pending, ends)])
+            ends = np.cumsum([len(arrays) for arrays, _, _, _ in pending])
+            _answer(pending, [_finish(finish, results[end - len(arrays):end])
+                              for (arrays, _, _, finish), end in zip(pending, ends)])
+
+
+def _finish(finish: Callable | None, part) -> tuple[object, Exception | None]:
+    """A request's part of a batch's results, finished its way: (results, None) or (None, the error)."""
+    try:
+        return (part if finish is None else finish(part)), None
+    except Exception as err:
+        return None, err

@@ -168,21 +168,28 @@ def read_body(model_names: list[str], max_images: int) -> dict:
     model = {"type": "string", "enum": model_names, "description": "default: the first"}
     b64 = {"type": "string", "format": "byte", "minLength": 1, "description": "base64 of a PNG, JPEG, GIF or BMP file"}
     files = {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": max_images}
+    told = "Keras models only (an export decodes in its graph); default: the server's, else what the model was trained on"
+    length = {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$", "description": "the lengths the captchas have, N or "
+              "LOW-HIGH characters (1 <= LOW <= HIGH <= the model's length.max): a ctc model's reads are held to them; "
+              + told}
+    chars = {"type": "string", "minLength": 1, "description": "the characters the captchas use, of the model's "
+             "charset: only those are read; " + told}
+    options = {"model": model, "min_confidence": fraction, "length": length, "chars": chars}
     return {"requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["image"], "additionalProperties": False,
-            "properties": {"image": files, "model": model, "min_confidence": fraction}}},
+            "properties": {"image": files, **options}}},
         "application/json": {"schema": {
             "type": "object", "additionalProperties": False,
             "properties": {"images": {"type": "array", "items": b64, "minItems": 1, "maxItems": max_images},
-                           "image": b64, "model": model, "min_confidence": fraction},
+                           "image": b64, **options,
+                           "length": {"oneOf": [{"type": "integer", "minimum": 1}, length]}},
             "oneOf": [{"required": ["images"], "not": {"required": ["image"]}},
                       {"required": ["image"], "not": {"required": ["images"]}}]}},
         **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in (*IMAGE_TYPES,
                                                                                 "application/octet-stream")},
     }}, "parameters": [
-        {"name": "model", "in": "query", "required": False, "schema": model},
-        {"name": "min_confidence", "in": "query", "required": False, "schema": fraction},
+        {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in options.items()
     ]}
 
 

@@ -10,15 +10,20 @@ line that says what to fix.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from captcha_ocr.core.cli import parse_fraction
+from captcha_ocr.core.cli import lengths, parse_fraction
+
+OPTIONS = ("model", "min_confidence", "length", "chars")  # what a request may set besides its images
+LENGTH = re.compile(r"[0-9]+(-[0-9]+)?")  # a request's length as text: N or LOW-HIGH, ASCII digits only
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class ReadRequest:
     model: str | None = None
     min_confidence: float | None = None
     other_model: str | None = None  # a model the query named too (the body's wins), to check that it exists
+    length: tuple[int, int] | None = None  # the lengths its captchas have (low, high); None: the model's
+    chars: str | None = None  # the characters its captchas use; None: the model's
 
 
 def _fraction(value, where: str) -> float:
@@ -51,6 +58,35 @@ def _fraction(value, where: str) -> float:
         return parse_fraction(value)
     except ValueError as e:
         raise RequestError(400, f"{where}: {e}") from None
+
+
+def _told(fields) -> dict:
+    """A request's `length` and `chars` from its fields (JSON object, form fields or query), None where absent."""
+    return {"length": _length(fields["length"]) if "length" in fields else None,
+            "chars": _chars(fields["chars"]) if "chars" in fields else None}
+
+
+def _length(value, where: str = "length") -> tuple[int, int]:
+    """A request's `length`: N or "LOW-HIGH" (a JSON number or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise RequestError(400, f"{where} must be N or \"LOW-HIGH\" characters, e.g. 5 or \"4-6\", got "
+                                f"{json.dumps(value)[:60]}")
+    text = str(value)
+    try:
+        if LENGTH.fullmatch(text):
+            return lengths(text)
+    except argparse.ArgumentTypeError:
+        pass
+    raise RequestError(400, f"{where}: {text[:40]!r} is not N or LOW-HIGH characters with 1 <= LOW <= HIGH "
+                            "(e.g. 5 or 4-6)")
+
+
+def _chars(value, where: str = "chars") -> str:
+    """A request's `chars`: a non-empty string of characters."""
+    if not isinstance(value, str) or not value:
+        raise RequestError(400, f"{where} must be the characters the captchas use, e.g. \"0123456789\", got "
+                                f"{json.dumps(value)[:60]}")
+    return value
 
 
 def _base64(text, where: str) -> bytes:
@@ -73,10 +109,10 @@ async def _from_json(request: Request, limits: Limits) -> ReadRequest:
         raise RequestError(400, f"the body is not valid JSON ({err})") from None
     if not isinstance(body, dict):
         raise RequestError(400, 'the JSON body must be an object: {"images": ["<base64>", ...]}')
-    unknown = sorted(set(body) - {"image", "images", "model", "min_confidence"})
+    unknown = sorted(set(body) - {"image", "images", *OPTIONS})
     if unknown:
-        raise RequestError(400, f"unknown field {unknown[0]!r}; the fields are images (or image), model, "
-                                "min_confidence")
+        raise RequestError(400, f"unknown field {unknown[0]!r}; the fields are images (or image), "
+                                f"{', '.join(OPTIONS)}")
     if "images" in body and "image" in body:
         raise RequestError(400, 'both images and image; send {"images": [...]} or {"image": "<base64>"}, not both')
     if "images" in body:
@@ -96,7 +132,7 @@ async def _from_json(request: Request, limits: Limits) -> ReadRequest:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise RequestError(400, f"min_confidence must be a number between 0 and 1, got {json.dumps(threshold)[:60]}")
     return ReadRequest([(n, _base64(e, n)) for n, e in zip(names, encoded)], body.get("model"),
-                       body.get("min_confidence"))
+                       body.get("min_confidence"), **_told(body))
 
 
 async def _from_form(request: Request, limits: Limits) -> ReadRequest:
@@ -112,14 +148,14 @@ async def _from_form(request: Request, limits: Limits) -> ReadRequest:
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             images.append((value.filename or key, await value.read()))
-        elif key in ("model", "min_confidence"):
+        elif key in OPTIONS:
             fields[key] = value
         else:
-            raise RequestError(400, f"unknown form field {key!r}; send image files, and optionally model and "
-                                    "min_confidence")
+            raise RequestError(400, f"unknown form field {key!r}; send image files, and optionally "
+                                    f"{', '.join(OPTIONS)}")
     if not images:
         raise RequestError(400, "no image files in the form; send them as -F image=@captcha.png")
-    return ReadRequest(images, fields.get("model"), fields.get("min_confidence"))
+    return ReadRequest(images, fields.get("model"), fields.get("min_confidence"), **_told(fields))
 
 
 def _check_count(count: int, limits: Limits) -> None:
@@ -130,7 +166,8 @@ def _check_count(count: int, limits: Limits) -> None:
 
 
 async def read_images(request: Request, limits: Limits) -> ReadRequest:
-    """Take a `/v1/read` request apart; query parameters `model` and `min_confidence` apply when the body has none.
+    """Take a `/v1/read` request apart; query parameters (`model`, `min_confidence`, `length`, `chars`) apply when the
+    body has none.
 
     Raises:
         RequestError: an unsupported body, malformed fields, or more images than allowed.
@@ -152,8 +189,11 @@ async def read_images(request: Request, limits: Limits) -> ReadRequest:
         query_threshold = _fraction(query_threshold, "min_confidence")
     model = parsed.model if parsed.model is not None else query_model
     threshold = parsed.min_confidence if parsed.min_confidence is not None else query_threshold
+    query = _told(request.query_params)
     return ReadRequest(parsed.images, model, None if threshold is None else _fraction(threshold, "min_confidence"),
-                       query_model if parsed.model is not None else None)
+                       query_model if parsed.model is not None else None,
+                       parsed.length if parsed.length is not None else query["length"],
+                       parsed.chars if parsed.chars is not None else query["chars"])
 
 
 class _TooLarge(Exception):
