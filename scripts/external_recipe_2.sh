@@ -146,7 +146,7 @@
 #      too short was lost; held, each is the most probable path of 4 characters, kept if that path is sure enough.
 #      RELZ is REL's command run again on the machine RELP runs on (REL's figures come from a Xeon). The rule, fixed
 #      before their runs (2026-12-07): finetune_external holds its reads if RELP reads more than one point above
-#      RELZ on both styles; kaptcha first
+#      RELZ on both styles; kaptcha first (dropped: kaptcha 54.0% against 52.1%, easy-captcha 90.7% against 91.7%)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail

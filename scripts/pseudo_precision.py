@@ -1,13 +1,14 @@
 """How often a model's confident reads of a learning_curve's unlabeled captchas are right, by threshold.
 
-    python scripts/pseudo_precision.py RUN UNLABELED_CSV TRUTH_CSV [THRESHOLD ...]
+    python scripts/pseudo_precision.py RUN UNLABELED_CSV TRUTH_CSV [THRESHOLD ...] [--held]
 
 RUN is a finished run; UNLABELED_CSV a learning_curve's `data/unlabeled-N/labels.csv` (absolute paths,
 labels blanked); TRUTH_CSV the zoo folder's labels.csv that still holds their labels (paths relative to it).
 Prints, per confidence threshold, the reads kept, the share of them that are right, and the most frequent
 character swaps among the wrong ones: what self-training at that `data.pseudo_min_confidence` would learn.
 Kept are the reads self-training keeps (`captcha_ocr.training.self_training.well_formed`: a length the charset
-allows); before 2026-12-05 it also counted reads of other lengths, which self-training drops.
+allows); before 2026-12-05 it also counted reads of other lengths, which self-training drops. Reads are greedy,
+as self-training reads by default; `--held` holds them to the charset's lengths, as `data.pseudo_held` does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     p.add_argument("unlabeled_csv")
     p.add_argument("truth_csv")
     p.add_argument("thresholds", nargs="*", type=float, default=[0.9, 0.97, 0.99])
+    p.add_argument("--held", action="store_true", help="hold reads to the charset's lengths (data.pseudo_held)")
     args = p.parse_args()
     run, unlabeled, truth_csv = args.run, args.unlabeled_csv, args.truth_csv
     root = Path(truth_csv).resolve().parent
@@ -43,7 +45,7 @@ def main() -> None:
     model, _, _ = load_run(run)
     spec = model_spec(model)
     data = load_items([(f, truth[f]) for f in files], spec.charset, spec.input_shape, workers=1, resize=spec.resize)
-    texts, confidence, classes = read_arrays(model, data.images, held=False)  # greedy, as self-training reads
+    texts, confidence, classes = read_arrays(model, data.images, held=args.held)  # as self-training reads
     usable = well_formed(texts, classes, spec.charset)
     labels = spec.charset.decode_batch(data.labels)
     right = np.array([t == p for t, p in zip(labels, texts)])
@@ -51,7 +53,7 @@ def main() -> None:
         kept = (confidence >= th) & usable
         swaps = Counter(f"{a}>{b}" for i in np.nonzero(kept & ~right)[0] if len(labels[i]) == len(texts[i])
                         for a, b in zip(labels[i], texts[i]) if a != b)
-        print(f"{run} >= {th:g}: {kept.sum()} of {len(kept)} kept, "
+        print(f"{run}{' (held)' if args.held else ''} >= {th:g}: {kept.sum()} of {len(kept)} kept, "
               f"{right[kept].mean() if kept.any() else 0:.1%} right; "
               f"most frequent swaps {', '.join(f'{s} {n}' for s, n in swaps.most_common(5))}")
 
