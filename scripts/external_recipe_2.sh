@@ -147,6 +147,12 @@
 #      RELZ is REL's command run again on the machine RELP runs on (REL's figures come from a Xeon). The rule, fixed
 #      before their runs (2026-12-07): finetune_external holds its reads if RELP reads more than one point above
 #      RELZ on both styles; kaptcha first (dropped: kaptcha 54.0% against 52.1%, easy-captcha 90.7% against 91.7%)
+#   RELD REL with dropout after each convolution block (model.dropout=0.1; the base models trained without it, and
+#      the dropout layers have no weights, so init-from keeps every layer). REL's models read about 90% of their
+#      own augmented batches whole and half of new captchas; decay (RELU48W) and weight averaging (RELU48E) did not
+#      narrow that gap, dropout is the regulariser not yet tried. The rule, fixed before its runs (2026-12-07):
+#      finetune_external sets model.dropout 0.1 if RELD reads more than one point above RELZ (52.1% and 91.7%, the
+#      same Zen 4) on both styles; kaptcha first
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -305,4 +311,8 @@ done
 for style in kaptcha easy-captcha; do
     rel RELZ $style
     rel RELP $style --set data.pseudo_held=true
+done
+# RELD: dropout after each block (the rule above)
+for style in kaptcha easy-captcha; do
+    rel RELD $style --set model.dropout=0.1
 done
