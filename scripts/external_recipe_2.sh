@@ -152,7 +152,8 @@
 #      own augmented batches whole and half of new captchas; decay (RELU48W) and weight averaging (RELU48E) did not
 #      narrow that gap, dropout is the regulariser not yet tried. The rule, fixed before its runs (2026-12-07):
 #      finetune_external sets model.dropout 0.1 if RELD reads more than one point above RELZ (52.1% and 91.7%, the
-#      same Zen 4) on both styles; kaptcha first
+#      same Zen 4) on both styles; kaptcha first (dropped: kaptcha 59.0% against 52.1%, easy-captcha 90.1%
+#      against 91.7%)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
