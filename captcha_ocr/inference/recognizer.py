@@ -23,15 +23,13 @@ class Recognizer:
     """A loaded model that reads captchas from paths, PIL images or arrays."""
 
     def __init__(self, model, chars: str | None = None):
-        from captcha_ocr.model.decode import check_chars
         from captcha_ocr.model.layers import model_spec
 
         self.model = model
         self.spec = model_spec(model)
         self.charset = self.spec.charset
         self.chars = chars  # read only these characters (`captcha_ocr.model.decode.only_chars`); None: all
-        if chars is not None:
-            check_chars(chars, self.charset)  # before any read
+        self.check_told(None, chars)  # before any read
         self._forward = None
         self._forward_lock = threading.Lock()
 

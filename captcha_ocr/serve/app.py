@@ -63,7 +63,6 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
     by_name = {m.name: m for m in models}
     batchers = {m.name: MicroBatcher(m.forward, max_batch, max_wait, model_threads if m.parallel_calls else 1)
                 for m in models}
-    finishers = {m.name: m.finisher() for m in models}  # a request that tells nothing is read as the model reads
 
     @asynccontextmanager
     async def lifespan(app):
@@ -137,9 +136,8 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
             if asked is not None and asked not in by_name:
                 return error(404, f"unknown model {asked!r}; loaded: {', '.join(by_name)}")
         model = by_name[name]
-        told = parsed.length is not None or parsed.chars is not None
-        try:
-            finish = model.finisher(parsed.length, parsed.chars) if told else finishers[name]
+        try:  # what the request tells of its captchas, checked before any reading (nothing told: as the model reads)
+            finish = model.finisher(parsed.length, parsed.chars)
         except UserError as err:
             return error(400, str(err))
         threshold = min_confidence if parsed.min_confidence is None else parsed.min_confidence
