@@ -263,8 +263,12 @@ def test_each_request_may_tell_its_lengths_and_characters(files, workdir):
             "nothing told": (httpx.post(read, files=multipart), untold),
         }
         too_long = httpx.post(read, json={"image": encoded[0], "length": "9-11"})
+    digits_told = {"length": {"min": 6, "max": 6}, "chars": "0123456789"}
+    repeated = {"form": digits_told, "JSON": digits_told, "query": digits_told,
+                "chars only": {"chars": "0123456789"}, "nothing told": {}}
     for name, (answer, library) in answers.items():
         assert answer.status_code == 200, (name, answer.text)
+        assert {k: v for k, v in answer.json().items() if k in ("length", "chars")} == repeated[name], name
         for result, pred in zip(answer.json()["results"], library, strict=True):
             assert result["text"] == pred.text, name
             assert result["confidence"] == pytest.approx(pred.confidence, abs=1e-5), name

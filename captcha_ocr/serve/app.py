@@ -127,8 +127,8 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
         Options (form fields, JSON fields or query parameters): `model` (a name from /v1/models),
         `min_confidence` (0-1): a reading below it has `abstained: true`, and what you know of these
         captchas (Keras models): `length` (N or LOW-HIGH characters; ctc models) and `chars` (the
-        characters they use). An empty reading (no character) has a confidence too: the probability
-        that the captcha holds nothing to read.
+        characters they use), which the answer repeats. An empty reading (no character) has a confidence
+        too: the probability that the captcha holds nothing to read.
         """
         parsed = await read_images(request, limits)
         name = models[0].name if parsed.model is None else parsed.model
@@ -157,7 +157,10 @@ def create_app(models: list[Reader], limits: Limits = Limits(), min_confidence: 
             message = prepared[0].error if len(prepared) == 1 else \
                 f"none of the {len(prepared)} images could be read ({prepared[0].error}; ...)"
             return JSONResponse({"error": message, "results": results}, status_code=status)
-        return JSONResponse({"model": name, "min_confidence": threshold, "results": results})
+        told = {"length": None if parsed.length is None else dict(zip(("min", "max"), parsed.length)),
+                "chars": parsed.chars}
+        return JSONResponse({"model": name, "min_confidence": threshold,
+                             **{k: v for k, v in told.items() if v is not None}, "results": results})
 
     direct[("POST", "/v1/read")] = read
 

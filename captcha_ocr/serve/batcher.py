@@ -22,11 +22,20 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 _STOP = None  # queued once per thread by stop()
+
+
+class _Request(NamedTuple):
+    """One request waiting in the queue."""
+
+    arrays: np.ndarray  # its images (n, H, W, C)
+    future: asyncio.Future  # what its handler awaits
+    loop: asyncio.AbstractEventLoop  # the event loop the future belongs to
+    finish: Callable | None  # what turns its part of a batch's results into its own (None: as they are)
 
 
 def _settle(answers: list[tuple[asyncio.Future, object, BaseException | None]]) -> None:
@@ -40,11 +49,11 @@ def _settle(answers: list[tuple[asyncio.Future, object, BaseException | None]]) 
             future.set_result(result)
 
 
-def _answer(pending: list, answers: list) -> None:
+def _answer(pending: list[_Request], answers: list) -> None:
     """One wake-up per event loop for a whole batch, rather than one per request."""
     by_loop: dict = {}
-    for (_, future, loop, _), (result, error) in zip(pending, answers):
-        by_loop.setdefault(loop, []).append((future, result, error))
+    for request, (result, error) in zip(pending, answers):
+        by_loop.setdefault(request.loop, []).append((request.future, result, error))
     for loop, items in by_loop.items():
         loop.call_soon_threadsafe(_settle, items)
 
@@ -88,15 +97,15 @@ class MicroBatcher:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((arrays, future, loop, finish))
+        self._queue.put(_Request(arrays, future, loop, finish))
         return await future
 
-    def _gather(self) -> list | None:
+    def _gather(self) -> list[_Request] | None:
         """The requests of a model thread's next batch; None when the batcher stops."""
         first = self._queue.get()
         if first is _STOP:
             return None
-        pending, count = [first], len(first[0])
+        pending, count = [first], len(first.arrays)
         deadline = time.monotonic() + self.max_wait
         while count < self.max_batch:
             try:
@@ -113,15 +122,15 @@ class MicroBatcher:
                 self._queue.put(_STOP)  # this thread's stop: read the batch gathered so far first
                 break
             pending.append(item)
-            count += len(item[0])
+            count += len(item.arrays)
         return pending
 
     def _serve(self) -> None:
         while (pending := self._gather()) is not None:
-            pending = [p for p in pending if not p[1].done()]  # a client that went away needs no reading
+            pending = [p for p in pending if not p.future.done()]  # a client that went away needs no reading
             if not pending:
                 continue
-            batch = np.concatenate([arrays for arrays, _, _, _ in pending])
+            batch = np.concatenate([p.arrays for p in pending])
             try:
                 results = self.run(batch)
             except BaseException as err:  # a model failure answers every waiting request, and the service goes on
@@ -131,9 +140,8 @@ class MicroBatcher:
             with self._count_lock:
                 self.calls += 1
                 self.images += len(batch)
-            ends = np.cumsum([len(arrays) for arrays, _, _, _ in pending])
-            _answer(pending, [_finish(finish, results[end - len(arrays):end])
-                              for (arrays, _, _, finish), end in zip(pending, ends)])
+            ends = np.cumsum([len(p.arrays) for p in pending])
+            _answer(pending, [_finish(p.finish, results[end - len(p.arrays):end]) for p, end in zip(pending, ends)])
 
 
 def _finish(finish: Callable | None, part) -> tuple[object, Exception | None]:

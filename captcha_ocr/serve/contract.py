@@ -44,9 +44,16 @@ class Error(BaseModel):
                                                   "charset, to confirm with add_chars")
 
 
+class Lengths(BaseModel):
+    min: int
+    max: int
+
+
 class ReadResponse(BaseModel):
     model: str
     min_confidence: float
+    length: Lengths | None = Field(None, description="the lengths the request told (absent when it told none)")
+    chars: str | None = Field(None, description="the characters the request told (absent when it told none)")
     results: list[Reading]
 
 
@@ -58,11 +65,6 @@ class Calls(BaseModel):
 class Health(BaseModel):
     status: str
     models: dict[str, Calls]
-
-
-class Lengths(BaseModel):
-    min: int
-    max: int
 
 
 class InputSize(BaseModel):
