@@ -127,7 +127,7 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     assert [r["epoch"] for r in json.loads((run_dir / "metrics.json").read_text())["pseudo_rounds"]] == [1]  # 2 epochs: both rounds due after the first
     model = load_run(run_dir)[0]
     assert model.input.shape[-1] == 3
-    # dropout 0.1 after each of the five blocks (RELD's rule), none of it costing a weight of the base's above
+    # dropout 0.1 after each of the five blocks (RELDS's rule), none of it costing a weight of the base's above
     assert {layer.name: layer.rate for layer in model.layers if layer.name.startswith("drop")} == \
         {f"drop{i}": 0.1 for i in range(1, 6)}
 
