@@ -12,7 +12,8 @@
 # data.pseudo_rounds=0), chosen on the training side (scripts/external_recipe_2.sh, RELT0). A seed or an
 # ensemble already made is not made again. OUT=FOLDER writes elsewhere than reports/external-aside-5 (the
 # runs' .keras files are not committed, so another machine makes a style's teachers again in a folder of its own).
-#   [OUT=FOLDER] bash scripts/external_aside_5.sh [--student] [STYLE ...]     (default: all four, in that order)
+# EXTRA="ARGS" adds learning_curve arguments to every run (later ones win: scripts/external_aside_10.sh).
+#   [OUT=FOLDER] [EXTRA=ARGS] bash scripts/external_aside_5.sh [--student] [STYLE ...]     (default: all four, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 student=
@@ -21,6 +22,8 @@ student=
 out=${OUT:-reports/external-aside-5}
 flags=(--set image.channels=3 --set train.epochs=36 --set train.learning_rate=0.001 --set train.keep=last
        --set train.early_stopping_patience=0 --budget-min 30 --set data.pseudo_share=auto)
+read -ra extra <<< "${EXTRA:-}"
+flags+=("${extra[@]}")
 # round 4's learning_curve for the style of the loop below, with what a run adds ("$@")
 lc() { python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels 500 --test 1000 \
            --methods pseudo --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" "$@"; }
