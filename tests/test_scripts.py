@@ -335,6 +335,20 @@ def test_glyphs_alike_flags_pairs_by_their_ink_on_one_baseline(tmp_path):
         assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, args
 
 
+def test_glyphs_alike_in_a_rotated_tile_finds_the_pairs_its_corners_cut_alike(tmp_path):
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    upright = run_script("glyphs_alike.py", font, "50", "ijE", "--tile", "55", "--angles", "0", "0",
+                         "--min-iou", "0.95", cwd=tmp_path)
+    assert upright.returncode == 0, upright.stderr
+    assert upright.stdout == ""  # upright, the tile keeps j's hook
+    rotated = run_script("glyphs_alike.py", font, "50", "ijE", "--tile", "55", "--min-iou", "0.95", cwd=tmp_path)
+    pairs = {line.split()[0]: int(line.split()[3]) for line in rotated.stdout.splitlines()}
+    # turned, the hook in the tile's bottom-left corner is cut off and j draws the pixels of an i
+    assert set(pairs) == {"ij"} and 30 <= pairs["ij"] < 121, rotated.stdout
+    proc = run_script("glyphs_alike.py", font, "50", "ij", "--tile", "55", "--angles", "90", "-30", cwd=tmp_path)
+    assert proc.returncode == 2 and "FROM <= TO" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_extra_fonts_links_fonts_with_their_own_lower_case_only(tmp_path):
     from fontTools.ttLib import TTFont
 
