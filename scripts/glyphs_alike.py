@@ -84,7 +84,7 @@ def print_tiled(font: ImageFont.FreeTypeFont, args: argparse.Namespace) -> None:
     for a, b in itertools.combinations(chars, 2):
         alike = [t for t in angles if iou(tiles[a, t], tiles[b, t]) >= args.min_iou]
         if alike:
-            print(f"{a}{b}  alike at {len(alike)} of {len(angles)} angles, {alike[0]} to {alike[-1]} degrees")
+            print(f"{a}{b}  alike at {len(alike)} of {len(angles)} angles, the first {alike[0]}, the last {alike[-1]} degrees")
 
 
 if __name__ == "__main__":
