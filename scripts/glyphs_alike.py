@@ -25,19 +25,22 @@ def ink(font: ImageFont.FreeTypeFont, size: int, char: str) -> np.ndarray:
     """The character's pixels on a canvas three sizes wide and high: baseline fixed, ink starting at x = 0."""
     im = Image.new("L", (3 * size, 3 * size), 0)
     ImageDraw.Draw(im).text((size, size // 2), char, fill=255, font=font)
-    a = np.asarray(im) > 127
-    columns = np.nonzero(a.any(axis=0))[0]
-    return np.roll(a, -int(columns[0]), axis=1) if len(columns) else a
+    return to_edges(np.asarray(im) > 127, axes=(1,))
 
 
 def tile_ink(font: ImageFont.FreeTypeFont, tile: int, char: str, angle: int) -> np.ndarray:
     """The character drawn at (0, 0) in a tile x tile square, rotated without growing: ink at the top left."""
     im = Image.new("L", (tile, tile), 0)
     ImageDraw.Draw(im).text((0, 0), char, fill=255, font=font)
-    a = np.asarray(im.rotate(angle, expand=False)) > 127
-    if a.any():
-        a = np.roll(a, (-int(np.nonzero(a.any(axis=1))[0][0]), -int(np.nonzero(a.any(axis=0))[0][0])), axis=(0, 1))
-    return a
+    return to_edges(np.asarray(im.rotate(angle, expand=False)) > 127, axes=(0, 1))
+
+
+def to_edges(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """The ink rolled to the canvas's first row (axis 0) and/or first column (axis 1); no ink, as it is."""
+    if not a.any():
+        return a
+    shifts = [-int(np.nonzero(a.any(axis=1 - axis))[0][0]) for axis in axes]
+    return np.roll(a, shifts, axis=axes)
 
 
 def iou(ga: np.ndarray, gb: np.ndarray) -> float:
@@ -70,16 +73,16 @@ def main() -> None:
     if blank:
         p.error(f"{blank!r} draws no ink in {args.font}; give characters the font has")
     if args.tile is not None:
-        return print_tiled(font, args)
+        return print_tiled(font, list(glyphs), args)
     for a, b in itertools.combinations(glyphs, 2):
         ga, gb = glyphs[a], glyphs[b]
-        if iou(ga, gb) >= args.min_iou:
-            print(f"{a}{b}  IoU {iou(ga, gb):.2f}  ink {box(ga)} and {box(gb)} px")
+        overlap = iou(ga, gb)
+        if overlap >= args.min_iou:
+            print(f"{a}{b}  IoU {overlap:.2f}  ink {box(ga)} and {box(gb)} px")
 
 
-def print_tiled(font: ImageFont.FreeTypeFont, args: argparse.Namespace) -> None:
+def print_tiled(font: ImageFont.FreeTypeFont, chars: list[str], args: argparse.Namespace) -> None:
     angles = range(args.angles[0], args.angles[1] + 1)
-    chars = list(dict.fromkeys(args.chars))
     tiles = {(c, t): tile_ink(font, args.tile, c, t) for c in chars for t in angles}
     for a, b in itertools.combinations(chars, 2):
         alike = [t for t in angles if iou(tiles[a, t], tiles[b, t]) >= args.min_iou]
