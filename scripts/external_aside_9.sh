@@ -6,6 +6,8 @@
 # Reported here, not tuned. A 60-minute budget, so that all 36 epochs fit with two styles run side by side.
 # Styles in this order: furthest from the 95% goal first.
 #   bash scripts/external_aside_9.sh [STYLE ...]     (default: all four)
+# LABELS (default 500) and OUT (default reports/external-aside-9) set another round's labels and folder
+# (scripts/external_aside_11.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- gvcode claptcha svg-captcha trek-captcha
@@ -14,6 +16,6 @@ flags=(--set image.channels=3 --set train.epochs=36 --set train.learning_rate=0.
 for style in "$@"; do
     [ -d data/zoo-aside/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside --count 2000 --seed 1000 --styles $style
     [ -d data/zoo-aside5k/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside5k --count 5000 --seed 1000 --styles $style
-    python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels 500 --test 1000 --methods pseudo \
-        --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" --out reports/external-aside-9/$style
+    python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels ${LABELS:-500} --test 1000 --methods pseudo \
+        --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" --out ${OUT:-reports/external-aside-9}/$style
 done
