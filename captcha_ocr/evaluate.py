@@ -6,7 +6,8 @@ and writes them as JSON. `--alike lI` (repeatable) names characters the
 captchas' font draws alike: the report adds the accuracy with them read as one
 character and the most a reader that cannot tell them apart can expect.
 `--errors FOLDER` also writes the misread captchas, with a sheet of the first
-50 to look at (`captcha_ocr.studies.errors`).
+50 to look at, and with `--data` their original files and a sheet of those
+(`captcha_ocr.studies.errors`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def build_parser():
     add_length_arg(p)
     add_chars_arg(p)
     p.add_argument("--errors", metavar="FOLDER", help="write the misread captchas there: a labeled folder with "
-                   "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'")
+                   "what was read (readings.csv) and sheet.png, the first 50 captioned 'label -> read'; with --data "
+                   "also their original files (originals/) and sheet-originals.png")
     p.add_argument("--alike", action="append", default=[], metavar="CHARS",
                    help="characters the captchas' font draws alike, e.g. lI (repeatable): also score them as one "
                    "character and give the most a reader that cannot tell them apart can expect")
@@ -103,10 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = score(texts, confidence, pred, labels, spec.charset, alike=alike)
     print(format_report(report, title=f"{args.model} on {what}"))
     if errors is not None:
-        from captcha_ocr.studies.errors import SHEET_PNG, write_errors
+        from captcha_ocr.studies.errors import ORIGINALS_SHEET_PNG, SHEET_PNG, write_errors
 
-        count = write_errors(errors, images, spec.charset.decode_batch(labels), texts, confidence)
-        print(f"{count} misread captchas written to {errors}" + (f" (look at {errors / SHEET_PNG})" if count else ""))
+        sources = data.paths if args.data else None  # the files a person judges from, beside the model's input
+        count = write_errors(errors, images, spec.charset.decode_batch(labels), texts, confidence, sources=sources)
+        look = ORIGINALS_SHEET_PNG if sources else SHEET_PNG
+        print(f"{count} misread captchas written to {errors}" + (f" (look at {errors / look})" if count else ""))
     shipped = shipped_name(args.model)
     if args.json:
         out = Path(args.json)

@@ -4,12 +4,14 @@ thresholds), and the command on a run's test set and on a folder."""
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import SMOKE, run_module
 
 from captcha_ocr.core.charset import Charset
+from captcha_ocr.core.errors import UserError
 from captcha_ocr.model.scoring import alike_scores, format_report, score
 
 CS = Charset(chars="ABO0", max_length=3, min_length=2)
@@ -141,6 +143,42 @@ def test_write_errors_keeps_only_the_misread_with_their_labels(tmp_path):
         "error-0001.png", "error-0002.png", "error-0003.png", "labels.csv", "readings.csv", "sheet.png"]
 
 
+def test_write_errors_copies_each_misread_original_as_it_was_drawn(tmp_path):
+    from PIL import Image
+
+    from captcha_ocr.studies.errors import ORIGINAL_MAX, write_errors
+
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    see_through = Image.new("RGBA", (40, 10), (0, 0, 0, 0))
+    see_through.paste((200, 0, 0, 255), (0, 0, 10, 10))
+    see_through.save(drawn / "a.PNG")
+    Image.new("RGB", (1600, 100), (0, 90, 0)).save(drawn / "wide.jpg", quality=70)
+    Image.new("L", (20, 10), 30).save(drawn / "right.gif")
+    sources = [str(drawn / name) for name in ("a.PNG", "right.gif", "wide.jpg")]
+    images = np.zeros((3, 12, 30, 1), np.uint8)  # the model's input: nothing of the originals
+    out = tmp_path / "errors"
+    out.mkdir()
+    assert write_errors(out, images, ["AB", "B0", "OO"], ["A", "B0", "0O"], np.array([0.9, 0.5, 0.1]),
+                        sources=sources) == 2
+    with open(out / "readings.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["file"], r["source"]) for r in rows] == [("error-0001.png", sources[0]), ("error-0002.png", sources[2])]
+    assert sorted(p.name for p in (out / "originals").iterdir()) == ["error-0001.png", "error-0002.jpg"]
+    assert (out / "originals" / "error-0002.jpg").read_bytes() == (drawn / "wide.jpg").read_bytes()
+    sheet = np.asarray(Image.open(out / "sheet-originals.png"))
+    wide = (ORIGINAL_MAX[0], ORIGINAL_MAX[0] * 100 // 1600)  # shrunk to fit, its shape kept
+    assert sheet.shape[:2] == (wide[1] + 15 + 8 + 8, 5 * (wide[0] + 8) + 8)
+    assert tuple(sheet[8 + 5, 8 + 5]) == (200, 0, 0) and tuple(sheet[8 + 5, 8 + 30]) == (255, 255, 255), \
+        "drawn as it was, its transparency over white"
+    assert abs(int(sheet[8 + 5, 8 + wide[0] + 8 + 5][1]) - 90) < 8, "the second misread original beside it"
+    assert (out / "sheet.png").is_file() and "error-0001.png" in (out / "labels.csv").read_text()
+    (drawn / "wide.jpg").unlink()  # changed since it was evaluated: one clear error, not a traceback
+    with pytest.raises(UserError, match="wide.jpg.*evaluate again"):
+        write_errors(tmp_path / "errors", images, ["AB", "B0", "OO"], ["A", "B0", "0O"], np.zeros(3),
+                     sources=sources)
+
+
 def test_evaluate_writes_the_misread_captchas_as_a_folder_that_evaluates_again(smoke_run, generated_folder, workdir,
                                                                                tmp_path):
     errors = tmp_path / "errors"
@@ -148,8 +186,14 @@ def test_evaluate_writes_the_misread_captchas_as_a_folder_that_evaluates_again(s
                       "--errors", errors, cwd=workdir, check=True)
     report = json.loads((tmp_path / "r.json").read_text())
     wrong = round((1 - report["captcha_acc"]) * report["count"])
-    assert f"{wrong} misread captchas written to {errors}" in proc.stdout
+    assert f"{wrong} misread captchas written to {errors} (look at {errors / 'sheet-originals.png'})" in proc.stdout
     assert len(list(errors.glob("error-*.png"))) == wrong > 0
+    with open(errors / "readings.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # each misread captcha's own file, found by its label in the folder evaluated
+        source = Path(row["source"])
+        assert source.parent == generated_folder.resolve() and source.name.startswith(row["label"] + "_"), row
+        assert (errors / "originals" / row["file"]).read_bytes() == source.read_bytes()
     again = run_module("evaluate", "--model", smoke_run, "--data", errors, "--json", tmp_path / "again.json",
                        cwd=workdir, check=True)
     assert "skipped" not in again.stderr, "labels.csv lists every image; the sheet is not one of them"

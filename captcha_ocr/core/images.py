@@ -90,7 +90,7 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def _normalize_mode(img: Image.Image) -> Image.Image:
+def normalize_mode(img: Image.Image) -> Image.Image:
     """Any PIL mode -> 'L' or 'RGB', compositing transparency over white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
@@ -122,7 +122,7 @@ def to_array(src: ImageLike, width: int, height: int, channels: int, resize: str
     Raises:
         UserError: unreadable or corrupt input.
     """
-    img = _normalize_mode(open_image(src))
+    img = normalize_mode(open_image(src))
     img = img.convert("L" if channels == 1 else "RGB")
     if resize == "fit_height":
         return _fit_height(img, width, height, channels)

@@ -7,9 +7,14 @@ folders reads it, plus what the model read and a sheet to look at:
     FOLDER/
         error-0001.png ...   the misread captchas, in test-set order
         labels.csv           file,label: the true labels
-        readings.csv         file,label,read,confidence
+        readings.csv         file,label,read,confidence (and source: the original file's path, given sources)
         sheet.png            the first SHEET of them, enlarged, each captioned "label -> read" in a
                              font that tells 0 from O and l from I (`synth.folders.labeled_grid`)
+        originals/           given sources (a folder evaluated): each misread file as it was, byte for
+                             byte, named as its error-NNNN (its own extension kept), for a person to
+                             judge from what the captcha's code drew rather than the model's smaller input
+        sheet-originals.png  given sources: the first SHEET originals as drawn (transparency over white,
+                             shrunk only to fit ORIGINAL_MAX), captioned alike
 
 Every file is written atomically.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -25,18 +31,28 @@ import numpy as np
 from PIL import Image
 
 from captcha_ocr.core.atomic import write_atomic, write_text_atomic
-from captcha_ocr.core.images import open_image
+from captcha_ocr.core.errors import UserError
+from captcha_ocr.core.images import normalize_mode, open_image
 from captcha_ocr.data.folder import formula_safe, write_labels_csv
 from captcha_ocr.synth.folders import labeled_grid
 
 SHEET = 50  # captchas on the sheet: the number the issue asked a person to judge
 SCALE = 2  # the sheet enlarges each captcha this many times (pixels kept sharp)
-READINGS_CSV, SHEET_PNG = "readings.csv", "sheet.png"
+READINGS_CSV, SHEET_PNG, ORIGINALS, ORIGINALS_SHEET_PNG = (
+    "readings.csv", "sheet.png", "originals", "sheet-originals.png")
+ORIGINAL_MAX = (800, 200)  # an original larger than this (width, height) is shrunk to fit on sheet-originals.png
 
 
 def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: Sequence[str],
-                 confidence: np.ndarray, sheet: int = SHEET) -> int:
-    """Write the misread captchas (truth != text) to `folder` (see the module docstring); returns how many."""
+                 confidence: np.ndarray, sheet: int = SHEET, sources: Sequence[str] | None = None) -> int:
+    """Write the misread captchas (truth != text) to `folder` (see the module docstring); returns how many.
+
+    Args:
+        sources: the path of each image's original file, in the order of `images` (a folder's `paths`).
+
+    Raises:
+        UserError: an original cannot be read or copied (say it changed since it was evaluated).
+    """
     wrong = [i for i, (t, r) in enumerate(zip(truth, texts)) if t != r]
     rows, opened = [], []
     for n, i in enumerate(wrong, 1):
@@ -47,16 +63,45 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
         if n <= sheet:
             opened.append(image)
     write_labels_csv(folder / "labels.csv", [(name, label) for name, label, _, _ in rows])
+    originals = [str(Path(sources[i]).resolve()) for i in wrong] if sources is not None else None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["file", "label", "read", "confidence"])
-    writer.writerows((name, formula_safe(label), formula_safe(read), f"{conf:.4f}") for name, label, read, conf in rows)
+    writer.writerow(["file", "label", "read", "confidence"] + (["source"] if originals is not None else []))
+    for k, (name, label, read, conf) in enumerate(rows):
+        writer.writerow([name, formula_safe(label), formula_safe(read), f"{conf:.4f}"]
+                        + ([formula_safe(originals[k])] if originals is not None else []))
     write_text_atomic(folder / READINGS_CSV, out.getvalue())
     if rows:
-        page = labeled_grid((f"{n}. {label} -> {read or '(nothing)'}", enlarged(image))
-                            for n, ((_, label, read, _), image) in enumerate(zip(rows, opened), 1))
-        write_atomic(folder / SHEET_PNG, lambda path: page.save(path, format="PNG"))
+        write_sheet(folder / SHEET_PNG, rows, [enlarged(image) for image in opened])
+    if originals:
+        write_sheet(folder / ORIGINALS_SHEET_PNG, rows, copy_originals(folder / ORIGINALS, rows, originals, sheet))
     return len(rows)
+
+
+def write_sheet(path: Path, rows: Sequence[tuple], images: Sequence[Image.Image]) -> None:
+    """The first len(`images`) `rows` (name, label, read, confidence) as a captioned sheet at `path`."""
+    page = labeled_grid((f"{n}. {label} -> {read or '(nothing)'}", image)
+                        for n, ((_, label, read, _), image) in enumerate(zip(rows, images), 1))
+    write_atomic(path, lambda tmp: page.save(tmp, format="PNG"))
+
+
+def copy_originals(folder: Path, rows: Sequence[tuple], originals: Sequence[str], sheet: int) -> list[Image.Image]:
+    """Copy each original into `folder`, named as its row's error file with its own extension; returns the first
+    `sheet` of them opened as drawn, shrunk to fit ORIGINAL_MAX."""
+    folder.mkdir(exist_ok=True)
+    opened = []
+    for n, ((name, *_), source) in enumerate(zip(rows, originals), 1):
+        target = folder / (Path(name).stem + Path(source).suffix.lower())
+        try:
+            write_atomic(target, lambda tmp, src=source: shutil.copyfile(src, tmp), durable=False)
+        except OSError as err:
+            raise UserError(f"cannot copy the original {source!r} into {folder}: {err.strerror or err}; "
+                            "evaluate again on a folder that is readable and unchanged") from None
+        if n <= sheet:
+            image = normalize_mode(open_image(target))
+            image.thumbnail(ORIGINAL_MAX)
+            opened.append(image)
+    return opened
 
 
 def enlarged(image: Image.Image, scale: int = SCALE) -> Image.Image:
