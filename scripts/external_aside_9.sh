@@ -7,7 +7,7 @@
 # Styles in this order: furthest from the 95% goal first.
 #   bash scripts/external_aside_9.sh [STYLE ...]     (default: all four)
 # LABELS (default 500) and OUT (default reports/external-aside-9) set another round's labels and folder
-# (scripts/external_aside_11.sh).
+# (scripts/external_aside_11.sh); EXTRA adds --set flags after these (scripts/external_aside_13.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- gvcode claptcha svg-captcha trek-captcha
@@ -17,5 +17,5 @@ for style in "$@"; do
     [ -d data/zoo-aside/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside --count 2000 --seed 1000 --styles $style
     [ -d data/zoo-aside5k/$style ] || python -m captcha_ocr.zoo --out data/zoo-aside5k --count 5000 --seed 1000 --styles $style
     python -m captcha_ocr.learning_curve --data data/zoo-aside/$style --labels ${LABELS:-500} --test 1000 --methods pseudo \
-        --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" --out ${OUT:-reports/external-aside-9}/$style
+        --unlabeled data/zoo-aside5k/$style --init-from base_ctc2 "${flags[@]}" ${EXTRA:-} --out ${OUT:-reports/external-aside-9}/$style
 done

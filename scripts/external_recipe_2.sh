@@ -176,7 +176,7 @@
 #      RELD's only 79-81%: with dropout the model is further from fitting what it is shown, so more steps may now
 #      pay. The rule, fixed before its runs (2026-12-07): finetune_external trains 48 epochs if RELD48 reads more
 #      than one point above the mean of RELD, RELDS1 and RELDS2 on both styles (58.7% and 89.7%); the two styles
-#      side by side on the Zen 4
+#      side by side on the Zen 4 (kept: kaptcha 60.2%, easy-captcha 92.7%; kept aside: scripts/external_aside_13.sh)
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
