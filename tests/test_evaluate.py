@@ -179,6 +179,36 @@ def test_write_errors_copies_each_misread_original_as_it_was_drawn(tmp_path):
                      sources=sources)
 
 
+def test_write_errors_again_into_a_folder_leaves_only_its_own_errors(tmp_path):
+    from PIL import Image
+
+    from captcha_ocr.data.folder import read_labels_csv
+    from captcha_ocr.studies.errors import write_errors
+
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    for name in ("a.png", "b.jpg", "c.gif"):
+        Image.new("RGB", (20, 10), (0, 90, 0)).save(drawn / name)
+    sources = [str(drawn / name) for name in ("a.png", "b.jpg", "c.gif")]
+    images = np.zeros((3, 12, 30, 1), np.uint8)
+    out = tmp_path / "errors"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # a file of the user's: never touched
+    assert write_errors(out, images, ["AB", "CD", "EF"], ["A", "C", "E"], np.zeros(3), sources=sources) == 3
+    assert sorted(p.name for p in (out / "originals").iterdir()) == ["error-0001.png", "error-0002.jpg",
+                                                                     "error-0003.gif"]
+    # the same folder again, one error now, its original a JPEG where the first run's was a PNG
+    assert write_errors(out, images, ["AB", "CD", "EF"], ["AB", "C", "EF"], np.zeros(3), sources=sources) == 1
+    assert read_labels_csv(out / "labels.csv") == [("error-0001.png", "CD")]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "error-0001.png", "labels.csv", "notes.txt", "originals", "readings.csv", "sheet-originals.png", "sheet.png"]
+    assert [p.name for p in (out / "originals").iterdir()] == ["error-0001.jpg"]
+    # and again with nothing misread and no originals: no sheet or copy of an earlier run is left to mislead
+    assert write_errors(out, images, ["AB", "CD", "EF"], ["AB", "CD", "EF"], np.zeros(3)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "notes.txt", "originals", "readings.csv"]
+    assert list((out / "originals").iterdir()) == [] and (out / "notes.txt").read_text() == "mine"
+
+
 def test_evaluate_writes_the_misread_captchas_as_a_folder_that_evaluates_again(smoke_run, generated_folder, workdir,
                                                                                tmp_path):
     errors = tmp_path / "errors"

@@ -16,13 +16,16 @@ folders reads it, plus what the model read and a sheet to look at:
         sheet-originals.png  given sources: the first SHEET originals as drawn (transparency over white,
                              shrunk only to fit ORIGINAL_MAX), captioned alike
 
-Every file is written atomically.
+Every file is written atomically. Files of an earlier, longer run in the same FOLDER that this run did not
+write again (error-NNNN files past its count, a sheet with nothing to show) are removed, so that the folder
+holds this run's errors only; other files are left alone.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
 from typing import Sequence
@@ -41,6 +44,7 @@ SCALE = 2  # the sheet enlarges each captcha this many times (pixels kept sharp)
 READINGS_CSV, SHEET_PNG, ORIGINALS, ORIGINALS_SHEET_PNG = (
     "readings.csv", "sheet.png", "originals", "sheet-originals.png")
 ORIGINAL_MAX = (800, 200)  # an original larger than this (width, height) is shrunk to fit on sheet-originals.png
+OWN_NAME = re.compile(r"error-\d{4,}\.[A-Za-z0-9]+")  # the names write_errors gives its captchas and originals
 
 
 def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: Sequence[str],
@@ -71,11 +75,27 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
         writer.writerow([name, formula_safe(label), formula_safe(read), f"{conf:.4f}"]
                         + ([formula_safe(originals[k])] if originals is not None else []))
     write_text_atomic(folder / READINGS_CSV, out.getvalue())
+    written = {name for name, *_ in rows}
     if rows:
         write_sheet(folder / SHEET_PNG, rows, [enlarged(image) for image in opened])
+        written.add(SHEET_PNG)
     if originals:
         write_sheet(folder / ORIGINALS_SHEET_PNG, rows, copy_originals(folder / ORIGINALS, rows, originals, sheet))
+        written.add(ORIGINALS_SHEET_PNG)
+    remove_stale(folder, written)
+    remove_stale(folder / ORIGINALS, {original_name(name, source) for (name, *_), source in zip(rows, originals or [])})
     return len(rows)
+
+
+def remove_stale(folder: Path, written: set[str]) -> None:
+    """Remove from `folder` the files an earlier run of write_errors left there (its own names only) that this run
+    did not write (`written`)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        ours = OWN_NAME.fullmatch(path.name) or path.name in (SHEET_PNG, ORIGINALS_SHEET_PNG)
+        if ours and path.name not in written and path.is_file():
+            path.unlink()
 
 
 def write_sheet(path: Path, rows: Sequence[tuple], images: Sequence[Image.Image]) -> None:
@@ -85,13 +105,18 @@ def write_sheet(path: Path, rows: Sequence[tuple], images: Sequence[Image.Image]
     write_atomic(path, lambda tmp: page.save(tmp, format="PNG"))
 
 
+def original_name(name: str, source: str) -> str:
+    """The name of the copy of `source`, the original of the error file `name`: its stem, the original's extension."""
+    return Path(name).stem + Path(source).suffix.lower()
+
+
 def copy_originals(folder: Path, rows: Sequence[tuple], originals: Sequence[str], sheet: int) -> list[Image.Image]:
     """Copy each original into `folder`, named as its row's error file with its own extension; returns the first
     `sheet` of them opened as drawn, shrunk to fit ORIGINAL_MAX."""
     folder.mkdir(exist_ok=True)
     opened = []
     for n, ((name, *_), source) in enumerate(zip(rows, originals), 1):
-        target = folder / (Path(name).stem + Path(source).suffix.lower())
+        target = folder / original_name(name, source)
         try:
             write_atomic(target, lambda tmp, src=source: shutil.copyfile(src, tmp), durable=False)
         except OSError as err:
