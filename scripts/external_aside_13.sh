@@ -3,7 +3,7 @@
 # 500 labels, 3,500 unlabeled, dropout 0.1; the same folders, test sets, labels and unlabeled captchas) with 48
 # epochs instead of 36, the change chosen on training-side styles only before these runs
 # (scripts/external_recipe_2.sh, RELD48 against RELD's three seeds: kaptcha 60.2% against 58.7%, easy-captcha
-# 92.7% against 89.7%)). Reported here, not tuned. Measured as `bash scripts/external_aside_13.sh gvcode` and
+# 92.7% against 89.7%). Reported here, not tuned. Measured as `bash scripts/external_aside_13.sh gvcode` and
 # `... claptcha` side by side, each within round 9's 60-minute budget, in which all 48 epochs fit.
 #   bash scripts/external_aside_13.sh [STYLE ...]     (default: gvcode claptcha, the two furthest from 95%)
 set -euo pipefail
