@@ -177,6 +177,16 @@
 #      pay. The rule, fixed before its runs (2026-12-07): finetune_external trains 48 epochs if RELD48 reads more
 #      than one point above the mean of RELD, RELDS1 and RELDS2 on both styles (58.7% and 89.7%); the two styles
 #      side by side on the Zen 4 (kept: kaptcha 60.2%, easy-captcha 92.7%; kept aside: scripts/external_aside_13.sh)
+#   RELDW, RELDL RELD48 with augmentation the recipe has never had (keys added 2026-12-07 with them): RELDW warps each
+#      captcha smoothly (augment.warp=0.05: every pixel moved by up to 2.4 of 48 pixels, a random field with control
+#      points 12 pixels apart, so each glyph bends on its own: the ripples generators draw their text with); RELDL
+#      draws up to two random curves across it (augment.lines=0.5: each with chance 0.5, 1-3 pixels thick, a random
+#      colour: the interference lines generators draw). The geometric augmentation tried so far moves a captcha
+#      as one (shift, rotation, scale; stretch and slant in RELU48G) and never draws on it. The rule, fixed before
+#      their runs (2026-12-07): finetune_external sets a key at its value if its variant reads more than one point
+#      above RELD48 (60.2% and 92.7%) on both styles; both on kaptcha first, side by side on the Zen 4, and
+#      easy-captcha only for one that passes there; if both pass on both, the one with the larger mean gain is kept
+#      and the two together are a later measurement
 # Needs data/zoo-train (scripts/train_base.sh writes it) and the fonts that script installs (for W).
 #   bash scripts/external_recipe_2.sh
 set -euo pipefail
@@ -351,4 +361,8 @@ for style in kaptcha easy-captcha; do
 done
 for style in kaptcha easy-captcha; do
     rel RELD48 $style --set model.dropout=0.1 --set train.epochs=48
+done
+for style in kaptcha easy-captcha; do
+    rel RELDW $style --set model.dropout=0.1 --set train.epochs=48 --set augment.warp=0.05
+    rel RELDL $style --set model.dropout=0.1 --set train.epochs=48 --set augment.lines=0.5
 done

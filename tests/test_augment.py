@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_ocr.core.config import AugmentConfig
-from captcha_ocr.data.augment import _affine, make_augment
+from captcha_ocr.data.augment import _affine, _warp, make_augment
 
 
 def batch() -> np.ndarray:
@@ -86,3 +86,43 @@ def test_stretch_and_shear_vary_each_captchas_glyphs_within_their_bounds():
     assert np.abs(drift).max() <= np.tan(np.radians(20)) * 9 + 1
     assert drift.min() < -1 and drift.max() > 1  # slanted both ways
     assert np.array_equal(make_augment(AugmentConfig(**plain, shear=20), seed=1)(tf.constant(x), 0).numpy(), sheared)
+
+
+def test_warp_samples_each_pixel_at_its_offset_against_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 12, 16, 3)).astype(np.float32)
+    field = np.zeros((2, 12, 16, 2), np.float32)
+    field[0, ..., 0], field[0, ..., 1] = 2.0, -1.0  # output (y, x) samples input (y - 1, x + 2), edges repeated
+    field[1, ..., 0], field[1, ..., 1] = 0.5, 0.25  # between a pixel and its neighbours right and below
+    out = _warp(tf.constant(x), tf.constant(field)).numpy()
+    ys, xs = np.clip(np.arange(12) - 1, 0, 11), np.clip(np.arange(16) + 2, 0, 15)
+    np.testing.assert_allclose(out[0], x[0][np.ix_(ys, xs)], atol=1e-5)
+    a = x[1]
+    mixed = 0.75 * (a[:-1, :-1] + a[:-1, 1:]) / 2 + 0.25 * (a[1:, :-1] + a[1:, 1:]) / 2
+    np.testing.assert_allclose(out[1, :11, :15], mixed, atol=1e-5)
+
+
+def test_warp_bends_each_captcha_smoothly_within_its_bound():
+    x = np.ones((32, 48, 192, 1), np.float32)
+    x[:, 20:28, 8:184] = 0.0  # a long bar 8 high
+    plain = dict(enabled=True, shift=0, rotation=0, scale=0, contrast=0, blur=0)
+    warped = make_augment(AugmentConfig(**plain, warp=0.05), seed=4)(tf.constant(x), 0).numpy()
+    bound = 0.05 * 48  # 2.4 pixels
+    tops = np.array([[np.flatnonzero(image[:, col, 0] < 0.5).min() for col in range(16, 176)] for image in warped])
+    assert tops.min() >= 20 - bound - 1 and tops.max() <= 20 + bound + 1
+    assert (tops.max(axis=1) - tops.min(axis=1)).mean() >= 2  # bent along its length, not moved as one
+    assert np.abs(np.diff(tops, axis=1)).max() <= 1  # neighbouring columns move together
+    again = make_augment(AugmentConfig(**plain, warp=0.05), seed=4)(tf.constant(x), 0).numpy()
+    np.testing.assert_array_equal(again, warped)
+
+
+def test_lines_cross_the_captchas_they_are_drawn_on_thin_and_as_often_as_asked():
+    x = np.ones((64, 48, 192, 3), np.float32)
+    plain = dict(enabled=True, shift=0, rotation=0, scale=0, contrast=0, blur=0)
+    every = make_augment(AugmentConfig(**plain, lines=1.0), seed=5)(tf.constant(x), 0).numpy()
+    changed = np.abs(every - 1.0).max(axis=3) > 0.02  # (64, 48, 192)
+    assert changed[:, :, 2:-2].any(axis=1).all()  # every image crossed from side to side
+    assert changed.sum(axis=1).max() <= 12  # two lines of at most 3 pixels, steep at most 0.6
+    half = make_augment(AugmentConfig(**plain, lines=0.5), seed=5)(tf.constant(x), 0).numpy()
+    untouched = (np.abs(half - 1.0).max(axis=(1, 2, 3)) == 0).sum()
+    assert 6 <= untouched <= 30  # a quarter of 64 drawn no line

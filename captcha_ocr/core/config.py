@@ -139,6 +139,8 @@ class AugmentConfig(_Section):
     blur: float = Field(0.2, ge=0, le=1)
     stretch: float = Field(0.0, ge=0, lt=0.5)  # width alone scaled within 1 ± stretch: narrower and wider fonts
     shear: float = Field(0.0, ge=0, le=30)  # degrees of slant either way: upright and italic fonts
+    warp: float = Field(0.0, ge=0, le=0.2)  # a smooth local warp, each pixel moved up to this × the height
+    lines: float = Field(0.0, ge=0, le=1)  # the chance (twice per image) of a curve drawn across it
 
 
 class ModelConfig(_Section):
