@@ -203,10 +203,16 @@ def test_write_errors_again_into_a_folder_leaves_only_its_own_errors(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "error-0001.png", "labels.csv", "notes.txt", "originals", "readings.csv", "sheet-originals.png", "sheet.png"]
     assert [p.name for p in (out / "originals").iterdir()] == ["error-0001.jpg"]
-    # and again with nothing misread and no originals: no sheet or copy of an earlier run is left to mislead
+    # and again with nothing misread and no originals: no sheet or copy of an earlier run is left to mislead,
+    # and originals/ goes too once nothing of the user's is in it
+    (out / "originals" / "mine.txt").write_text("mine")
     assert write_errors(out, images, ["AB", "CD", "EF"], ["AB", "CD", "EF"], np.zeros(3)) == 0
     assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "notes.txt", "originals", "readings.csv"]
-    assert list((out / "originals").iterdir()) == [] and (out / "notes.txt").read_text() == "mine"
+    assert [p.name for p in (out / "originals").iterdir()] == ["mine.txt"]
+    (out / "originals" / "mine.txt").unlink()
+    assert write_errors(out, images, ["AB", "CD", "EF"], ["AB", "CD", "EF"], np.zeros(3)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "notes.txt", "readings.csv"]
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_evaluate_writes_the_misread_captchas_as_a_folder_that_evaluates_again(smoke_run, generated_folder, workdir,

@@ -17,8 +17,8 @@ folders reads it, plus what the model read and a sheet to look at:
                              shrunk only to fit ORIGINAL_MAX), captioned alike
 
 Every file is written atomically. Files of an earlier, longer run in the same FOLDER that this run did not
-write again (error-NNNN files past its count, a sheet with nothing to show) are removed, so that the folder
-holds this run's errors only; other files are left alone.
+write again (error-NNNN files past its count, a sheet with nothing to show, originals/ once empty) are removed,
+so that the folder holds this run's errors only; other files are left alone.
 """
 
 from __future__ import annotations
@@ -89,13 +89,15 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
 
 def remove_stale(folder: Path, written: set[str]) -> None:
     """Remove from `folder` the files an earlier run of write_errors left there (its own names only) that this run
-    did not write (`written`)."""
+    did not write (`written`), and `folder` itself if that leaves it empty and it is the originals' copy."""
     if not folder.is_dir():
         return
     for path in folder.iterdir():
         ours = OWN_NAME.fullmatch(path.name) or path.name in (SHEET_PNG, ORIGINALS_SHEET_PNG)
         if ours and path.name not in written and path.is_file():
             path.unlink()
+    if folder.name == ORIGINALS and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def write_sheet(path: Path, rows: Sequence[tuple], images: Sequence[Image.Image]) -> None:
