@@ -54,10 +54,8 @@ def _range(lo, hi):
 
 
 class GeneratorConfig(_Section):
-    """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own.
-
-    With `kind: broad` the look comes from `captcha_ocr.synth.broad` and only the charset section
-    applies: the style keys below are ImageCaptcha's.
+    """How synthetic captchas look; the defaults are `captcha.ImageCaptcha`'s own. With `kind: broad` the look
+    comes from `captcha_ocr.synth.broad` and only the charset section applies: the style keys below are ImageCaptcha's.
     """
 
     kind: Literal[GENERATOR_KINDS] = "imagecaptcha"
