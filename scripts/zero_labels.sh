@@ -10,7 +10,8 @@
 # (seed 1000) and 5,000 unlabeled captchas of another seed.
 # The rule, fixed before its run (2026-12-07): the README offers this zero-label path, to be measured kept aside
 # next, if Z0 reads at least twice what base_ctc3 reads of the same test folder told the same (the script measures
-# both); otherwise it reports the path as tried and not offered.
+# both); otherwise it reports the path as tried and not offered (not offered: Z0 read 31.3% against base_ctc3's 23.7%;
+# reports/zero-labels/README.md).
 #   bash scripts/zero_labels.sh        (about 40 minutes on a 2-core Zen 4; writes data/z0 and runs/z0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
