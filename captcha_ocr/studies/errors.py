@@ -89,14 +89,15 @@ def write_errors(folder: Path, images: np.ndarray, truth: Sequence[str], texts: 
 
 def remove_stale(folder: Path, written: set[str]) -> None:
     """Remove from `folder` the files an earlier run of write_errors left there (its own names only) that this run
-    did not write (`written`), and `folder` itself if that leaves it empty and it is the originals' copy."""
+    did not write (`written`), and `folder` itself if nothing is left in it (only ever originals/: the errors
+    folder always holds this run's labels.csv and readings.csv)."""
     if not folder.is_dir():
         return
     for path in folder.iterdir():
         ours = OWN_NAME.fullmatch(path.name) or path.name in (SHEET_PNG, ORIGINALS_SHEET_PNG)
         if ours and path.name not in written and path.is_file():
             path.unlink()
-    if folder.name == ORIGINALS and not any(folder.iterdir()):
+    if not any(folder.iterdir()):
         folder.rmdir()
 
 
