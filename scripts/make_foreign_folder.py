@@ -1,7 +1,9 @@
 """Write a labeled folder that captcha_ocr did not make: a check of evaluate/predict on outside data.
 
-The images come straight from `captcha.image.ImageCaptcha` (its own unseeded
-randomness, not our seeded generator), are saved as JPEG with a `labels.csv`
+The images come straight from `captcha.image.ImageCaptcha` (its own drawing at its
+own defaults, not our generator's settings; its random draws are pointed at a
+`random.Random` seeded from `--seed` and the image's index, so a folder is the same
+bytes on every run), are saved as JPEG with a `labels.csv`
 (file,label) instead of labels in file names, and a few are saved in other
 modes the way real scraped captchas come: RGBA PNGs with a transparent
 background, and palette GIFs whose background entry is transparent.
@@ -13,7 +15,7 @@ background, and palette GIFs whose background entry is transparent.
 from __future__ import annotations
 
 import argparse
-import secrets
+import random
 import string
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from captcha.image import ImageCaptcha
 from PIL import Image
 
 from captcha_ocr.data.folder import LABELS_CSV, write_labels_csv
+from captcha_ocr.synth.imagecaptcha import seeded_captcha
 
 CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -40,14 +43,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0, help="the same seed writes the same folder (default 0)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gen = ImageCaptcha()
     rows = []
     for i in range(args.count):
-        text = "".join(secrets.choice(CHARS) for _ in range(4))
-        img = gen.generate_image(text)
+        rng = random.Random(f"{args.seed}/{i}")
+        text = "".join(rng.choice(CHARS) for _ in range(4))
+        with seeded_captcha(rng):
+            img = gen.generate_image(text)
         if i % 10 == 1:
             name = f"img{i:05d}.png"
             transparent_background(img).save(out / name)
