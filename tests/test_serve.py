@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import Server, assert_user_error, run_module
+from conftest import Server, assert_user_error, run_module, web
 from PIL import Image
 
 
@@ -40,35 +40,35 @@ def check_reading(result: dict, pred, threshold: float) -> None:
 
 
 def test_models_and_health(server, smoke_run):
-    models = httpx.get(server.url + "/v1/models").json()
+    models = web.get(server.url + "/v1/models").json()
     assert models["default"] == smoke_run.name and [m["name"] for m in models["models"]] == [smoke_run.name, "other"]
     first = models["models"][0]
     assert first["input"] == {"height": 30, "width": 80, "channels": 1, "resize": "stretch"}
     assert first["length"] == {"min": 4, "max": 4} and len(first["charset"]) == 62 and first["loss"] == "sigmoid"
-    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+    assert web.get(server.url + "/health").json()["status"] == "ok"
 
 
 def test_read_multipart_json_and_raw_agree_with_the_library(server, files, expected):
     multipart = [("image", (f.name, f.read_bytes(), "image/png")) for f in files]
-    answer = httpx.post(server.url + "/v1/read", files=multipart).json()
+    answer = web.post(server.url + "/v1/read", files=multipart).json()
     assert answer["min_confidence"] == 0.5 and [r["file"] for r in answer["results"]] == [f.name for f in files]
     for result, pred in zip(answer["results"], expected):
         check_reading(result, pred, 0.5)
 
     encoded = [base64.b64encode(f.read_bytes()).decode() for f in files]
-    answer = httpx.post(server.url + "/v1/read", json={"images": encoded, "model": "other", "min_confidence": 0}).json()
+    answer = web.post(server.url + "/v1/read", json={"images": encoded, "model": "other", "min_confidence": 0}).json()
     assert answer["model"] == "other"
     for result, pred in zip(answer["results"], expected):
         check_reading(result, pred, 0.0)
 
-    answer = httpx.post(server.url + "/v1/read?min_confidence=1", content=files[0].read_bytes(),
+    answer = web.post(server.url + "/v1/read?min_confidence=1", content=files[0].read_bytes(),
                         headers={"content-type": "image/png"}).json()
     check_reading(answer["results"][0], expected[0], 1.0)
     assert answer["results"][0]["abstained"] is True
 
 
 def test_concurrent_requests_share_model_calls(server, files, expected):
-    before = httpx.get(server.url + "/health").json()["models"]["other"]
+    before = web.get(server.url + "/health").json()["models"]["other"]
     body = {"image": base64.b64encode(files[1].read_bytes()).decode(), "model": "other"}
     # No read timeout: 64 requests queue behind one model, and how long the last waits depends on the
     # CPU (httpx's default 5 s timed out on an AVX2-only machine). This test is about batching.
@@ -76,7 +76,7 @@ def test_concurrent_requests_share_model_calls(server, files, expected):
         answers = list(pool.map(lambda _: client.post(server.url + "/v1/read", json=body), range(64)))
     assert all(a.status_code == 200 for a in answers)
     assert {a.json()["results"][0]["text"] for a in answers} == {expected[1].text}
-    after = httpx.get(server.url + "/health").json()["models"]["other"]
+    after = web.get(server.url + "/health").json()["models"]["other"]
     images, calls = after["images"] - before["images"], after["calls"] - before["calls"]
     assert images == 64 and calls < 64  # some requests were read together in one model call
 
@@ -84,7 +84,7 @@ def test_concurrent_requests_share_model_calls(server, files, expected):
 def test_a_bad_image_among_good_ones(server, files, expected):
     multipart = [("image", ("good.png", files[0].read_bytes(), "image/png")),
                  ("image", ("bad.png", b"\x89PNG\r\n\x1a\n broken", "image/png"))]
-    answer = httpx.post(server.url + "/v1/read", files=multipart)
+    answer = web.post(server.url + "/v1/read", files=multipart)
     assert answer.status_code == 200
     good, bad = answer.json()["results"]
     check_reading(good, expected[0], 0.5)
@@ -147,26 +147,26 @@ def bad_requests(png: bytes) -> dict:
 def test_bad_input_battery_gets_clear_4xx_and_the_service_goes_on(server, files):
     png = files[0].read_bytes()
     for name, (kwargs, status) in bad_requests(png).items():
-        answer = httpx.post(server.url + "/v1/read", **kwargs)
+        answer = web.post(server.url + "/v1/read", **kwargs)
         assert answer.status_code == status, (name, answer.status_code, answer.text)
         assert answer.headers["content-type"] == "application/json", name
         message = answer.json()["error"]
         assert isinstance(message, str) and message and "\n" not in message, (name, message)
     for method, path, status in [("GET", "/v1/read", 405), ("TRACE", "/v1/read", 405), ("DELETE", "/health", 405),
                                  ("GET", "/nowhere", 404), ("POST", "/static/label.js", 405)]:
-        answer = httpx.request(method, server.url + path)
+        answer = httpx.request(method, server.url + path, timeout=web.TIMEOUT)
         assert answer.status_code == status and "\n" not in answer.json()["error"], (method, path, answer.text)
         if status == 405:
             assert answer.headers["allow"], (method, path)
-    assert httpx.request("TRACE", server.url + "/v1/read").headers["allow"] == "POST"
-    assert httpx.get(server.url + "/health").status_code == 200
-    assert httpx.post(server.url + "/v1/read", files={"image": ("ok.png", png, "image/png")}).status_code == 200
-    assert httpx.get(server.url + "/v1/label/state").status_code == 404  # no labeling folder was given
+    assert httpx.request("TRACE", server.url + "/v1/read", timeout=web.TIMEOUT).headers["allow"] == "POST"
+    assert web.get(server.url + "/health").status_code == 200
+    assert web.post(server.url + "/v1/read", files={"image": ("ok.png", png, "image/png")}).status_code == 200
+    assert web.get(server.url + "/v1/label/state").status_code == 404  # no labeling folder was given
     assert "/etc" not in server.output()
 
 
 def test_openapi_docs_are_served_without_network(server):
-    spec = httpx.get(server.url + "/openapi.json").json()
+    spec = web.get(server.url + "/openapi.json").json()
     assert {"/v1/read", "/v1/models", "/health"} <= set(spec["paths"])
     read = spec["paths"]["/v1/read"]["post"]
     assert "multipart/form-data" in read["requestBody"]["content"] and read["requestBody"]["required"]
@@ -178,9 +178,9 @@ def test_openapi_docs_are_served_without_network(server):
     assert set(read["responses"]) == {"200", "400", "403", "404", "408", "413", "415", "500"}  # no 422: it is 400
     assert read["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert "securitySchemes" not in spec["components"]  # no token: no 401 either
-    page = httpx.get(server.url + "/docs").text
+    page = web.get(server.url + "/docs").text
     assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page
-    assert httpx.get(server.url + "/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert web.get(server.url + "/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def server_models(spec: dict) -> list[str]:
@@ -207,8 +207,8 @@ def test_reads_in_views_as_the_library_does(smoke_run, files, workdir):
     in_views, alone = Recognizer.load(smoke_run, 5).predict(paths), Recognizer.load(smoke_run).predict(paths)
     assert [p.confidence for p in in_views] != pytest.approx([p.confidence for p in alone], abs=1e-5)
     with Server("--model", smoke_run, "--views", "5", cwd=workdir) as s:
-        assert httpx.get(s.url + "/v1/models").json()["models"][0]["views"] == 5
-        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        assert web.get(s.url + "/v1/models").json()["models"][0]["views"] == 5
+        answer = web.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
         assert "5 views)" in s.output()
     for result, pred in zip(answer["results"], in_views):
         check_reading(result, pred, 0.0)
@@ -220,9 +220,9 @@ def test_serves_an_export(smoke_run, files, expected, workdir, tmp_path):
     run_module("export", "--model", smoke_run, "--format", "onnx", "--out", out, cwd=workdir, check=True)
     assert_user_error(run_module("serve", "--model", out, "--views", "9", cwd=workdir), "--views", "export")
     with Server("--model", out, cwd=workdir) as s:
-        assert httpx.get(s.url + "/v1/models").json()["models"][0]["kind"] == "onnx"
-        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
-        told = httpx.post(s.url + "/v1/read", files={"image": ("a.png", files[0].read_bytes())}, data={"chars": "ab"})
+        assert web.get(s.url + "/v1/models").json()["models"][0]["kind"] == "onnx"
+        answer = web.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        told = web.post(s.url + "/v1/read", files={"image": ("a.png", files[0].read_bytes())}, data={"chars": "ab"})
     assert told.status_code == 400 and "decodes in its graph" in told.json()["error"]
     for result, pred in zip(answer["results"], expected):
         assert result["text"] == pred.text and result["positions"] is None
@@ -235,8 +235,8 @@ def test_reads_told_the_lengths_and_characters_as_the_library_does(files, workdi
     told = Recognizer.load("base_ctc2", lengths=(6, 6), chars="0123456789").predict([str(f) for f in files])
     assert all(p.text.isdigit() and len(p.text) == 6 for p in told if p.text) and any(p.text for p in told)
     with Server("--model", "base_ctc2", "--length", "6", "--chars", "0123456789", cwd=workdir) as s:
-        assert httpx.get(s.url + "/v1/models").json()["models"][0]["length"] == {"min": 6, "max": 6}
-        answer = httpx.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
+        assert web.get(s.url + "/v1/models").json()["models"][0]["length"] == {"min": 6, "max": 6}
+        answer = web.post(s.url + "/v1/read", files=[("image", (f.name, f.read_bytes())) for f in files]).json()
         assert "lengths 6-6, only '0123456789')" in s.output()
     for result, pred in zip(answer["results"], told):
         assert result["text"] == pred.text and result["confidence"] == pytest.approx(pred.confidence, abs=1e-5)
@@ -256,13 +256,13 @@ def test_each_request_may_tell_its_lengths_and_characters(files, workdir):
     with Server("--model", "base_ctc2", cwd=workdir) as s:
         read = s.url + "/v1/read"
         answers = {
-            "form": (httpx.post(read, files=multipart, data={"length": "6", "chars": "0123456789"}), told),
-            "JSON": (httpx.post(read, json={"images": encoded, "length": 6, "chars": "0123456789"}), told),
-            "query": (httpx.post(read, files=multipart, params={"length": "6-6", "chars": "0123456789"}), told),
-            "chars only": (httpx.post(read, json={"images": encoded, "chars": "0123456789"}), digits),
-            "nothing told": (httpx.post(read, files=multipart), untold),
+            "form": (web.post(read, files=multipart, data={"length": "6", "chars": "0123456789"}), told),
+            "JSON": (web.post(read, json={"images": encoded, "length": 6, "chars": "0123456789"}), told),
+            "query": (web.post(read, files=multipart, params={"length": "6-6", "chars": "0123456789"}), told),
+            "chars only": (web.post(read, json={"images": encoded, "chars": "0123456789"}), digits),
+            "nothing told": (web.post(read, files=multipart), untold),
         }
-        too_long = httpx.post(read, json={"image": encoded[0], "length": "9-11"})
+        too_long = web.post(read, json={"image": encoded[0], "length": "9-11"})
     digits_told = {"length": {"min": 6, "max": 6}, "chars": "0123456789"}
     repeated = {"form": digits_told, "JSON": digits_told, "query": digits_told,
                 "chars only": {"chars": "0123456789"}, "nothing told": {}}

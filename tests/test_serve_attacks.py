@@ -17,7 +17,7 @@ import time
 
 import httpx
 import pytest
-from conftest import Server, assert_user_error, run_module
+from conftest import Server, assert_user_error, run_module, web
 from PIL import Image
 
 from captcha_ocr.data.folder import read_labels_csv
@@ -90,24 +90,24 @@ def parse(raw: bytes) -> tuple[int, dict, bytes]:
 
 def test_a_killed_servers_temporary_file_is_removed_and_links_out_of_the_folder_are_not_served(server, lab):
     assert not list(lab.glob(".labels.*.tmp.csv"))
-    state = httpx.get(server.url + "/v1/label/state").json()
+    state = web.get(server.url + "/v1/label/state").json()
     assert state["total"] == 8 and "outside.png" not in json.dumps(state)
-    one_line_error(httpx.get(server.url + "/v1/label/images/outside.png"), 404)
-    one_line_error(httpx.post(server.url + "/v1/label/images/outside.png", json={"text": "Ab12"}), 404)
-    one_line_error(httpx.post(server.url + "/v1/label/skip", json={"file": "outside.png"}), 404)
-    spec = httpx.get(server.url + "/openapi.json").json()
+    one_line_error(web.get(server.url + "/v1/label/images/outside.png"), 404)
+    one_line_error(web.post(server.url + "/v1/label/images/outside.png", json={"text": "Ab12"}), 404)
+    one_line_error(web.post(server.url + "/v1/label/skip", json={"file": "outside.png"}), 404)
+    spec = web.get(server.url + "/openapi.json").json()
     files = spec["paths"]["/v1/label/images/{file}"]["get"]["parameters"][0]["schema"]["enum"]
     assert files == [f"c{i}.png" for i in range(8)]
-    assert httpx.get(server.url + "/v1/label/images/c2.png").status_code == 200
+    assert web.get(server.url + "/v1/label/images/c2.png").status_code == 200
 
 
 def test_writes_from_another_site_or_not_json_are_refused(server, lab):
     url = server.url
     own = {"Origin": url}
-    given = httpx.post(url + "/v1/label/images/c3.png", json={"text": "Ef56"}, headers=own)  # the page's own
+    given = web.post(url + "/v1/label/images/c3.png", json={"text": "Ef56"}, headers=own)  # the page's own
     assert given.status_code == 200, given.text  # ... so undo has a label to take back
     csv_before = (lab / "labels.csv").read_bytes()
-    state_before = httpx.get(url + "/v1/label/state").json()
+    state_before = web.get(url + "/v1/label/state").json()
     body = json.dumps({"text": "HACK"})
     routes = {"undo": ("/v1/label/undo", "{}"), "label": ("/v1/label/images/c4.png", body),
               "skip": ("/v1/label/skip", json.dumps({"file": state_before["item"]["file"]}))}
@@ -128,14 +128,14 @@ def test_writes_from_another_site_or_not_json_are_refused(server, lab):
     }
     for route, (path, payload) in routes.items():
         for name, request in attacks.items():
-            answer = httpx.post(url + path, **request(payload))
+            answer = web.post(url + path, **request(payload))
             one_line_error(answer, 403)
             assert (lab / "labels.csv").read_bytes() == csv_before, (route, name)
-    assert httpx.get(url + "/v1/label/state").json() == state_before  # nothing skipped or undone either
-    one_line_error(httpx.get(url + "/v1/label/state", headers={"Host": "evil.example"}), 403)  # reads too
+    assert web.get(url + "/v1/label/state").json() == state_before  # nothing skipped or undone either
+    one_line_error(web.get(url + "/v1/label/state", headers={"Host": "evil.example"}), 403)  # reads too
     assert server.output().count("refused POST /v1/label/undo") - refused_before == len(attacks)  # each logged
     # The page's own origin, under any name of this server, still writes.
-    local = httpx.post(f"http://localhost:{server.port}/v1/label/undo", json={},
+    local = web.post(f"http://localhost:{server.port}/v1/label/undo", json={},
                        headers={"Origin": f"http://localhost:{server.port}"})
     assert local.status_code == 200 and local.json()["labeled"] == 2
     assert dict(read_labels_csv(lab / "labels.csv")) == {"c0.png": "Ab12", "c1.png": "Cd34"}
@@ -147,19 +147,19 @@ def test_writes_from_another_site_or_not_json_are_refused(server, lab):
 ])
 def test_labels_that_are_not_labels_are_refused(server, lab, text, named):
     before = (lab / "labels.csv").read_bytes()
-    message = one_line_error(httpx.post(server.url + "/v1/label/images/c5.png", json={"text": text}), 400)
+    message = one_line_error(web.post(server.url + "/v1/label/images/c5.png", json={"text": text}), 400)
     assert named in message
     assert (lab / "labels.csv").read_bytes() == before
 
 
 def test_a_confirmed_new_character_widens_the_charset_and_a_formula_is_stored_so_it_cannot_run(server, lab):
-    answer = httpx.post(server.url + "/v1/label/images/c6.png", json={"text": "=1+1"})
+    answer = web.post(server.url + "/v1/label/images/c6.png", json={"text": "=1+1"})
     assert answer.status_code == 400 and answer.json()["unknown"] == "=+"
-    state = httpx.post(server.url + "/v1/label/images/c6.png", json={"text": "=1+1", "add_chars": "=+"}).json()
+    state = web.post(server.url + "/v1/label/images/c6.png", json={"text": "=1+1", "add_chars": "=+"}).json()
     assert state["charset"].endswith("=+")
     assert "c6.png,'=1+1\n" in (lab / "labels.csv").read_text()  # a spreadsheet shows it as text
     assert dict(read_labels_csv(lab / "labels.csv"))["c6.png"] == "=1+1"  # read back as typed
-    one_line_error(httpx.post(server.url + "/v1/label/images/c6.png", json={"text": "=1_1", "add_chars": "_"}), 400)
+    one_line_error(web.post(server.url + "/v1/label/images/c6.png", json={"text": "=1_1", "add_chars": "_"}), 400)
 
 
 def test_an_empty_reading_is_not_certain(server, blank_model):
@@ -169,7 +169,7 @@ def test_an_empty_reading_is_not_certain(server, blank_model):
     buffer = io.BytesIO()
     Image.new("L", (80, 30), 255).save(buffer, format="PNG")  # a blank page
     for threshold, abstained in [(0.9, True), (0.5, False)]:
-        answer = httpx.post(server.url + "/v1/read", files={"image": ("blank.png", buffer.getvalue(), "image/png")},
+        answer = web.post(server.url + "/v1/read", files={"image": ("blank.png", buffer.getvalue(), "image/png")},
                             data={"model": "blank", "min_confidence": str(threshold)})
         [reading] = answer.json()["results"]
         assert reading["text"] == "" and reading["confidence"] == pytest.approx(expected, rel=1e-5)
@@ -232,7 +232,7 @@ def test_slow_and_lying_clients_are_dropped(server):
     start = time.monotonic()
     status, _, body = parse(raw_exchange(port, lying))
     assert status in (408, 413) and json.loads(body)["error"] and time.monotonic() - start < REQUEST_TIMEOUT + 2
-    assert httpx.get(server.url + "/health").status_code == 200  # and nothing is held
+    assert web.get(server.url + "/health").status_code == 200  # and nothing is held
 
 
 def test_what_the_http_parser_refuses_gets_the_json_error_too(server):
@@ -260,7 +260,7 @@ def test_open_connections_are_capped(server):
         for sock in held:
             sock.close()
     time.sleep(0.3)
-    assert httpx.get(server.url + "/health").status_code == 200
+    assert web.get(server.url + "/health").status_code == 200
 
 
 def test_a_handler_that_raises_is_a_json_500_and_logged(smoke_run, caplog):
@@ -306,16 +306,16 @@ def _png() -> bytes:
 
 def test_a_token_guards_everything_but_the_page_and_health(smoke_run, workdir):
     with Server("--model", smoke_run, "--token", TOKEN, "--allowed-host", "captcha.test", cwd=workdir) as s:
-        message = one_line_error(httpx.get(s.url + "/v1/models"), 401)
+        message = one_line_error(web.get(s.url + "/v1/models"), 401)
         assert "Authorization: Bearer" in message
-        assert httpx.get(s.url + "/v1/models").headers["www-authenticate"] == "Bearer"
-        one_line_error(httpx.get(s.url + "/v1/models", headers={"Authorization": "Bearer wrong-token-0000000"}), 401)
+        assert web.get(s.url + "/v1/models").headers["www-authenticate"] == "Bearer"
+        one_line_error(web.get(s.url + "/v1/models", headers={"Authorization": "Bearer wrong-token-0000000"}), 401)
         good = {"Authorization": f"Bearer {TOKEN}"}
-        assert httpx.get(s.url + "/v1/models", headers=good).status_code == 200
-        assert httpx.get(s.url + "/health").status_code == 200
-        assert httpx.get(s.url + "/openapi.json").json()["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
-        assert httpx.get(s.url + "/v1/models", headers={**good, "Host": "captcha.test"}).status_code == 200
-        one_line_error(httpx.get(s.url + "/v1/models", headers={**good, "Host": "evil.test"}), 403)
+        assert web.get(s.url + "/v1/models", headers=good).status_code == 200
+        assert web.get(s.url + "/health").status_code == 200
+        assert web.get(s.url + "/openapi.json").json()["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+        assert web.get(s.url + "/v1/models", headers={**good, "Host": "captcha.test"}).status_code == 200
+        one_line_error(web.get(s.url + "/v1/models", headers={**good, "Host": "evil.test"}), 403)
 
 
 def test_another_address_than_loopback_needs_a_token(smoke_run, workdir):

@@ -10,7 +10,7 @@ import os
 import shutil
 
 import pytest
-from conftest import Server
+from conftest import Server, web
 
 from captcha_ocr.data.folder import read_labels_csv
 
@@ -60,9 +60,7 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
     for i, f in enumerate(sorted(generated_folder.glob("*.png"))[:5]):
         shutil.copy(f, folder / f"c{i}.png")
     with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
-        import httpx
-
-        first = httpx.get(server.url + "/v1/label/state").json()["item"]
+        first = web.get(server.url + "/v1/label/state").json()["item"]
         browser.get(server.url + "/")
         box = lambda: browser.find_element(By.ID, "reading")  # noqa: E731
         progress = lambda: browser.find_element(By.ID, "progress").text  # noqa: E731
@@ -80,7 +78,7 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
         assert read_labels_csv(folder / "labels.csv") == [(first["file"], "Zz9Q")]
 
         # Accept the second as the model read it.
-        second = httpx.get(server.url + "/v1/label/state").json()["item"]
+        second = web.get(server.url + "/v1/label/state").json()["item"]
         assert box().get_attribute("value") == second["text"]
         type_keys(Keys.ENTER)
         wait_for(browser, lambda d: progress().startswith("2 / 5"))
@@ -89,10 +87,10 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
         assert "1 of 2" in agreement or "2 of 2" in agreement
 
         # Skip the third, then undo the second's label: the second is back on screen.
-        third = httpx.get(server.url + "/v1/label/state").json()["item"]
+        third = web.get(server.url + "/v1/label/state").json()["item"]
         type_keys(Keys.ESCAPE)
         wait_for(browser, lambda d: "Skipped" in d.find_element(By.ID, "message").text)
-        assert httpx.get(server.url + "/v1/label/state").json()["item"]["file"] != third["file"]
+        assert web.get(server.url + "/v1/label/state").json()["item"]["file"] != third["file"]
         press_ctrl("z")
         wait_for(browser, lambda d: progress().startswith("1 / 5"))
         assert box().get_attribute("value") == second["text"]
@@ -122,7 +120,7 @@ def test_label_page_with_keyboard_only(browser, smoke_run, generated_folder, wor
         assert box().get_attribute("value") == second["text"]
     # Kill and restart: labels.csv holds what was saved, and the queue resumes after it.
     with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
-        state = httpx.get(server.url + "/v1/label/state").json()
+        state = web.get(server.url + "/v1/label/state").json()
         assert state["labeled"] == 1 and state["remaining"] == 4 and state["item"]["file"] != first["file"]
 
 
@@ -141,8 +139,6 @@ def test_retrain_panel_shows_the_next_rounds_commands(browser, smoke_run, genera
         shutil.copy(f, folder / f"c{i:02d}.png")
     write_labels_csv(folder / "labels.csv", [(f"c{i:02d}.png", f"Ab{i:02d}") for i in range(19)])
     with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
-        import httpx
-
         browser.get(server.url + "/")
         panel = lambda: browser.find_element(By.ID, "retrain")  # noqa: E731
         wait_for(browser, lambda d: d.find_element(By.ID, "progress").text.startswith("19 / 22"))
@@ -153,7 +149,7 @@ def test_retrain_panel_shows_the_next_rounds_commands(browser, smoke_run, genera
         assert not command.is_displayed()  # closed until asked for
         ActionChains(browser).send_keys(Keys.TAB, Keys.ENTER).perform()  # from the text box to the panel
         wait_for(browser, lambda d: command.is_displayed())
-        expected = httpx.get(server.url + "/v1/label/state").json()["train_command"]
+        expected = web.get(server.url + "/v1/label/state").json()["train_command"]
         assert command.text == expected and f"--label-folder {folder}" in expected and "-20-labels" in expected
 
 
@@ -204,8 +200,6 @@ def test_a_page_on_another_port_cannot_write(browser, smoke_run, generated_folde
     import http.server
     import threading
 
-    import httpx
-
     from captcha_ocr.core.machine import free_port
 
     folder = tmp_path / "to-label"
@@ -214,10 +208,10 @@ def test_a_page_on_another_port_cannot_write(browser, smoke_run, generated_folde
         shutil.copy(f, folder / f"c{i}.png")
     with Server("--model", smoke_run, "--label-folder", folder, cwd=workdir) as server:
         for text in ("Ab12", "Cd34"):  # two labels the page could undo
-            file = httpx.get(server.url + "/v1/label/state").json()["item"]["file"]
-            assert httpx.post(f"{server.url}/v1/label/images/{file}", json={"text": text}).status_code == 200
+            file = web.get(server.url + "/v1/label/state").json()["item"]["file"]
+            assert web.post(f"{server.url}/v1/label/images/{file}", json={"text": text}).status_code == 200
         before = (folder / "labels.csv").read_bytes()
-        state = httpx.get(server.url + "/v1/label/state").json()
+        state = web.get(server.url + "/v1/label/state").json()
         page = (ATTACK_PAGE % {"target": server.url, "file": state["item"]["file"]}).encode()
 
         class Attacker(http.server.BaseHTTPRequestHandler):
@@ -240,7 +234,7 @@ def test_a_page_on_another_port_cannot_write(browser, smoke_run, generated_folde
             other.shutdown()
             other.server_close()
         assert (folder / "labels.csv").read_bytes() == before
-        assert httpx.get(server.url + "/v1/label/state").json() == state  # nothing skipped or undone
+        assert web.get(server.url + "/v1/label/state").json() == state  # nothing skipped or undone
         log = server.output()
     # The writes reached the server and were refused (the preflighted one never left the browser).
     for route in ("/v1/label/undo", "/v1/label/images/", "/v1/label/skip"):
