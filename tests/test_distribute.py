@@ -33,6 +33,20 @@ def test_mirrored_training_on_two_logical_cpus_trains_saves_and_predicts(workdir
     assert len(proc.stdout.splitlines()) == 3
 
 
+def test_mirrored_training_with_an_average_trains_the_raw_weights_and_validates_the_average(workdir):
+    """`train.ema` under tf.distribute: the replicas train the same raw weights as without it (the same training
+    losses), and validation reads the moving average (other validation losses)."""
+    rows = {}
+    for name, sets in (("raw", []), ("ema", ["--set", "train.ema=0.9"])):
+        run_dir = workdir / "runs" / f"mirrored-{name}"
+        run_module("train", "--config", SMOKE, "--run-dir", run_dir, *MIRRORED, "--set", "train.epochs=2", *sets,
+                   cwd=workdir, check=True)
+        rows[name] = history_rows(run_dir)
+    assert len(rows["raw"]) == len(rows["ema"]) == 2
+    assert [r["loss"] for r in rows["ema"]] == [r["loss"] for r in rows["raw"]]
+    assert all(a["val_loss"] != b["val_loss"] for a, b in zip(rows["ema"], rows["raw"])), rows
+
+
 def test_mirrored_training_resumes_after_a_kill(workdir):
     run_dir = workdir / "runs" / "mirrored-resume"
     args = [*MIRRORED, "--set", "train.epochs=12"]
