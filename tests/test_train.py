@@ -130,6 +130,7 @@ def test_the_external_recipe_fine_tunes_the_gray_base_into_a_colour_model_on_eve
     # dropout 0.1 after each of the five blocks (RELDS's rule), none of it costing a weight of the base's above
     assert {layer.name: layer.rate for layer in model.layers if layer.name.startswith("drop")} == \
         {f"drop{i}": 0.1 for i in range(1, 6)}
+    assert model.output.shape[1] == 48  # 48 frames (RELDF's rule) from base_ctc's 24, every weight kept (above)
 
 
 def _reshaped(folder: Path, out: Path, scale_width: float) -> Path:
