@@ -84,22 +84,24 @@ def assert_same_readings(expected, got, conf_tol, conf_atol=1e-7):
 
 
 class web:
-    """httpx's `get` and `post` with a 60 s timeout: its default of 5 s is shorter than a slow CI machine can take
-    to trace a model on its first read, and a test should fail on what the server answered, not on how fast."""
+    """httpx's requests with a 60 s timeout: its default of 5 s is shorter than a slow CI machine can take to
+    trace a model on its first read, and a test should fail on what the server answered, not on how fast."""
 
     TIMEOUT = 60.0
 
     @staticmethod
-    def get(url: str, **kwargs):
+    def request(method: str, url: str, **kwargs):
         import httpx
 
-        return httpx.get(url, **{"timeout": web.TIMEOUT, **kwargs})
+        return httpx.request(method, url, **{"timeout": web.TIMEOUT, **kwargs})
+
+    @staticmethod
+    def get(url: str, **kwargs):
+        return web.request("GET", url, **kwargs)
 
     @staticmethod
     def post(url: str, **kwargs):
-        import httpx
-
-        return httpx.post(url, **{"timeout": web.TIMEOUT, **kwargs})
+        return web.request("POST", url, **kwargs)
 
 
 class Server:

@@ -154,11 +154,11 @@ def test_bad_input_battery_gets_clear_4xx_and_the_service_goes_on(server, files)
         assert isinstance(message, str) and message and "\n" not in message, (name, message)
     for method, path, status in [("GET", "/v1/read", 405), ("TRACE", "/v1/read", 405), ("DELETE", "/health", 405),
                                  ("GET", "/nowhere", 404), ("POST", "/static/label.js", 405)]:
-        answer = httpx.request(method, server.url + path, timeout=web.TIMEOUT)
+        answer = web.request(method, server.url + path)
         assert answer.status_code == status and "\n" not in answer.json()["error"], (method, path, answer.text)
         if status == 405:
             assert answer.headers["allow"], (method, path)
-    assert httpx.request("TRACE", server.url + "/v1/read", timeout=web.TIMEOUT).headers["allow"] == "POST"
+    assert web.request("TRACE", server.url + "/v1/read").headers["allow"] == "POST"
     assert web.get(server.url + "/health").status_code == 200
     assert web.post(server.url + "/v1/read", files={"image": ("ok.png", png, "image/png")}).status_code == 200
     assert web.get(server.url + "/v1/label/state").status_code == 404  # no labeling folder was given
