@@ -198,9 +198,8 @@
 #      AMX, and easy-captcha only if it passes there (kept: kaptcha 62.7%, 32.1 min alone, 2026-12-07; then
 #      easy-captcha 95.1%, 31.5 min alone, 2026-12-08; both on a 2-vCPU Xeon with AMX, CPU model 207)
 #   RELDF1 RELDF reading 96 frames instead of 48 (model.width_pools=1: only the first block halves the width; still
-#      no weight changes shape). Asked because 48 frames gained on both training-side styles and, measured after,
-#      on all four kept-aside ones (round 15: gvcode +8.6 points), while the confusion it was written for (m read
-#      n) barely moved: whether more frames go on paying is not known. The rule, fixed before its runs (2026-12-08,
+#      no weight changes shape). Asked because 48 frames gained on both training-side styles while the confusion
+#      it was written for (m read n) barely moved: whether more frames go on paying is not known. The rule, fixed before its runs (2026-12-08,
 #      written before any training of it): finetune_external sets model.width_pools=1 if RELDF1 reads more than one
 #      point above RELDF (62.7% and 95.1%) on both styles; kaptcha first, alone on a Xeon with AMX, and easy-captcha
 #      only if it passes there. Its minutes are reported beside RELDF's (96 frames compute more in blocks 2-5 and
